@@ -1,0 +1,17 @@
+"""hca_disc_label: intervertebral disc labelling of sagittal spine MRI with HCA-Net.
+
+The public API is :func:`label_discs` (imported lazily so that ``import hca_disc_label``
+stays cheap and never imports torch).
+"""
+
+from hca_disc_label._version import __version__
+
+__all__ = ["__version__", "label_discs"]
+
+
+def __getattr__(name: str):
+    if name == "label_discs":
+        from hca_disc_label.inference.pipeline import label_discs
+
+        return label_discs
+    raise AttributeError(name)

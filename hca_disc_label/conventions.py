@@ -1,0 +1,89 @@
+"""Spinal Cord Toolbox conventions, defined once for the whole package.
+
+Disc labels follow SCT: one non-zero voxel per intervertebral disc, placed at the
+posterior tip of the disc, whose value is the number of the vertebra *below* the
+disc (2 = C1/C2, 3 = C2/C3, ..., 8 = C7/T1, 9 = T1/T2, ..., 20 = T12/L1,
+21 = L1/L2, ..., 25 = L5/S1). Value 1 (top of C1) is never produced; 49/50/60 are
+PMG/PMJ/conus in SCT and are never disc values.
+
+Frames used in the package (see docs/ARCHITECTURE.md):
+
+* Canonical 3D frame: nibabel axis codes ``("L", "A", "S")`` (SCT calls it
+  "RPI"): ``vol[x, y, z]`` with x increasing toward the subject's left, y toward
+  anterior, z toward superior.
+* Model 2D frame: ``image[row, col]`` with row increasing toward inferior (head at
+  the top) and col increasing toward posterior (face on the left), sampled at the
+  model's pixel spacing in mm.
+"""
+
+from __future__ import annotations
+
+CANONICAL_AXCODES: tuple[str, str, str] = ("L", "A", "S")
+"""nibabel axis codes of the canonical internal 3D frame (SCT "RPI")."""
+
+_CERVICAL = [f"C{i}/C{i + 1}" for i in range(1, 7)] + ["C7/T1"]
+_THORACIC = [f"T{i}/T{i + 1}" for i in range(1, 12)] + ["T12/L1"]
+_LUMBAR = [f"L{i}/L{i + 1}" for i in range(1, 5)] + ["L5/S1"]
+
+DISC_NAMES: dict[int, str] = {
+    value: name for value, name in zip(range(2, 26), _CERVICAL + _THORACIC + _LUMBAR)
+}
+"""SCT disc value -> human name, 2 = "C1/C2" ... 25 = "L5/S1"."""
+
+DISC_VALUES: tuple[int, ...] = tuple(sorted(DISC_NAMES))
+"""All disc values the package can produce, head to feet (2..25)."""
+
+NON_DISC_SCT_VALUES: dict[int, str] = {1: "top of C1", 49: "PMG", 50: "PMJ", 60: "conus"}
+"""Label values SCT uses for other landmarks; never written as discs."""
+
+OUTPUT_SUFFIX = "_label-discs_dlabel"
+"""spine-generic BIDS suffix of a disc-label image."""
+
+LEGACY_LABEL_SUFFIX = "_labels-disc-manual"
+"""Older spine-generic suffix of manual disc labels (read, never written)."""
+
+CONTRASTS: tuple[str, ...] = ("t1", "t2")
+"""Values accepted by ``-c``."""
+
+
+def disc_name(value: int) -> str:
+    """Return the SCT name of a disc value, e.g. ``3 -> "C2/C3"``.
+
+    Raises:
+        KeyError: if ``value`` is not a disc value (2..25).
+    """
+    return DISC_NAMES[int(value)]
+
+
+def disc_value(name: str) -> int:
+    """Return the SCT value of a disc name such as ``"C2/C3"`` (case-insensitive)."""
+    key = name.strip().upper()
+    for value, label in DISC_NAMES.items():
+        if label == key:
+            return value
+    raise KeyError(f"unknown disc name {name!r}")
+
+
+def region_of(value: int) -> str:
+    """Return "cervical", "thoracic" or "lumbar" for the vertebra below a disc."""
+    if value <= 8:
+        return "cervical"
+    if value <= 20:
+        return "thoracic"
+    return "lumbar"
+
+
+def output_name(input_name: str) -> str:
+    """Default output file name for an input image file name.
+
+    ``sub-01_T2w.nii.gz -> sub-01_T2w_label-discs_dlabel.nii.gz``.
+    """
+    return f"{strip_nifti_ext(input_name)}{OUTPUT_SUFFIX}.nii.gz"
+
+
+def strip_nifti_ext(name: str) -> str:
+    """Strip ``.nii.gz`` / ``.nii`` from a file name (other names unchanged)."""
+    for ext in (".nii.gz", ".nii"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name

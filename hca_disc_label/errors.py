@@ -1,0 +1,32 @@
+"""Exception hierarchy. The CLI maps :class:`HCAError` to exit code 1 and prints
+its message as one line; anything else is a bug."""
+
+from __future__ import annotations
+
+
+class HCAError(Exception):
+    """Base class of all expected, user-facing failures (exit code 1)."""
+
+
+class InputImageError(HCAError):
+    """The input image cannot be used (missing, not NIfTI, corrupt, 2D, empty...)."""
+
+
+class OutputError(HCAError):
+    """An output path cannot be written (not writable, equal to the input...)."""
+
+
+class ModelError(HCAError):
+    """A model cannot be found, loaded, verified or run."""
+
+
+class DownloadError(ModelError):
+    """A model download failed (network, HTTP status, checksum, offline mode)."""
+
+
+class NoDiscFoundError(HCAError):
+    """The network found no disc above the confidence threshold."""
+
+
+class DataError(HCAError):
+    """A dataset (BIDS folder, labels) is missing or malformed."""

@@ -1,0 +1,1 @@
+"""qc stage of hca_disc_label (see docs/ARCHITECTURE.md)."""
