@@ -1,0 +1,98 @@
+"""``hca_label -i IMG -c t1|t2``: label the intervertebral discs of one image or a dataset."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option
+
+_EPILOG = (
+    "Sub-commands: hca_label train | evaluate | models | export | synth (each has -h).\n\n"
+    "Example: hca_label -i sub-01_T2w.nii.gz -c t2 ; then "
+    "sct_label_vertebrae -i sub-01_T2w.nii.gz -s sub-01_T2w_seg.nii.gz -c t2 "
+    "-discfile sub-01_T2w_label-discs_dlabel.nii.gz"
+)
+
+
+def _contrast_from_name(path: Path) -> str | None:
+    name = path.name
+    if "_T1w" in name:
+        return "t1"
+    if "_T2w" in name:
+        return "t2"
+    return None
+
+
+def _print_result(result) -> None:
+    click.echo(f"Model: {result.model_name} {result.model_version} ({result.backend}, {result.device}); "
+               f"mid-sagittal slice {result.slice_index} (canonical x)")
+    click.echo(f"{'disc':<8}{'value':>6}  {'voxel':<16}{'confidence':>10}")
+    for d in result.discs:
+        click.echo(f"{d.name:<8}{d.value:>6}  {str(d.voxel):<16}{d.confidence:>10.2f}")
+    click.echo(f"Wrote {result.output_path} ({len(result.discs)} discs, {result.seconds:.2f} s)")
+    click.echo(f"Wrote {result.sidecar_path}")
+    if result.qc_path is not None:
+        click.echo(f"QC: {result.qc_path.parent.parent / 'index.html'}")
+    click.echo("\nTo view the labels:")
+    click.echo(f"fsleyes {shlex.quote(str(result.input_path))} {shlex.quote(str(result.output_path))} -cm red -dr 0 25")
+
+
+@click.command(
+    cls=SCTCommand,
+    groups={"MANDATORY": ["input_path", "contrast"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Label the intervertebral discs of a sagittal spine MRI with HCA-Net and write SCT disc "
+    "labels (one voxel per disc at its posterior tip, value = vertebra below: 3 = C2/C3 ... "
+    "25 = L5/S1), ready for sct_label_vertebrae -discfile. A folder (BIDS dataset) as -i labels "
+    "every T1w/T2w image in it.",
+    epilog=_EPILOG,
+)
+@click.option("-i", "input_path", required=True, type=click.Path(path_type=Path),
+              help="Input image (.nii/.nii.gz, any orientation), or a folder / BIDS dataset.")
+@click.option("-c", "contrast", type=click.Choice(["t1", "t2"]),
+              help="Contrast: t1 or t2 (taken from a _T1w/_T2w file name when omitted).")
+@click.option("-o", "output", type=click.Path(path_type=Path),
+              help="Output label file. Default: <input>_label-discs_dlabel.nii.gz.")
+@click.option("-ofolder", "ofolder", type=click.Path(path_type=Path),
+              help="Output folder (default: the input's folder; for a dataset: <dataset>/derivatives/labels).")
+@click.option("-x", "x", type=int, help="Force the mid-sagittal slice: index along the file's left-right axis.")
+@click.option("-model", "model", help="Model: registry NAME[@VERSION] or a model folder. Default: embedded model.")
+@click.option("-backend", "backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+              help="Inference engine.")
+@click.option("-device", "device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Compute device.")
+@click.option("-thr", "threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.3,
+              show_default=True, help="Minimum confidence of a written disc.")
+@click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
+@click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
+@click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes when -i is a folder.")
+@click.option("-overwrite", "overwrite", is_flag=True, help="Folder mode: redo images whose labels are up to date.")
+@verbose_option
+def command(input_path, contrast, output, ofolder, x, model, backend, device, threshold, qc, qc_subject,
+            jobs, overwrite, verbose):
+    setup_logging(verbose)
+    if input_path.is_dir():
+        from hca_disc_label.inference.batch import label_dataset
+
+        summary = label_dataset(
+            input_path, out_root=ofolder, contrast=contrast, model=model, backend=backend, device=device,
+            threshold=threshold, qc=qc, jobs=jobs, overwrite=overwrite, progress=verbose != "0",
+        )
+        click.echo(summary.describe())
+        return 0 if not summary.failed else 1
+    contrast = contrast or _contrast_from_name(input_path)
+    if contrast is None:
+        raise click.UsageError("Missing option '-c' (t1 or t2): it cannot be guessed from the file name.")
+    from hca_disc_label.inference.pipeline import label_discs
+
+    result = label_discs(
+        input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
+        x=x, model=model, backend=backend, device=device, threshold=threshold,
+        command_line=shlex.join(argv_of(click.get_current_context())),
+    )
+    _print_result(result)
+    return 0

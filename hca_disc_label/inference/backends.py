@@ -1,0 +1,150 @@
+"""Inference backends behind one interface: PyTorch (CPU/CUDA) and ONNX Runtime.
+
+Each backend turns a model-frame image ``(H, W)`` float32 in [0, 1] (H, W multiples of the
+model's size multiple) into heatmaps ``(V, H/s, W/s)`` float32. The ONNX backend never
+imports torch, so batch jobs on the ONNX path start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from hca_disc_label.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "onnx")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class Backend(Protocol):
+    """What the pipeline needs from a backend."""
+
+    name: str
+    device: str
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """``(H, W)`` float32 model-frame image -> ``(V, h, w)`` float32 heatmaps."""
+
+
+def build_torch_model(architecture: dict, weights_path=None):
+    """Instantiate HCA-Net from an architecture dict and optionally load a state dict.
+
+    Args:
+        architecture: :class:`ModelConfig` as a dict (``model.json["architecture"]``).
+        weights_path: torch state dict file (float16 or float32 tensors) or None.
+
+    Returns:
+        The network in eval mode (float32, CPU).
+    """
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+
+    net = HCANet(ModelConfig.from_dict(architecture))
+    if weights_path is not None:
+        try:
+            state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{weights_path}: cannot load weights ({str(exc).splitlines()[0][:200]})") from None
+    return net.eval()
+
+
+@dataclass
+class TorchBackend:
+    """PyTorch eager inference (channels-last, inference mode)."""
+
+    net: object
+    device: str
+    name: str = "torch"
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            y = self.net(x)
+        return y[0].float().cpu().numpy()
+
+
+@dataclass
+class OnnxBackend:
+    """ONNX Runtime inference (CUDA provider when asked for and present)."""
+
+    session: object
+    device: str
+    name: str = "onnx"
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(image, dtype=np.float32)[None, None]
+        (y,) = self.session.run(None, {self.session.get_inputs()[0].name: x})
+        return np.asarray(y[0], dtype=np.float32)
+
+
+def _torch_backend(model, device: str) -> TorchBackend:
+    try:
+        import torch
+    except ImportError:
+        raise ModelError("the torch backend needs PyTorch (pip install torch)") from None
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("-device cuda: no CUDA GPU is visible to PyTorch")
+    net = build_torch_model(model.architecture, model.weights_path).to(device)
+    net = net.to(memory_format=torch.channels_last)
+    return TorchBackend(net, device)
+
+
+def _onnx_backend(model, device: str) -> OnnxBackend:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ModelError("the onnx backend needs onnxruntime (pip install onnxruntime)") from None
+    available = ort.get_available_providers()
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise ModelError("-device cuda: onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+    use_cuda = device in ("cuda", "auto") and "CUDAExecutionProvider" in available
+    providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(model.onnx_path), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise ModelError(f"{model.onnx_path}: cannot load ONNX model ({str(exc).splitlines()[0][:200]})") from None
+    return OnnxBackend(session, "cuda" if use_cuda else "cpu")
+
+
+def create_backend(model, backend: str = "auto", device: str = "auto") -> Backend:
+    """Create the inference backend for a model folder.
+
+    Args:
+        model: a :class:`hca_disc_label.weights.registry.ModelFolder`.
+        backend: "auto" (ONNX when the model has an ONNX file and onnxruntime is installed,
+            else PyTorch), "torch" or "onnx".
+        device: "auto", "cpu" or "cuda".
+
+    Raises:
+        ModelError: the backend or device is unavailable, or the model has no ONNX file.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    if backend == "onnx" and model.onnx_path is None:
+        raise ModelError(f"model {model.name} {model.version} has no ONNX file (use -backend torch or hca_label export)")
+    if backend == "auto":
+        backend = "onnx" if model.onnx_path is not None and _has_onnxruntime() else "torch"
+    log.debug("backend %s on %s", backend, device)
+    return _onnx_backend(model, device) if backend == "onnx" else _torch_backend(model, device)
+
+
+def _has_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None

@@ -1,0 +1,331 @@
+"""NIfTI input/output: loading with validation, canonical reorientation, disc-label files.
+
+Every image is turned into the canonical ("L", "A", "S") frame (SCT "RPI") for
+processing; the exact voxel mapping back to the file's own grid is kept so labels
+are written on the input's grid (shape, affine, qform/sform codes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
+
+from hca_disc_label.conventions import CANONICAL_AXCODES, DISC_NAMES
+from hca_disc_label.errors import InputImageError, OutputError
+
+log = logging.getLogger(__name__)
+
+MAX_DIM = 4096
+"""Largest accepted size of one image axis, in voxels."""
+MAX_VOXELS = 600_000_000
+"""Largest accepted number of voxels (about 2.4 GB as float32)."""
+MAX_INPLANE_MM = 3.0
+"""Coarsest A-P / S-I voxel size (mm) at which a disc (4-12 mm tall) can still be placed."""
+MAX_VOXEL_MM = 20.0
+"""Voxel sizes above this (any axis) are treated as a broken header."""
+
+
+@dataclass
+class LoadedImage:
+    """A validated 3D image in the canonical frame, with its file's geometry.
+
+    Attributes:
+        path: file the image was read from.
+        nifti: the nibabel image as loaded (header untouched; 4D images keep their header).
+        data: float32 array ``(X, Y, Z)`` in the canonical frame (x -> left, y -> anterior,
+            z -> superior).
+        affine: 4x4 voxel->world (mm) affine of ``data`` (canonical voxel indices).
+        file_affine: 4x4 voxel->world affine of the file's own 3D grid.
+        file_shape: the file's 3D shape (first three axes).
+    """
+
+    path: Path
+    nifti: nib.spatialimages.SpatialImage
+    data: np.ndarray
+    affine: np.ndarray
+    file_affine: np.ndarray
+    file_shape: tuple[int, int, int]
+
+    @property
+    def zooms(self) -> tuple[float, float, float]:
+        """Voxel size (mm) along the canonical axes (L-R, A-P, S-I)."""
+        return tuple(float(z) for z in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
+
+    def canonical_to_file(self, ijk: np.ndarray) -> np.ndarray:
+        """Map canonical voxel coordinates ``(..., 3)`` to file voxel coordinates (floats)."""
+        ijk = np.asarray(ijk, dtype=float)
+        m = np.linalg.inv(self.file_affine) @ self.affine
+        return ijk @ m[:3, :3].T + m[:3, 3]
+
+    def file_to_canonical(self, ijk: np.ndarray) -> np.ndarray:
+        """Map file voxel coordinates ``(..., 3)`` to canonical voxel coordinates (floats)."""
+        ijk = np.asarray(ijk, dtype=float)
+        m = np.linalg.inv(self.affine) @ self.file_affine
+        return ijk @ m[:3, :3].T + m[:3, 3]
+
+
+@dataclass(frozen=True)
+class LabelPoint:
+    """One disc label read from a label image.
+
+    Attributes:
+        value: SCT disc value.
+        voxel: integer voxel indices in the label file's own grid.
+        mm: world (scanner) coordinates in mm through the file's affine.
+    """
+
+    value: int
+    voxel: tuple[int, int, int]
+    mm: tuple[float, float, float]
+
+
+def _fail(path: Path | str, problem: str) -> InputImageError:
+    return InputImageError(f"{path}: {problem}")
+
+
+def _load_nifti(path: Path) -> nib.spatialimages.SpatialImage:
+    if not path.exists():
+        raise _fail(path, "file not found")
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a NIfTI file")
+    if not str(path).endswith((".nii", ".nii.gz")):
+        raise _fail(path, "not a NIfTI file (expected .nii or .nii.gz)")
+    try:
+        img = nib.load(str(path))
+    except (nib.filebasedimages.ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
+        raise _fail(path, f"cannot be read as NIfTI ({_short(exc)})") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise _fail(path, f"not a NIfTI image ({type(img).__name__})")
+    return img
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _read_array(img: nib.spatialimages.SpatialImage, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(img.dataobj, dtype=np.float32)
+    except (EOFError, zlib.error, OSError, ValueError) as exc:
+        raise _fail(path, f"corrupt or truncated image data ({_short(exc)})") from None
+
+
+def _check_shape(shape: Sequence[int], path: Path) -> None:
+    if len(shape) < 3:
+        raise _fail(path, f"is {len(shape)}D (shape {tuple(shape)}); a 3D sagittal volume is needed")
+    if len(shape) > 4 and any(s > 1 for s in shape[4:]):
+        raise _fail(path, f"has {len(shape)} dimensions (shape {tuple(shape)}); a 3D volume is needed")
+    if sum(1 for s in shape[:3] if s > 1) < 2:
+        raise _fail(path, f"is not a 3D image (shape {tuple(shape)})")
+    if any(s > MAX_DIM for s in shape[:3]) or int(np.prod(shape[:4], dtype=np.int64)) > MAX_VOXELS:
+        raise _fail(path, f"has an absurd size (shape {tuple(shape)})")
+
+
+def _check_affine(affine: np.ndarray, path: Path) -> None:
+    if not np.all(np.isfinite(affine)):
+        raise _fail(path, "affine contains NaN/Inf")
+    det = np.linalg.det(affine[:3, :3])
+    if abs(det) < 1e-6:
+        raise _fail(path, "affine is not invertible (degenerate voxel-to-world matrix)")
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if np.any(zooms > MAX_VOXEL_MM) or np.any(zooms < 0.01):
+        sizes = "x".join(f"{z:.3g}" for z in zooms)
+        raise _fail(path, f"implausible voxel size {sizes} mm")
+
+
+def _reduce_to_3d(data: np.ndarray, path: Path) -> np.ndarray:
+    data = data.reshape(data.shape[:4]) if data.ndim > 4 else data
+    if data.ndim == 4:
+        if data.shape[3] == 1:
+            return data[..., 0]
+        log.warning("%s is 4D (%d volumes): using the mean over time", path, data.shape[3])
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(np.where(np.isfinite(data), data, np.nan), axis=3)
+    return data
+
+
+def _check_values(data: np.ndarray, path: Path) -> np.ndarray:
+    finite = np.isfinite(data)
+    if not finite.any():
+        raise _fail(path, "contains only NaN/Inf values")
+    if not finite.all():
+        log.warning("%s: %d NaN/Inf voxels set to 0", path, int((~finite).sum()))
+        data = np.where(finite, data, 0.0).astype(np.float32)
+    lo, hi = float(data.min()), float(data.max())
+    if lo == hi:
+        raise _fail(path, f"is constant (every voxel = {lo:g}); nothing to label")
+    return data
+
+
+def _to_canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reorient ``data`` to the canonical frame; return (data, canonical affine)."""
+    xform = ornt_transform(io_orientation(affine), axcodes2ornt(CANONICAL_AXCODES))
+    data_c = nib.orientations.apply_orientation(data, xform)
+    affine_c = affine @ nib.orientations.inv_ornt_aff(xform, data.shape)
+    return np.ascontiguousarray(data_c, dtype=np.float32), affine_c
+
+
+def _check_inplane(zooms: Sequence[float], path: Path) -> None:
+    ap, si = zooms[1], zooms[2]
+    if max(ap, si) > MAX_INPLANE_MM:
+        raise _fail(
+            path,
+            f"A-P x S-I voxel size is {ap:.2g} x {si:.2g} mm: too coarse to place a disc "
+            f"(needs <= {MAX_INPLANE_MM:g} mm; is this an axial stack? a sagittal image is needed)",
+        )
+
+
+def load_image(path: str | os.PathLike) -> LoadedImage:
+    """Load and validate a 3D NIfTI image and reorient it to the canonical frame.
+
+    4D images are averaged over time (with a warning). Partial NaN/Inf values are set to 0
+    (with a warning).
+
+    Args:
+        path: a ``.nii`` or ``.nii.gz`` file.
+
+    Returns:
+        The validated image (see :class:`LoadedImage`).
+
+    Raises:
+        InputImageError: one clear line naming the file and the problem (missing, not NIfTI,
+            corrupt, 2D, absurd size, non-invertible affine, NaN/Inf only, constant, voxel too
+            coarse in the sagittal plane).
+    """
+    path = Path(path)
+    img = _load_nifti(path)
+    shape = tuple(int(s) for s in img.shape)
+    _check_shape(shape, path)
+    file_affine = np.asarray(img.affine, dtype=float)
+    _check_affine(file_affine, path)
+    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path)
+    data_c, affine_c = _to_canonical(data, file_affine)
+    loaded = LoadedImage(path, img, data_c, affine_c, file_affine, tuple(shape[:3]))
+    _check_inplane(loaded.zooms, path)
+    return loaded
+
+
+def check_output_path(out_path: Path, input_path: Path) -> None:
+    """Fail early (before any computation) when ``out_path`` cannot be written.
+
+    Raises:
+        OutputError: output equals the input, has no NIfTI extension, or its folder is not
+            writable.
+    """
+    out_path = Path(out_path)
+    if out_path.resolve() == Path(input_path).resolve():
+        raise OutputError(f"{out_path}: output path is the input image; refusing to overwrite it")
+    if not str(out_path).endswith((".nii", ".nii.gz")):
+        raise OutputError(f"{out_path}: output must end with .nii or .nii.gz")
+    if out_path.is_dir():
+        raise OutputError(f"{out_path}: output path is a directory")
+    folder = out_path.parent
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{out_path}: output folder {folder} is not writable")
+
+
+def atomic_write(out_path: Path, write) -> None:
+    """Write a file atomically: ``write(tmp_path)`` then rename over ``out_path``.
+
+    The temporary file sits in the destination folder (same file system) and keeps the
+    destination's extension so that writers choosing a format by suffix behave.
+    """
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(out_path.suffixes[-2:]) if out_path.name.endswith(".nii.gz") else out_path.suffix
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=f".tmp{suffix}")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(out_path: Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename)."""
+    atomic_write(Path(out_path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def label_image_like(
+    reference: LoadedImage, points: Iterable[tuple[int, tuple[int, int, int]]]
+) -> nib.spatialimages.SpatialImage:
+    """Build a disc-label image on the reference file's exact grid.
+
+    Args:
+        reference: the input image (its file grid, affine and qform/sform codes are kept).
+        points: ``(value, (i, j, k))`` with integer voxel indices in the file's own grid.
+
+    Returns:
+        A NIfTI image (same class as the input) of dtype int16 with one voxel per disc.
+    """
+    data = np.zeros(reference.file_shape, dtype=np.int16)
+    for value, ijk in points:
+        data[tuple(int(v) for v in ijk)] = int(value)
+    header = reference.nifti.header.copy()
+    header.set_data_dtype(np.int16)
+    header.set_slope_inter(1.0, 0.0)
+    klass = type(reference.nifti)
+    out = klass(data, None, header=header)
+    # Constructing from the header re-derives both matrices; set them explicitly so the
+    # output carries the input's exact qform and sform and their codes.
+    q_aff, q_code = reference.nifti.header.get_qform(coded=True)
+    s_aff, s_code = reference.nifti.header.get_sform(coded=True)
+    out.set_qform(q_aff if q_aff is not None else reference.file_affine, int(q_code or 0))
+    out.set_sform(s_aff if s_aff is not None else reference.file_affine, int(s_code or 0))
+    out.header["cal_min"], out.header["cal_max"] = 0, max([0] + [int(v) for v, _ in points])
+    return out
+
+
+def save_image_atomic(img: nib.spatialimages.SpatialImage, out_path: Path) -> None:
+    """Save a NIfTI image atomically (temp file in the same folder + rename)."""
+    atomic_write(Path(out_path), lambda tmp: nib.save(img, str(tmp)))
+
+
+def read_disc_labels(path: str | os.PathLike) -> list[LabelPoint]:
+    """Read an SCT disc-label image.
+
+    Several voxels carrying the same value are merged into their centroid (rounded) with a
+    warning; non-disc values (e.g. 49/50/60) are ignored with a warning.
+
+    Args:
+        path: label NIfTI (one non-zero voxel per disc, value = SCT disc value).
+
+    Returns:
+        Label points sorted by value, with voxel indices in the file's grid and world mm.
+    """
+    path = Path(path)
+    img = _load_nifti(path)
+    data = np.asarray(img.dataobj)
+    if data.ndim > 3:
+        data = data.reshape(data.shape[:3] + (-1,))[..., 0]
+    data = np.rint(np.nan_to_num(data)).astype(np.int64)
+    affine = np.asarray(img.affine, dtype=float)
+    points: list[LabelPoint] = []
+    for value in sorted(int(v) for v in np.unique(data) if v != 0):
+        if value not in DISC_NAMES:
+            log.warning("%s: ignoring non-disc label value %d", path, value)
+            continue
+        vox = np.argwhere(data == value)
+        if len(vox) > 1:
+            log.warning("%s: %d voxels carry value %d; using their centroid", path, len(vox), value)
+        centre = vox.mean(axis=0)
+        mm = affine[:3, :3] @ centre + affine[:3, 3]
+        ijk = tuple(int(round(c)) for c in centre)
+        points.append(LabelPoint(value, ijk, tuple(float(m) for m in mm)))
+    return points

@@ -1,0 +1,265 @@
+"""From a canonical 3D volume to the network's 2D input, invertibly (pure numpy/scipy).
+
+Steps: find the mid-sagittal plane, average the slab of slices around it, resample the
+slab in-plane to the model's pixel spacing (no aspect distortion), normalise intensities,
+pad to the network's size multiple. :class:`SlabGeometry` maps any model-frame point back
+to canonical voxel coordinates exactly.
+
+Frames (see conventions.py): canonical ``vol[x, y, z]`` (x -> left, y -> anterior,
+z -> superior); model ``image[row, col]`` (row -> inferior, col -> posterior).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SLAB_MM = 6.0
+"""Slab thickness averaged around the mid-sagittal plane (the paper averages 6 slices of 1 mm)."""
+
+
+@dataclass(frozen=True)
+class SlabGeometry:
+    """Invertible mapping between the model 2D frame and canonical voxels.
+
+    Row ``r`` of the model image samples canonical ``z = (nz - 1) - r * ratio_z`` and column
+    ``c`` samples ``y = (ny - 1) - c * ratio_y`` on the slab's centre slice ``x_center``, where
+    ``ratio = model spacing / voxel size`` (both in mm).
+
+    Attributes:
+        x_center: canonical x index of the slab's centre slice (labels are written there).
+        x_indices: canonical x indices averaged into the slab.
+        ny, nz: canonical volume size along y (A-P) and z (S-I), in voxels.
+        ratio_y, ratio_z: model pixel spacing divided by the voxel size along y and z.
+        height, width: size of the resampled slab before padding (model pixels).
+        spacing_mm: model pixel spacing (mm).
+    """
+
+    x_center: int
+    x_indices: tuple[int, ...]
+    ny: int
+    nz: int
+    ratio_y: float
+    ratio_z: float
+    height: int
+    width: int
+    spacing_mm: float
+
+    def model_to_canonical(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Map model-frame points to canonical voxel coordinates.
+
+        Args:
+            rows, cols: arrays of model-frame pixel coordinates (floats).
+
+        Returns:
+            ``(N, 3)`` float array of canonical ``(x, y, z)`` voxel coordinates.
+        """
+        rows = np.atleast_1d(np.asarray(rows, dtype=float))
+        cols = np.atleast_1d(np.asarray(cols, dtype=float))
+        z = (self.nz - 1) - rows * self.ratio_z
+        y = (self.ny - 1) - cols * self.ratio_y
+        x = np.full_like(z, float(self.x_center))
+        return np.stack([x, y, z], axis=-1)
+
+    def canonical_to_model(self, yz: np.ndarray) -> np.ndarray:
+        """Map canonical ``(..., 2)`` ``(y, z)`` voxel coordinates to model ``(row, col)``."""
+        yz = np.asarray(yz, dtype=float)
+        rows = ((self.nz - 1) - yz[..., 1]) / self.ratio_z
+        cols = ((self.ny - 1) - yz[..., 0]) / self.ratio_y
+        return np.stack([rows, cols], axis=-1)
+
+
+@dataclass
+class PreparedSlab:
+    """The network input and how to map it back.
+
+    Attributes:
+        image: ``(H_pad, W_pad)`` float32 in [0, 1], model frame, zero-padded bottom/right.
+        geometry: the invertible mapping for the unpadded ``(height, width)`` region.
+        raw: ``(height, width)`` float32 slab before normalisation (for QC).
+    """
+
+    image: np.ndarray
+    geometry: SlabGeometry
+    raw: np.ndarray
+
+
+def symmetry_profile(vol: np.ndarray, zoom_x: float, max_offset_mm: float = 12.0) -> np.ndarray:
+    """Left-right mirror similarity of the volume around each sagittal slice.
+
+    Args:
+        vol: canonical volume ``(X, Y, Z)``.
+        zoom_x: voxel size along x (mm).
+        max_offset_mm: how far to each side the slice pairs are compared.
+
+    Returns:
+        ``(X,)`` array: mean normalised correlation between slices ``x - d`` and ``x + d``
+        (NaN where no pair fits inside the volume).
+    """
+    nx = vol.shape[0]
+    max_d = max(1, int(round(max_offset_mm / zoom_x)))
+    flat = vol.reshape(nx, -1).astype(np.float64)
+    flat = flat - flat.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(flat, axis=1) + 1e-9
+    unit = flat / norms[:, None]
+    score = np.full(nx, np.nan)
+    for x in range(nx):
+        ds = [d for d in range(1, max_d + 1) if x - d >= 0 and x + d < nx]
+        if ds:
+            score[x] = float(np.mean([unit[x - d] @ unit[x + d] for d in ds]))
+    return score
+
+
+def find_midsagittal_slice(vol: np.ndarray, zoom_x: float) -> int:
+    """Estimate the canonical x index of the mid-sagittal plane (through the spinal canal).
+
+    The spine lies on the body's plane of left-right symmetry, which is rarely the exact
+    centre of the field of view; the slice around which the volume is most mirror-symmetric
+    is taken, searched in the central 70 % of the L-R field of view and lightly biased toward
+    the centre so that featureless volumes fall back to the geometric middle.
+
+    Args:
+        vol: canonical volume ``(X, Y, Z)``.
+        zoom_x: voxel size along x (mm).
+
+    Returns:
+        The x index of the centre slice.
+    """
+    nx = vol.shape[0]
+    middle = (nx - 1) // 2
+    if nx < 5:
+        return middle
+    score = symmetry_profile(vol, zoom_x)
+    lo, hi = int(np.floor(0.15 * nx)), int(np.ceil(0.85 * nx))
+    idx = np.arange(nx)
+    penalty = 0.05 * np.abs(idx - middle) / max(1.0, nx / 2)
+    total = np.where((idx >= lo) & (idx < hi) & np.isfinite(score), score - penalty, -np.inf)
+    if not np.isfinite(total).any():
+        return middle
+    return int(np.argmax(total))
+
+
+def slab_indices(x_center: int, nx: int, zoom_x: float, thickness_mm: float) -> tuple[int, ...]:
+    """Canonical x indices of the slices averaged around ``x_center``.
+
+    Slices within ``thickness_mm / 2`` of the centre slice (centre to centre) are used,
+    clipped to the volume: 7 slices at 1 mm, 3 at 2–3 mm, only the centre slice at 4 mm.
+    """
+    half = int(np.floor(thickness_mm / (2.0 * zoom_x) + 1e-6))
+    return tuple(range(max(0, x_center - half), min(nx, x_center + half + 1)))
+
+
+def resample_plane(
+    plane: np.ndarray, zoom_y: float, zoom_z: float, spacing_mm: float
+) -> tuple[np.ndarray, float, float]:
+    """Resample a canonical sagittal plane ``(Y, Z)`` into the model frame.
+
+    Args:
+        plane: ``(Y, Z)`` array (canonical y -> anterior, z -> superior).
+        zoom_y, zoom_z: voxel sizes (mm) along y and z.
+        spacing_mm: target isotropic pixel spacing (mm).
+
+    Returns:
+        ``(image (H, W), ratio_y, ratio_z)``, image in the model frame (row -> inferior,
+        col -> posterior) with the sampling described in :class:`SlabGeometry`.
+    """
+    ny, nz = plane.shape
+    ratio_y, ratio_z = spacing_mm / zoom_y, spacing_mm / zoom_z
+    height = int(np.floor((nz - 1) / ratio_z + 1e-6)) + 1
+    width = int(np.floor((ny - 1) / ratio_y + 1e-6)) + 1
+    # Anti-alias before sampling more coarsely than the data.
+    sigma = [max(0.0, (r - 1.0) / 2.0) for r in (ratio_y, ratio_z)]
+    src = ndimage.gaussian_filter(plane, sigma) if max(sigma) > 0 else plane
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    z = (nz - 1) - rows * ratio_z
+    y = (ny - 1) - cols * ratio_y
+    image = ndimage.map_coordinates(src, [y, z], order=1, mode="nearest")
+    return image.astype(np.float32), ratio_y, ratio_z
+
+
+def normalise(image: np.ndarray, low_percentile: float = 1.0, high_percentile: float = 99.5) -> np.ndarray:
+    """Map intensities linearly to [0, 1] using percentiles of the non-zero pixels.
+
+    Args:
+        image: 2D array (any scale).
+        low_percentile, high_percentile: percentiles (0-100) of the non-zero pixels mapped to
+            0 and 1; values outside are clipped.
+
+    Returns:
+        float32 array of the same shape in [0, 1].
+    """
+    values = image[image != 0]
+    if values.size < 2:
+        values = image.ravel()
+    lo, hi = np.percentile(values, [low_percentile, high_percentile])
+    if hi <= lo:
+        lo, hi = float(image.min()), float(image.max())
+    if hi <= lo:
+        return np.zeros_like(image, dtype=np.float32)
+    return np.clip((image - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+    """Zero-pad a 2D image at the bottom/right so both sides are multiples of ``multiple``."""
+    h, w = image.shape
+    ph = max(multiple, int(np.ceil(h / multiple)) * multiple)
+    pw = max(multiple, int(np.ceil(w / multiple)) * multiple)
+    out = np.zeros((ph, pw), dtype=np.float32)
+    out[:h, :w] = image
+    return out
+
+
+def prepare_slab(
+    vol: np.ndarray,
+    zooms: tuple[float, float, float],
+    spacing_mm: float,
+    size_multiple: int,
+    slab_thickness_mm: float = DEFAULT_SLAB_MM,
+    x_center: int | None = None,
+    low_percentile: float = 1.0,
+    high_percentile: float = 99.5,
+) -> PreparedSlab:
+    """Build the network input from a canonical volume.
+
+    Args:
+        vol: canonical volume ``(X, Y, Z)``.
+        zooms: canonical voxel sizes (mm) along x, y, z.
+        spacing_mm: model pixel spacing (mm).
+        size_multiple: H and W of the output are padded to a multiple of this.
+        slab_thickness_mm: thickness of the averaged slab around the centre slice.
+        x_center: force the centre slice (canonical x index); None = automatic.
+        low_percentile, high_percentile: normalisation percentiles.
+
+    Returns:
+        The padded, normalised image and its geometry.
+
+    Raises:
+        ValueError: ``x_center`` outside the volume.
+    """
+    nx, ny, nz = vol.shape
+    if x_center is None:
+        x_center = find_midsagittal_slice(vol, zooms[0])
+    elif not 0 <= x_center < nx:
+        raise ValueError(f"slice {x_center} is outside the volume (0..{nx - 1} along L-R)")
+    xs = slab_indices(x_center, nx, zooms[0], slab_thickness_mm)
+    plane = vol[list(xs)].mean(axis=0)
+    raw, ratio_y, ratio_z = resample_plane(plane, zooms[1], zooms[2], spacing_mm)
+    geometry = SlabGeometry(
+        x_center=int(x_center),
+        x_indices=xs,
+        ny=ny,
+        nz=nz,
+        ratio_y=ratio_y,
+        ratio_z=ratio_z,
+        height=raw.shape[0],
+        width=raw.shape[1],
+        spacing_mm=spacing_mm,
+    )
+    image = pad_to_multiple(normalise(raw, low_percentile, high_percentile), size_multiple)
+    log.debug("slab: x=%d (%d slices), %dx%d px at %.2f mm", x_center, len(xs), *raw.shape, spacing_mm)
+    return PreparedSlab(image=image, geometry=geometry, raw=raw)

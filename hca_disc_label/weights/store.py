@@ -1,0 +1,638 @@
+"""The local model store: resolve, download, install and verify versioned models.
+
+Cache layout (root = ``$HCA_DISC_LABEL_HOME`` or the platform user cache dir)::
+
+    <root>/<name>/<version>/          a complete install: model.json, weights/onnx, source.json
+    <root>/<name>/.<version>.lock     inter-process lock (filelock) held while installing
+    <root>/<name>/.<version>.staging  install in progress (ignored by everything else)
+
+An install is built in the staging folder: every file is verified (SHA-256) and
+``source.json`` (provenance) is written last, atomically; only then is the folder renamed to
+``<version>/``. A killed install therefore leaves at most a staging folder, which never passes
+as installed, and is cleaned by the next install. Readers do not take the lock; they accept a
+folder only if ``source.json`` exists and every file matches ``model.json``.
+
+``HCA_DISC_LABEL_OFFLINE=1`` forbids downloads (no socket is opened); the error says how to
+install from a file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from hca_disc_label.conventions import CONTRASTS
+from hca_disc_label.errors import DownloadError, ModelError
+from hca_disc_label.weights.files import atomic_copy, atomic_write_json, fsync_dir, sha256_file
+from hca_disc_label.weights.registry import (
+    CARD_FILENAME,
+    MODEL_ROLES,
+    PROVENANCE_FILENAME,
+    ROLE_FORMATS,
+    ModelFolder,
+    Registry,
+    RegistryEntry,
+    card_from_entry,
+    check_against_entry,
+    format_spec,
+    is_valid_name,
+    is_valid_version,
+    load_model_folder,
+    load_registry,
+    parse_spec,
+    read_card,
+    version_key,
+)
+
+logger = logging.getLogger(__name__)
+
+HOME_ENV = "HCA_DISC_LABEL_HOME"
+OFFLINE_ENV = "HCA_DISC_LABEL_OFFLINE"
+LOCK_TIMEOUT_ENV = "HCA_DISC_LABEL_LOCK_TIMEOUT"
+LOCK_TIMEOUT_S = 3600.0
+"""How long an install waits for another process installing the same model."""
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+# --------------------------------------------------------------------------- locations
+def cache_dir() -> Path:
+    """Root of the model cache: ``$HCA_DISC_LABEL_HOME`` or the user cache dir.
+
+    Read at each call (not at import) so tests and job scripts can change it. Not created.
+    """
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hca_disc_label"))
+
+
+def install_dir(name: str, version: str) -> Path:
+    """``<cache>/<name>/<version>`` (may not exist)."""
+    if not is_valid_name(name) or not is_valid_version(version):
+        raise ModelError(f"invalid model name or version: {name!r} {version!r}")
+    return cache_dir() / name / version
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """``offline`` if given, else whether ``HCA_DISC_LABEL_OFFLINE`` is set to a true value."""
+    if offline is not None:
+        return offline
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in _TRUE
+
+
+def _lock_timeout() -> float:
+    raw = os.environ.get(LOCK_TIMEOUT_ENV)
+    try:
+        return float(raw) if raw else LOCK_TIMEOUT_S
+    except ValueError:
+        raise ModelError(f"{LOCK_TIMEOUT_ENV}={raw!r} is not a number") from None
+
+
+@contextmanager
+def _install_lock(name: str, version: str) -> Iterator[None]:
+    """Inter-process lock for one name@version (an OS lock: released if the holder dies)."""
+    from filelock import FileLock, Timeout
+
+    parent = cache_dir() / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot create the model cache {parent}: {exc.strerror}; set {HOME_ENV} to a writable folder"
+        ) from None
+    lock_path = parent / f".{version}.lock"
+    lock = FileLock(str(lock_path), timeout=_lock_timeout())
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ModelError(
+            f"timed out waiting for {lock_path}: another process is installing {format_spec(name, version)}"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# --------------------------------------------------------------------------- reading installs
+def read_provenance(folder: Path) -> dict | None:
+    """The ``source.json`` of an installed folder, or None when absent/unreadable."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / PROVENANCE_FILENAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def installed_folder(name: str, version: str, entry: RegistryEntry | None = None) -> ModelFolder:
+    """Load and fully verify a cached install.
+
+    Raises:
+        ModelError: not installed, incomplete (no ``source.json``), corrupt (a checksum fails)
+            or not the registry's ``entry``; the message says how to repair.
+    """
+    spec = format_spec(name, version)
+    target = install_dir(name, version)
+    if not target.is_dir():
+        raise ModelError(f"{spec} is not installed")
+    provenance = read_provenance(target)
+    repair = f"reinstall with: hca_label models install {spec} -force"
+    if provenance is None:
+        raise ModelError(f"{target}: incomplete install (no valid {PROVENANCE_FILENAME}); {repair}")
+    try:
+        folder = load_model_folder(target)
+        if (folder.name, folder.version) != (name, version):
+            raise ModelError(f"{target} holds {folder.spec}, not {spec}")
+        if entry is not None:
+            check_against_entry(folder, entry, check_card=provenance.get("card") == "downloaded")
+    except ModelError as exc:
+        raise ModelError(f"{exc}; {repair}") from None
+    return folder
+
+
+def _complete_install(name: str, version: str, entry: RegistryEntry | None) -> ModelFolder | None:
+    """The verified install, or None (absent, incomplete or corrupt: logged)."""
+    target = install_dir(name, version)
+    if not target.is_dir():
+        return None
+    try:
+        return installed_folder(name, version, entry)
+    except ModelError as exc:
+        logger.warning("%s", exc)
+        return None
+
+
+def installed_versions(name: str) -> list[str]:
+    """Versions of ``name`` with a folder in the cache that carries ``source.json``, newest first."""
+    parent = cache_dir() / name
+    if not is_valid_name(name) or not parent.is_dir():
+        return []
+    found = [
+        p.name for p in parent.iterdir()
+        if p.is_dir() and is_valid_version(p.name) and (p / PROVENANCE_FILENAME).is_file()
+    ]
+    return sorted(found, key=version_key, reverse=True)
+
+
+def _cached_installs() -> list[tuple[str, str]]:
+    """Every ``(name, version)`` folder in the cache (complete or not; staging excluded)."""
+    root = cache_dir()
+    if not root.is_dir():
+        return []
+    pairs = []
+    for name_dir in sorted(root.iterdir()):
+        if not name_dir.is_dir() or not is_valid_name(name_dir.name) or name_dir.name.startswith("."):
+            continue
+        for version_dir in name_dir.iterdir():
+            if version_dir.is_dir() and is_valid_version(version_dir.name):
+                pairs.append((name_dir.name, version_dir.name))
+    return sorted(pairs, key=lambda p: (p[0], version_key(p[1])))
+
+
+def embedded_folder(registry: Registry, entry: RegistryEntry) -> ModelFolder | None:
+    """The embedded (package) folder of an entry, verified; None if the entry has none.
+
+    Raises:
+        ModelError: the folder exists but is corrupt or is not the registry's model.
+    """
+    folder_path = registry.embedded_dir(entry)
+    if folder_path is None or not (folder_path / CARD_FILENAME).is_file():
+        return None
+    folder = load_model_folder(folder_path)
+    check_against_entry(folder, entry)
+    return folder
+
+
+# --------------------------------------------------------------------------- resolving
+def _looks_like_path(spec: str, registry: Registry) -> bool:
+    if any(sep in spec for sep in ("/", os.sep)) or spec.startswith((".", "~")) or spec.endswith(CARD_FILENAME):
+        return True
+    name = spec.partition("@")[0]
+    return (Path(spec) / CARD_FILENAME).is_file() and not registry.versions(name)
+
+
+def _entry_for(registry: Registry, spec: str | None, contrast: str) -> tuple[RegistryEntry | None, str, str | None]:
+    """(registry entry or None, name, version or None) for a NAME[@VERSION] spec or the default."""
+    if spec is None:
+        if contrast not in CONTRASTS:
+            raise ModelError(f"unknown contrast {contrast!r} (expected one of {list(CONTRASTS)})")
+        entry = registry.default_for(contrast)
+        if entry is None:
+            raise ModelError(f"the model registry {registry.path} has no default model for {contrast}")
+        return entry, entry.name, entry.version
+    name, version = parse_spec(spec)
+    return registry.find(name, version), name, version
+
+
+def _unknown_model(registry: Registry, name: str, version: str | None) -> ModelError:
+    spec = format_spec(name, version) if version else name
+    known = sorted({e.name for e in registry.entries})
+    versions = [e.version for e in registry.versions(name)]
+    if versions:
+        return ModelError(f"unknown version {spec}; the registry has {name} {', '.join(versions)}")
+    return ModelError(f"unknown model {spec}; known models: {', '.join(known) or 'none'} (see hca_label models list)")
+
+
+def locate_model(spec: str | None, contrast: str = "t2") -> ModelFolder | None:
+    """Find a model without any network access.
+
+    Returns:
+        The verified folder (path spec, embedded or installed), or None when the model is
+        registered but not available locally.
+
+    Raises:
+        ModelError: unknown model, or a local copy that fails verification.
+    """
+    registry = load_registry()
+    if spec is not None and _looks_like_path(spec, registry):
+        return load_model_folder(spec)
+    entry, name, version = _entry_for(registry, spec, contrast)
+    if entry is None:
+        versions = [version] if version else installed_versions(name)
+        if versions and (install_dir(name, versions[0])).is_dir():
+            return installed_folder(name, versions[0])
+        raise _unknown_model(registry, name, version)
+    folder = embedded_folder(registry, entry)
+    if folder is not None:
+        return folder
+    if install_dir(entry.name, entry.version).is_dir():
+        return installed_folder(entry.name, entry.version, entry)
+    return None
+
+
+def resolve_model(
+    spec: str | None, contrast: str = "t2", *, offline: bool | None = None, progress: bool = True
+) -> ModelFolder:
+    """Return a verified model folder, downloading it if needed (and allowed).
+
+    Args:
+        spec: None for the registry's default for ``contrast`` (embedded: no network);
+            ``"NAME"`` (newest registered version) or ``"NAME@VERSION"``: embedded, installed
+            in the cache, else downloaded; or a path to a model folder (or its model.json).
+        contrast: ``"t1"`` or ``"t2"``; picks the default and is checked against the model.
+        offline: forbid downloads; default from ``HCA_DISC_LABEL_OFFLINE``.
+        progress: progress bar while downloading (only on a TTY).
+
+    Raises:
+        ModelError: unknown model, corrupt local copy, invalid folder.
+        DownloadError: download failed or forbidden by offline mode.
+    """
+    folder = locate_model(spec, contrast)
+    if folder is None:
+        registry = load_registry()
+        entry, _, _ = _entry_for(registry, spec, contrast)
+        assert entry is not None  # locate_model returns None only for registered models
+        folder = _download_install(registry, entry, force=False, progress=progress, offline=offline)
+    if folder.contrasts and contrast not in folder.contrasts:
+        logger.warning("model %s was trained for %s, not %s", folder.spec, "/".join(folder.contrasts), contrast)
+    return folder
+
+
+# --------------------------------------------------------------------------- installing
+def install_model(
+    spec: str | None, *, from_file: Path | str | None = None, force: bool = False, progress: bool = True
+) -> ModelFolder:
+    """Install a model into the cache and return the verified folder.
+
+    Args:
+        spec: ``NAME[@VERSION]`` (newest registered version when no version). May be None only
+            with ``from_file`` pointing to a model folder.
+        from_file: a model folder (with model.json) to copy in, e.g. a colleague's export; or a
+            single weights/ONNX file of the registry entry ``spec`` whose SHA-256 must match.
+        force: reinstall even if a verified install exists.
+        progress: progress bar while downloading.
+
+    Returns:
+        The installed folder (the embedded folder for a model that ships in the package).
+
+    Raises:
+        ModelError: unknown model, wrong file (nothing is installed), cache not writable.
+        DownloadError: download failed, checksum mismatch, or offline mode.
+    """
+    registry = load_registry()
+    if from_file is not None:
+        source = Path(from_file).expanduser()
+        if not source.exists():
+            raise ModelError(f"file not found: {source}")
+        if source.is_dir() or source.name == CARD_FILENAME:
+            return _install_from_folder(registry, spec, source, force)
+        return _install_from_single_file(registry, spec, source, force)
+    if spec is None:
+        raise ModelError("which model? give NAME[@VERSION]")
+    entry, name, version = _entry_for(registry, spec, "t2")
+    if entry is None:
+        raise _unknown_model(registry, name, version)
+    folder = embedded_folder(registry, entry)
+    if folder is not None:
+        logger.info("%s ships inside the package (%s); nothing to install", entry.spec, folder.path)
+        return folder
+    return _download_install(registry, entry, force=force, progress=progress, offline=None)
+
+
+def _offline_error(entry: RegistryEntry) -> DownloadError:
+    urls = [u for f in entry.model_files for u in f.urls[:1]]
+    where = f"download {' and '.join(urls)} on a machine with network access, then " if urls else ""
+    return DownloadError(
+        f"offline mode ({OFFLINE_ENV}=1): {entry.spec} is not installed and will not be downloaded; "
+        f"{where}run: hca_label models install {entry.spec} -from-file PATH"
+    )
+
+
+def _download_install(
+    registry: Registry, entry: RegistryEntry, *, force: bool, progress: bool, offline: bool | None
+) -> ModelFolder:
+    from hca_disc_label.weights.download import fetch_file
+
+    if is_offline(offline):
+        raise _offline_error(entry)
+    to_fetch = [f for f in entry.files if f.urls]
+    if not any(f.role in MODEL_ROLES for f in to_fetch):
+        raise ModelError(
+            f"{entry.spec} has no download URL; install it with: hca_label models install {entry.spec} -from-file PATH"
+        )
+    card_downloaded = any(f.role == "card" for f in to_fetch)
+
+    def build(staging: Path) -> dict:
+        files: dict[str, dict] = {}
+        for item in to_fetch:
+            url = fetch_file(
+                item.urls, staging / item.filename, sha256=item.sha256, size=item.size,
+                label=f"{item.filename} of {entry.spec}", progress=progress,
+            )
+            files[item.filename] = {"role": item.role, "sha256": item.sha256, "size": item.size, "url": url}
+        if not card_downloaded:
+            card = card_from_entry(entry)
+            card["files"] = {
+                f.role: {"path": f.filename, "sha256": f.sha256, "size": f.size, "format": f.format}
+                for f in to_fetch if f.role in MODEL_ROLES
+            }
+            atomic_write_json(staging / CARD_FILENAME, card)
+        return _provenance(registry, entry.name, entry.version, "download", files,
+                           card="downloaded" if card_downloaded else "generated")
+
+    return _locked_install(entry.name, entry.version, entry, build, force=force, check_card=card_downloaded)
+
+
+def _install_from_folder(registry: Registry, spec: str | None, source: Path, force: bool) -> ModelFolder:
+    src = load_model_folder(source)
+    if spec is not None:
+        name, version = parse_spec(spec)
+        if name != src.name or (version is not None and version != src.version):
+            raise ModelError(f"{src.path} holds {src.spec}, not {spec}; nothing installed")
+    entry = registry.find(src.name, src.version)
+    if entry is not None:
+        try:
+            check_against_entry(src, entry, check_card=False)
+        except ModelError as exc:
+            raise ModelError(f"{exc}; nothing installed") from None
+
+    def build(staging: Path) -> dict:
+        files = {}
+        for role, info in src.card["files"].items():
+            atomic_copy(src.path / info["path"], staging / info["path"])
+            files[info["path"]] = {"role": role, "sha256": info["sha256"], "size": info["size"],
+                                   "from_file": str(src.path / info["path"])}
+        atomic_copy(src.path / CARD_FILENAME, staging / CARD_FILENAME)
+        return _provenance(registry, src.name, src.version, "folder", files, card="copied")
+
+    return _locked_install(src.name, src.version, entry, build, force=force, check_card=False, expect=src)
+
+
+def _install_from_single_file(registry: Registry, spec: str | None, source: Path, force: bool) -> ModelFolder:
+    if spec is None:
+        raise ModelError(f"give NAME[@VERSION] of the model that {source.name} belongs to")
+    entry, name, version = _entry_for(registry, spec, "t2")
+    if entry is None:
+        raise _unknown_model(registry, name, version)
+    digest = sha256_file(source)
+    match = next((f for f in entry.files if f.sha256 == digest), None)
+    if match is None:
+        pinned = [f"{f.filename} sha256 {f.sha256}" for f in entry.files if f.sha256]
+        expected = "; expected " + ", ".join(pinned) if pinned else "; the registry pins no checksum for it"
+        raise ModelError(f"{source} (sha256 {digest}) is not a file of {entry.spec}{expected}; nothing installed")
+    if match.role == "card":
+        raise ModelError(f"{source} is the model card of {entry.spec}; pass its weights or ONNX file")
+
+    def build(staging: Path) -> dict:
+        files: dict[str, dict] = {}
+        existing = None if force else _complete_install(entry.name, entry.version, entry)
+        if existing is not None:
+            # Keep the other files of the current install (e.g. add the ONNX file to the weights).
+            previous = (read_provenance(existing.path) or {}).get("files", {})
+            for role, info in existing.card["files"].items():
+                if role != match.role:
+                    _link_or_copy(existing.path / info["path"], staging / info["path"])
+                    files[info["path"]] = previous.get(info["path"], {"role": role, "sha256": info["sha256"]})
+        atomic_copy(source, staging / match.filename)
+        check_sha = sha256_file(staging / match.filename)
+        if check_sha != match.sha256:  # the source changed while we copied it
+            raise ModelError(f"{source} changed while it was copied; nothing installed")
+        files[match.filename] = {"role": match.role, "sha256": match.sha256, "size": match.size,
+                                 "from_file": str(source.resolve())}
+        card = card_from_entry(entry)
+        card["files"] = {
+            info["role"]: {"path": fname, "sha256": info["sha256"], "size": (staging / fname).stat().st_size,
+                           "format": ROLE_FORMATS[info["role"]]}
+            for fname, info in files.items()
+        }
+        atomic_write_json(staging / CARD_FILENAME, card)
+        return _provenance(registry, entry.name, entry.version, "file", files, card="generated")
+
+    def already(folder: ModelFolder) -> bool:
+        return folder.card["files"].get(match.role, {}).get("sha256") == match.sha256
+
+    return _locked_install(entry.name, entry.version, entry, build, force=force, check_card=False, done=already)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        atomic_copy(src, dst)
+
+
+def _provenance(registry: Registry, name: str, version: str, source: str, files: dict, *, card: str) -> dict:
+    from hca_disc_label import __version__
+
+    return {
+        "name": name,
+        "version": version,
+        "source": source,
+        "card": card,
+        "files": files,
+        "installed_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "tool": f"hca_disc_label {__version__}",
+        "registry": str(registry.path),
+    }
+
+
+def _locked_install(
+    name: str,
+    version: str,
+    entry: RegistryEntry | None,
+    build: Callable[[Path], dict],
+    *,
+    force: bool,
+    check_card: bool,
+    expect: ModelFolder | None = None,
+    done: Callable[[ModelFolder], bool] | None = None,
+) -> ModelFolder:
+    """Build an install in a staging folder under the lock, verify it, then swap it in.
+
+    Args:
+        build: writes the files and model.json into the staging folder; returns provenance.
+        expect: a source folder that the existing install must equal to count as done.
+        done: extra test that an existing verified install already satisfies the request.
+    """
+    spec = format_spec(name, version)
+    with _install_lock(name, version):
+        parent = cache_dir() / name
+        target = parent / version
+        if not force:
+            existing = _complete_install(name, version, entry)
+            if existing is not None:
+                if expect is not None and _shas(existing) != _shas(expect):
+                    raise ModelError(
+                        f"a different {spec} is already installed in {existing.path}; use -force to replace it"
+                    )
+                if done is None or done(existing):
+                    logger.info("%s is already installed in %s", spec, existing.path)
+                    return existing
+        staging = parent / f".{version}.staging"
+        _remove_tree(staging)
+        for old in parent.glob(f".{version}.old-*"):
+            _remove_tree(old)
+        try:
+            staging.mkdir(parents=True)
+            provenance = build(staging)
+            folder = load_model_folder(staging)
+            if (folder.name, folder.version) != (name, version):
+                raise ModelError(f"install of {spec} produced {folder.spec}")
+            if entry is not None:
+                check_against_entry(folder, entry, check_card=check_card)
+            # The marker goes last: a folder without it is never treated as installed.
+            atomic_write_json(staging / PROVENANCE_FILENAME, provenance)
+            _swap_in(staging, target)
+        except OSError as exc:
+            _remove_tree(staging)
+            raise ModelError(f"cannot write {spec} into the model cache {parent}: {exc}") from None
+        except BaseException:
+            _remove_tree(staging)
+            raise
+    logger.info("installed %s in %s", spec, target)
+    return ModelFolder(path=target.resolve(), card=read_card(target))
+
+
+def _shas(folder: ModelFolder) -> dict[str, str]:
+    return {role: info["sha256"] for role, info in folder.card["files"].items()}
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Replace ``target`` with ``staging`` (the old install is moved aside, then deleted)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+    os.rename(staging, target)
+    fsync_dir(target.parent)
+    if old is not None:
+        _remove_tree(old)
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- listing / verifying
+def verify_installed() -> list[tuple[str, str, bool, str]]:
+    """Re-check every embedded and cached model against its card and the registry.
+
+    Returns:
+        ``(name, version, ok, message)`` per model: embedded models of the registry first,
+        then every folder of the cache (incomplete or corrupt ones with ``ok=False``).
+    """
+    registry = load_registry()
+    results: list[tuple[str, str, bool, str]] = []
+    for entry in registry.entries:
+        folder_path = registry.embedded_dir(entry)
+        if folder_path is None:
+            continue
+        try:
+            folder = embedded_folder(registry, entry)
+        except ModelError as exc:
+            results.append((entry.name, entry.version, False, str(exc)))
+            continue
+        if folder is None:
+            results.append((entry.name, entry.version, False, f"embedded model folder missing: {folder_path}"))
+        else:
+            results.append((entry.name, entry.version, True, f"embedded: {folder.path}"))
+    for name, version in _cached_installs():
+        entry = registry.find(name, version)
+        try:
+            folder = installed_folder(name, version, entry)
+        except ModelError as exc:
+            results.append((name, version, False, str(exc)))
+            continue
+        note = "" if entry is not None else " (not in the registry)"
+        results.append((name, version, True, f"installed: {folder.path}{note}"))
+    return results
+
+
+def model_status(registry: Registry, entry: RegistryEntry) -> str:
+    """Cheap status word (no hashing): embedded, installed, incomplete, available, missing."""
+    folder_path = registry.embedded_dir(entry)
+    if folder_path is not None and (folder_path / CARD_FILENAME).is_file():
+        return "embedded"
+    target = install_dir(entry.name, entry.version)
+    if (target / PROVENANCE_FILENAME).is_file():
+        return "installed"
+    if target.is_dir():
+        return "incomplete"
+    if any(f.urls for f in entry.model_files):
+        return "available"
+    return "missing"
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Rows for ``hca_label models list``: every registry entry plus unregistered installs.
+
+    Each row: ``name, version, contrasts, default_for, status, description``.
+    """
+    registry = load_registry()
+    rows = [
+        {
+            "name": e.name, "version": e.version, "contrasts": list(e.contrasts),
+            "default_for": list(e.default_for), "status": model_status(registry, e),
+            "description": e.raw.get("description") or "",
+        }
+        for e in registry.entries
+    ]
+    for name, version in _cached_installs():
+        if registry.find(name, version) is None:
+            target = install_dir(name, version)
+            card: dict = {}
+            try:
+                card = read_card(target)
+            except ModelError:
+                pass
+            complete = (target / PROVENANCE_FILENAME).is_file()
+            rows.append({
+                "name": name, "version": version, "contrasts": list(card.get("contrasts") or []),
+                "default_for": [], "status": "installed (unregistered)" if complete else "incomplete",
+                "description": card.get("description") or "",
+            })
+    rows.sort(key=lambda r: (r["name"], version_key(r["version"])))
+    return rows
