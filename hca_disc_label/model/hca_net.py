@@ -356,7 +356,8 @@ class HCANet(nn.Module):
             out, prediction = block(features)
             predictions.append(prediction)
             if i < len(self.feature_back):
-                features = features + self.feature_back[i](out) + self.prediction_back[i](prediction)
+                back = self.feature_back[i](out) + self.prediction_back[i](prediction)
+                features = features + back
         merged = self.merge(torch.cat(predictions, dim=1))
         return merged, predictions
 

@@ -214,7 +214,8 @@ def embedded_folder(registry: Registry, entry: RegistryEntry) -> ModelFolder | N
 
 
 # --------------------------------------------------------------------------- resolving
-def _looks_like_path(spec: str, registry: Registry) -> bool:
+def is_path_spec(spec: str, registry: Registry) -> bool:
+    """True when ``spec`` names a model folder rather than NAME[@VERSION]."""
     if any(sep in spec for sep in ("/", os.sep)) or spec.startswith((".", "~")) or spec.endswith(CARD_FILENAME):
         return True
     name = spec.partition("@")[0]
@@ -254,7 +255,7 @@ def locate_model(spec: str | None, contrast: str = "t2") -> ModelFolder | None:
         ModelError: unknown model, or a local copy that fails verification.
     """
     registry = load_registry()
-    if spec is not None and _looks_like_path(spec, registry):
+    if spec is not None and is_path_spec(spec, registry):
         return load_model_folder(spec)
     entry, name, version = _entry_for(registry, spec, contrast)
     if entry is None:
@@ -357,6 +358,12 @@ def _download_install(
         raise _offline_error(entry)
     to_fetch = [f for f in entry.files if f.urls]
     if not any(f.role in MODEL_ROLES for f in to_fetch):
+        embedded = registry.embedded_dir(entry)
+        if embedded is not None:
+            raise ModelError(
+                f"the embedded model {entry.spec} is missing from the package ({embedded}): reinstall "
+                f"hca_disc_label, or run: hca_label models install {entry.spec} -from-file PATH"
+            )
         raise ModelError(
             f"{entry.spec} has no download URL; install it with: hca_label models install {entry.spec} -from-file PATH"
         )
@@ -592,7 +599,7 @@ def verify_installed() -> list[tuple[str, str, bool, str]]:
 
 
 def model_status(registry: Registry, entry: RegistryEntry) -> str:
-    """Cheap status word (no hashing): embedded, installed, incomplete, available, missing."""
+    """Cheap status (no hashing): embedded, installed, incomplete, available, missing..."""
     folder_path = registry.embedded_dir(entry)
     if folder_path is not None and (folder_path / CARD_FILENAME).is_file():
         return "embedded"
@@ -603,7 +610,7 @@ def model_status(registry: Registry, entry: RegistryEntry) -> str:
         return "incomplete"
     if any(f.urls for f in entry.model_files):
         return "available"
-    return "missing"
+    return "embedded folder missing" if folder_path is not None else "missing"
 
 
 def list_models() -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ AFFINES = {
 }
 """Named test geometries (voxel size per *voxel* axis = zooms in order)."""
 
-SHAPE = (64, 64, 64)
+SHAPE = (96, 80, 72)
 
 
 def voxel_size(affine, axis):

@@ -1,0 +1,103 @@
+"""Decoding: identities never shift; inconsistent peaks are dropped, not relabelled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hca_disc_label.conventions import DISC_VALUES
+from hca_disc_label.inference.decode import decode_heatmaps
+from hca_disc_label.inference.heatmaps import heatmap_to_model, model_to_heatmap, refine_peak, render_heatmaps
+
+VALUES = list(DISC_VALUES)
+STRIDE, SPACING, SIGMA = 2, 1.0, 1.5
+
+
+def _spine(values, start_row=20.0, gap_mm=24.0, col=40.0):
+    """Model-frame positions of consecutive discs spaced ``gap_mm`` apart."""
+    return {v: (start_row + i * gap_mm / SPACING, col + 3 * np.sin(i)) for i, v in enumerate(values)}
+
+
+def _maps(model_points, shape=(200, 48), scale=None):
+    hm = {v: tuple(model_to_heatmap(p, STRIDE)) for v, p in model_points.items()}
+    maps = render_heatmaps(hm, VALUES, shape, SIGMA)
+    for v, s in (scale or {}).items():
+        maps[VALUES.index(v)] *= s
+    return maps
+
+
+def _decode(maps, threshold=0.3):
+    return {d.value: (d.row, d.col, d.confidence) for d in decode_heatmaps(maps, VALUES, STRIDE, SPACING, threshold)}
+
+
+def test_exact_positions_recovered():
+    pts = _spine(range(3, 19))
+    out = _decode(_maps(pts, shape=(220, 48)))
+    assert set(out) == set(pts)
+    for v, (r, c) in pts.items():
+        assert abs(out[v][0] - r) < 1e-3 and abs(out[v][1] - c) < 1e-3
+
+
+def test_missing_disc_does_not_shift_identities():
+    pts = _spine(range(3, 12))
+    del pts[6]
+    out = _decode(_maps(pts))
+    assert set(out) == set(pts)
+    for v in pts:
+        assert abs(out[v][0] - pts[v][0]) < 1e-3
+
+
+def test_spurious_peak_in_wrong_place_is_dropped():
+    pts = _spine(range(3, 10))
+    maps = _maps(pts)
+    # value 20 (T12/L1) firing in the neck, above C2/C3, stronger than nothing: contradicts anatomy
+    extra = render_heatmaps({20: tuple(model_to_heatmap((10.0, 40.0), STRIDE))}, VALUES, maps.shape[1:], SIGMA)
+    maps = np.maximum(maps, 0.6 * extra)
+    out = _decode(maps)
+    assert 20 not in out
+    assert set(out) == set(pts)
+
+
+def test_swapped_peaks_never_relabel():
+    pts = _spine(range(3, 10))
+    swapped = dict(pts)
+    swapped[5], swapped[6] = pts[6], pts[5]
+    out = _decode(_maps(swapped, scale={5: 0.9, 6: 0.8}))
+    # the two swapped discs contradict the order; at most one survives, at its own peak
+    kept = {5, 6} & set(out)
+    assert len(kept) <= 1
+    for v in set(out) - {5, 6}:
+        assert abs(out[v][0] - pts[v][0]) < 1e-3
+    for v in kept:
+        assert abs(out[v][0] - swapped[v][0]) < 1e-3
+
+
+def test_duplicate_position_two_values_keeps_one():
+    pts = _spine(range(3, 8))
+    pts_dup = dict(pts)
+    pts_dup[8] = (pts[7][0] + 1.0, pts[7][1])  # value 8 fires on the C6/C7 disc
+    out = _decode(_maps(pts_dup, scale={8: 0.5}))
+    assert 8 not in out and 7 in out
+
+
+def test_threshold_drops_weak_discs():
+    pts = _spine(range(3, 8))
+    out = _decode(_maps(pts, scale={4: 0.2}), threshold=0.3)
+    assert 4 not in out and {3, 5, 6, 7} <= set(out)
+
+
+def test_nothing_found_returns_empty():
+    assert _decode(np.zeros((len(VALUES), 50, 20), np.float32)) == {}
+
+
+@pytest.mark.parametrize("centre", [(10.3, 7.8), (5.0, 5.0), (12.49, 3.51)])
+def test_subpixel_refinement_is_exact_for_gaussians(centre):
+    maps = render_heatmaps({2: centre}, [2], (20, 12), SIGMA)
+    i, j = np.unravel_index(np.argmax(maps[0]), maps[0].shape)
+    r, c = refine_peak(maps[0], int(i), int(j))
+    assert abs(r - centre[0]) < 1e-3 and abs(c - centre[1]) < 1e-3
+
+
+def test_heatmap_model_roundtrip():
+    p = np.array([[13.25, 7.5], [0.0, 0.0]])
+    np.testing.assert_allclose(heatmap_to_model(model_to_heatmap(p, 4), 4), p)
