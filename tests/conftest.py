@@ -29,3 +29,34 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's model cache or the network from tests."""
     monkeypatch.setenv("HCA_DISC_LABEL_HOME", str(tmp_path_factory.mktemp("hca_home")))
+
+
+TINY_ARCH = {"width": 8, "num_stacks": 1, "depth": 2, "stem_stride": 4}
+
+
+def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.1", onnx: bool = True) -> Path:
+    """A small random-weight model folder (plumbing tests only: its labels mean nothing).
+
+    Random weights give weak peaks; tests using it pass ``-thr 0.0001``.
+    """
+    import torch
+
+    from hca_disc_label.conventions import DISC_VALUES
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+    from hca_disc_label.training.export import write_trained_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(**TINY_ARCH)
+    net = HCANet(cfg)
+    contract = {"pixel_spacing_mm": 1.0, "slab_thickness_mm": 6.0, "normalisation": "percentile",
+                "low_percentile": 1.0, "high_percentile": 99.5, "size_multiple": net.size_multiple,
+                "output_stride": net.output_stride, "heatmap_sigma_px": 1.0}
+    return write_trained_model(out_dir, net.state_dict(), cfg.to_dict(), list(DISC_VALUES), contract,
+                               name=name, version=version, training={"note": "random weights"},
+                               validation={}, export_onnx=onnx)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """Path of a random-weight model folder with weights.pt and model.onnx."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model") / "tiny")

@@ -77,8 +77,8 @@ class StandInModel:
     """A model folder stand-in: the contract without weights (for geometry tests)."""
 
     input_contract: dict = field(default_factory=lambda: {
-        "pixel_spacing_mm": 1.0, "slab_thickness_mm": 6.0, "size_multiple": 32,
-        "output_stride": 2, "heatmap_sigma_px": 1.5,
+        "pixel_spacing_mm": 1.0, "slab_thickness_mm": 6.0, "size_multiple": 64,
+        "output_stride": 4, "heatmap_sigma_px": 1.0,
     })
     channel_values: list = field(default_factory=lambda: list(DISC_VALUES))
     name: str = "oracle"

@@ -184,7 +184,11 @@ def find_predictions(root: str | os.PathLike[str]) -> dict[str, LabelFile]:
         found = _index(_bids_label_paths(labels_root), labels_root, strict=True)
     else:
         found = _index(root.rglob("*"), root, strict=True)
-    logger.info("predictions: %d label files in %s", len(found), root)
+    if found:
+        logger.info("predictions: %d label files in %s", len(found), root)
+    else:
+        logger.warning("no disc-label files (*%s.nii.gz) found in %s: every case will count as "
+                       "missed", OUTPUT_SUFFIX, root)
     return dict(sorted(found.items()))
 
 

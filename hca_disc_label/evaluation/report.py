@@ -476,12 +476,13 @@ def plot_error_per_level(result: EvaluationResult, out_path: Path) -> bool:
     handles += [plt.Line2D([], [], ls="", marker="x", color="k", label="not matched"),
                 plt.Line2D([], [], color="k", lw=2, label="median"),
                 plt.Line2D([], [], color="grey", ls="--", label=f"FN threshold {result.fn_mm:g} mm")]
-    axes[0].legend(handles=handles, fontsize=8, loc="upper right", ncol=2)
+    # outside the axes: crosses for unmatched discs sit at the top of each panel
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=len(handles), frameon=False)
     axes[1].set_xticks(range(len(values)))
     axes[1].set_xticklabels([DISC_NAMES[v] for v in values], rotation=45, ha="right")
     axes[1].set_xlabel("disc level")
     fig.suptitle(f"{result.method}: error per disc level ({len(result.cases)} cases)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     try:
         atomic_write(Path(out_path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:

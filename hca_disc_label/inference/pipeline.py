@@ -167,7 +167,7 @@ def _resolve(model, contrast: str):
     """A model folder object passes through; a name/path goes through the registry."""
     if hasattr(model, "input_contract"):
         return model
-    from hca_disc_label.weights.registry import resolve_model
+    from hca_disc_label.weights import resolve_model
 
     return resolve_model(model, contrast)
 
@@ -204,7 +204,7 @@ def label_discs(
         qc_subject: subject name shown in QC (default: from the file name).
         x: force the mid-sagittal slice: index along the file's own left-right axis.
         model: registry name ``NAME[@VERSION]``, a model folder path, or a loaded
-            :class:`~hca_disc_label.weights.registry.ModelFolder`; None = default for contrast.
+            :class:`~hca_disc_label.weights.ModelFolder`; None = default for contrast.
         backend: "auto" | "torch" | "onnx", or a ready backend object with ``predict``.
         device: "auto" | "cpu" | "cuda".
         threshold: minimum confidence of a written disc.

@@ -361,6 +361,13 @@ class HCANet(nn.Module):
         merged = self.merge(torch.cat(predictions, dim=1))
         return merged, predictions
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Merged heatmaps ``(B, V, H/s, W/s)`` (what inference and ONNX export use)."""
+    def forward(self, x: torch.Tensor, all_outputs: bool = False):
+        """Merged heatmaps ``(B, V, H/s, W/s)`` (what inference and ONNX export use).
+
+        With ``all_outputs=True`` returns :meth:`forward_all`'s tuple instead, so training
+        through a wrapper that only calls ``forward`` (DistributedDataParallel) gets the
+        intermediate predictions too.
+        """
+        if all_outputs:
+            return self.forward_all(x)
         return self.forward_all(x)[0]

@@ -58,8 +58,8 @@ def _env_number(name: str, default: float, cast: type = float) -> float:
         value = cast(raw)
     except ValueError:
         raise DownloadError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise DownloadError(f"{name}={raw!r} must not be negative")
+    if value < 0 or (value == 0 and name.endswith("TIMEOUT")):
+        raise DownloadError(f"{name}={raw!r} must be {'positive' if name.endswith('TIMEOUT') else 'non-negative'}")
     return value
 
 

@@ -592,7 +592,8 @@ def check_file(path: Path, sha256: str | None, size: int | None, *, what: str = 
 def check_against_entry(folder: ModelFolder, entry: RegistryEntry, *, check_card: bool = True) -> None:
     """Check that a (verified) folder is the registry's ``entry`` and not another model.
 
-    Compares name, version and the SHA-256 of every file the registry pins (the card only
+    Compares name, version, ``channel_values``, ``input`` and ``architecture`` (where the
+    registry gives them) and the SHA-256 of every file the registry pins (the card only
     when ``check_card``: a card generated locally from the registry differs byte-wise).
 
     Raises:
@@ -600,6 +601,12 @@ def check_against_entry(folder: ModelFolder, entry: RegistryEntry, *, check_card
     """
     if (folder.name, folder.version) != (entry.name, entry.version):
         raise ModelError(f"model folder {folder.path} holds {folder.spec}, expected {entry.spec}")
+    for key in ("channel_values", "input", "architecture"):
+        # These decide what the network's outputs mean: a card that disagrees with the
+        # registry would silently mislabel discs.
+        pinned = entry.raw.get(key)
+        if pinned is not None and folder.card.get(key) != pinned:
+            raise ModelError(f"{folder.path / CARD_FILENAME} disagrees with the registry entry {entry.spec} on {key}")
     for item in entry.files:
         if item.sha256 is None:
             continue

@@ -1,0 +1,102 @@
+"""``hca_label train``: train or fine-tune HCA-Net on synthetic and/or BIDS data.
+
+Works single-process or under ``torchrun --nproc_per_node N -m hca_disc_label train ...``
+(DistributedDataParallel; NCCL on GPUs, gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import click
+
+from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option
+
+
+def _architecture(value: str) -> dict | None:
+    if value in ("compact", "paper"):
+        from hca_disc_label.model.hca_net import COMPACT_CONFIG, PAPER_CONFIG
+
+        return (COMPACT_CONFIG if value == "compact" else PAPER_CONFIG).to_dict()
+    path = Path(value)
+    if not path.is_file():
+        raise click.BadParameter(f"{value!r} is neither compact, paper nor a JSON file", param_hint="-arch")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value}: invalid JSON ({exc})", param_hint="-arch") from None
+
+
+def _sizes(value: str, hint: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=hint) from None
+    if not sizes or min(sizes) <= 0:
+        raise click.BadParameter(f"sizes must be positive, got {value!r}", param_hint=hint)
+    return sizes
+
+
+@click.command(
+    cls=SCTCommand,
+    groups={"MANDATORY": ["ofolder"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Train HCA-Net from synthetic spines (no annotation needed), BIDS datasets with disc labels "
+    "(derivatives/labels/.../*_label-discs_dlabel.nii.gz or *_labels-disc-manual.nii.gz), or a mix; "
+    "fine-tune a released model with -init. Writes checkpoints, metrics.csv and a model folder "
+    "(OFOLDER/model) that hca_label -model runs directly.",
+)
+@click.option("-ofolder", "ofolder", required=True, type=click.Path(path_type=Path), help="Run folder.")
+@click.option("-data", "data", multiple=True, type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="BIDS dataset with disc labels (repeatable). Default: synthetic data only.")
+@click.option("-synthetic-fraction", "synthetic_fraction", type=click.FloatRange(0, 1), default=None,
+              help="Share of synthetic samples when -data is given.  [default: 0.5 with -data]")
+@click.option("-init", "init", help="Fine-tune from a registry model NAME[@VERSION] or a model folder.")
+@click.option("-arch", "arch", default="compact", show_default=True,
+              help="Network size when not fine-tuning: compact, paper, or a JSON ModelConfig file.")
+@click.option("-steps", "steps", type=click.IntRange(1), default=1000, show_default=True, help="Optimisation steps.")
+@click.option("-batch", "batch", type=click.IntRange(1), default=4, show_default=True, help="Global batch size.")
+@click.option("-lr", "lr", type=click.FloatRange(0, min_open=True), default=2.5e-4, show_default=True,
+              help="RMSprop learning rate (paper: 2.5e-4).")
+@click.option("-lambda-sk", "lambda_sk", type=float, default=2e-4, show_default=True, help="Skeleton-loss weight.")
+@click.option("-seed", "seed", type=int, default=0, show_default=True, help="Seed (data, split, initialisation).")
+@click.option("-val-every", "val_every", type=click.IntRange(1), default=200, show_default=True,
+              help="Validate every N steps (best checkpoint by validation distance in mm).")
+@click.option("-val-fraction", "val_fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
+              help="Share of BIDS subjects held out for validation.")
+@click.option("-heights", "heights", default="192,256,320,448", show_default=True, help="Crop heights (px).")
+@click.option("-widths", "widths", default="128,192", show_default=True, help="Crop widths (px).")
+@click.option("-micro", "micro", type=click.IntRange(1), default=1, show_default=True,
+              help="Gradient-accumulation chunks per process.")
+@click.option("-workers", "workers", type=click.IntRange(0), default=1, show_default=True,
+              help="Data-generation worker processes.")
+@click.option("-device", "device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("-resume", "resume", is_flag=True, help="Continue from OFOLDER/checkpoints/last.pt.")
+@click.option("-name", "name", default="hca-custom", show_default=True, help="Name of the produced model.")
+@click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
+@click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
+@verbose_option
+def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lambda_sk, seed, val_every,
+            val_fraction, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
+    setup_logging(verbose)
+    from hca_disc_label.training.trainer import TrainConfig, train
+
+    config = TrainConfig(
+        out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,
+        lr=lr, lambda_sk=lambda_sk, seed=seed,
+        synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
+        bids=list(data), val_fraction=val_fraction, val_every=val_every, init=init, resume=resume,
+        micro_batches=micro, workers=workers, device=device, name=name, version=version,
+        heights=_sizes(heights, "-heights"), widths=_sizes(widths, "-widths"), progress=verbose != "0",
+        export_onnx=not no_onnx, command_line=shlex.join(argv_of(click.get_current_context())),
+    )
+    result = train(config)
+    if result.model_dir is not None:
+        best = "n/a" if result.best_score_mm is None else f"{result.best_score_mm:.2f} mm"
+        click.echo(f"Trained {result.steps_done} steps ({result.images_per_second:.1f} images/s); "
+                   f"best validation score {best}")
+        click.echo(f"Model folder: {result.model_dir}")
+        click.echo(f"Use it: hca_label -i IMAGE -c t2 -model {shlex.quote(str(result.model_dir))}")
+    return 0

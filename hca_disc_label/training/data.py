@@ -1,0 +1,244 @@
+"""Training samples: synthetic slabs, real BIDS slabs, augmentation, deterministic batches.
+
+Every sample lives in the model 2D frame (row -> inferior, col -> posterior, isotropic
+``spacing_mm``). Sample ``i`` of step ``t`` is drawn from ``np.random.default_rng([seed, t, i])``,
+so a batch is the same whatever the number of processes, workers or restarts: a resumed run
+sees exactly the data it would have seen, and ``k`` DDP ranks together see the single-process
+global batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from hca_disc_label.conventions import DISC_VALUES, LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, strip_nifti_ext
+from hca_disc_label.errors import DataError
+from hca_disc_label.preprocessing import normalise, prepare_slab
+
+log = logging.getLogger(__name__)
+
+EDGE_MARGIN_PX = 3.0
+"""Discs closer than this to a crop edge (model px) have an unknown target (half visible)."""
+
+
+@dataclass
+class TrainSample:
+    """One training image.
+
+    Attributes:
+        image: ``(H, W)`` float32 in [0, 1], model frame.
+        discs: SCT value -> (row, col) in model pixels, discs present in the image.
+        known: values whose target is known: present ones, and absent ones known to be absent
+            (synthetic data: all values; real data: labelled ones and those far outside the FOV).
+    """
+
+    image: np.ndarray
+    discs: dict[int, tuple[float, float]]
+    known: set[int] = field(default_factory=lambda: set(DISC_VALUES))
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def synthetic_sample(rng: np.random.Generator, spacing_mm: float) -> TrainSample:
+    """A domain-randomised synthetic slab (all disc values known)."""
+    from hca_disc_label.synth import generate_slab
+
+    slab = generate_slab(rng, spacing_mm=spacing_mm)
+    return TrainSample(normalise(slab.image), dict(slab.discs), set(DISC_VALUES))
+
+
+@dataclass
+class BidsCase:
+    """A real labelled image prepared as a raw slab (model frame) with its disc positions."""
+
+    subject: str
+    image_path: Path
+    raw: np.ndarray
+    discs: dict[int, tuple[float, float]]
+
+
+def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w")) -> list[tuple[str, Path, Path]]:
+    """``(subject, image, labels)`` for every labelled T1w/T2w image of a BIDS dataset.
+
+    Labels are looked up in ``derivatives/labels/<sub>/[<ses>/]anat/`` with the current
+    (``_label-discs_dlabel``) or legacy (``_labels-disc-manual``) suffix.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found")
+    pairs = []
+    for img in sorted(root.glob("sub-*/**/anat/*.nii*")):
+        stem = strip_nifti_ext(img.name)
+        if not any(stem.endswith(f"_{c}") for c in contrasts):
+            continue
+        rel = img.parent.relative_to(root)
+        for suffix in (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX):
+            for ext in (".nii.gz", ".nii"):
+                lab = root / "derivatives" / "labels" / rel / f"{stem}{suffix}{ext}"
+                if lab.exists():
+                    pairs.append((rel.parts[0], img, lab))
+                    break
+            else:
+                continue
+            break
+    return pairs
+
+
+def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm: float,
+                   slab_mm: float = 6.0) -> BidsCase:
+    """Prepare a real labelled image: slab around the labels' mid-sagittal plane."""
+    from hca_disc_label.io import load_image, read_disc_labels
+
+    image = load_image(image_path)
+    points = read_disc_labels(label_path)
+    if not points:
+        raise DataError(f"{label_path}: no disc label")
+    can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
+    x_center = int(np.round(np.median(can[:, 0])))
+    prepared = prepare_slab(image.data, image.zooms, spacing_mm, 1, slab_mm, x_center=x_center)
+    rc = prepared.geometry.canonical_to_model(can[:, 1:])
+    discs = {p.value: (float(r), float(c)) for p, (r, c) in zip(points, rc)}
+    return BidsCase(subject, Path(image_path), prepared.raw, discs)
+
+
+def known_values_real(discs: dict[int, tuple[float, float]], height: int) -> set[int]:
+    """Values whose target is known on a partially labelled real image.
+
+    Labelled values are known; an unlabelled value is known to be absent only when its
+    position, extrapolated from the labelled discs' spacing, lies more than one disc spacing
+    outside the image (it may otherwise be a visible, unannotated disc).
+    """
+    values = sorted(discs)
+    known = set(values)
+    if len(values) < 2:
+        return known
+    rows = np.array([discs[v][0] for v in values])
+    per_level = float(np.median(np.diff(rows) / np.diff(values)))
+    if per_level <= 0:
+        return known
+    for v in DISC_VALUES:
+        if v in known:
+            continue
+        ref = values[0] if v < values[0] else values[-1]
+        row = discs[ref][0] + (v - ref) * per_level
+        if row < -per_level or row > height - 1 + per_level:
+            known.add(v)
+    return known
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0) -> TrainSample:
+    """Random rotation (±8°), isotropic scale (0.9–1.1), gamma, noise; points follow exactly."""
+    h, w = sample.image.shape
+    angle = np.deg2rad(rng.uniform(-8, 8) * strength)
+    scale = float(np.exp(rng.uniform(-0.1, 0.1) * strength))
+    c, s = np.cos(angle), np.sin(angle)
+    fwd = scale * np.array([[c, -s], [s, c]])  # output = fwd @ (input - centre) + centre
+    centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
+    inv = np.linalg.inv(fwd)
+    image = ndimage.affine_transform(sample.image, inv, offset=centre - inv @ centre, order=1, mode="constant")
+    discs = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.discs.items()}
+    gamma = float(np.exp(rng.normal(0, 0.25 * strength)))
+    image = np.clip(image, 0, 1) ** gamma
+    image = image + rng.normal(0, rng.uniform(0, 0.03) * strength, image.shape)
+    return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known))
+
+
+def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: int) -> TrainSample:
+    """Random crop/pad to ``(height, width)``; discs leaving the window become known-absent,
+    discs within a few pixels of an edge become unknown."""
+    h, w = sample.image.shape
+    top = int(rng.integers(min(0, h - height), max(0, h - height) + 1))
+    left = int(rng.integers(min(0, w - width), max(0, w - width) + 1))
+    out = np.zeros((height, width), dtype=np.float32)
+    src_r0, src_c0 = max(top, 0), max(left, 0)
+    src_r1, src_c1 = min(top + height, h), min(left + width, w)
+    out[src_r0 - top:src_r1 - top, src_c0 - left:src_c1 - left] = sample.image[src_r0:src_r1, src_c0:src_c1]
+    discs, known = {}, set(sample.known)
+    for v, (r, c) in sample.discs.items():
+        r, c = r - top, c - left
+        # a disc is visible only where image data exists (padding hides it too)
+        inside = (max(0, -top) - 0.5 <= r <= min(height, h - top) - 0.5) and (
+            max(0, -left) - 0.5 <= c <= min(width, w - left) - 0.5)
+        edge = min(r - max(0, -top), min(height, h - top) - 1 - r, c - max(0, -left), min(width, w - left) - 1 - c)
+        if inside and edge >= EDGE_MARGIN_PX:
+            discs[v] = (r, c)
+        elif inside or edge > -EDGE_MARGIN_PX:
+            known.discard(v)
+    return TrainSample(out, discs, known)
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@dataclass
+class DataSpec:
+    """What a training run draws from.
+
+    Attributes:
+        spacing_mm: model pixel spacing.
+        synthetic_fraction: probability that a sample is synthetic (1 = synthetic only).
+        real_cases: prepared real images (may be empty).
+        heights, widths: crop sizes (model px) drawn per step; multiples of the network's
+            size multiple.
+        augment_real: augmentation strength for real images (synthetic ones are already
+            randomised; they get a lighter pass).
+    """
+
+    spacing_mm: float = 1.0
+    synthetic_fraction: float = 1.0
+    real_cases: list[BidsCase] = field(default_factory=list)
+    heights: tuple[int, ...] = (192, 256, 320, 448)
+    widths: tuple[int, ...] = (128, 192)
+    augment_real: float = 1.0
+
+
+def step_shape(spec: DataSpec, seed: int, step: int) -> tuple[int, int]:
+    """Crop size of a step (identical on every rank and worker)."""
+    rng = np.random.default_rng([seed, step, 1_000_003])
+    return int(rng.choice(spec.heights)), int(rng.choice(spec.widths))
+
+
+def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample:
+    """Sample ``index`` of step ``step`` (deterministic)."""
+    rng = np.random.default_rng([seed, step, index])
+    height, width = step_shape(spec, seed, step)
+    use_real = spec.real_cases and rng.random() >= spec.synthetic_fraction
+    if use_real:
+        case = spec.real_cases[int(rng.integers(len(spec.real_cases)))]
+        base = TrainSample(normalise(case.raw), dict(case.discs), known_values_real(case.discs, case.raw.shape[0]))
+        sample = augment(base, rng, spec.augment_real)
+    else:
+        sample = augment(synthetic_sample(rng, spec.spacing_mm), rng, 0.5)
+    return crop_to(sample, rng, height, width)
+
+
+def collate(samples: list[TrainSample], channel_values: list[int], stride: int) -> dict[str, np.ndarray]:
+    """Stack samples into arrays for the loss.
+
+    Returns:
+        dict with ``image (B,1,H,W)``, ``coords (B,V,2)`` heatmap px (NaN when absent),
+        ``present (B,V)`` bool, ``mask (B,V)`` float32.
+    """
+    from hca_disc_label.inference.heatmaps import model_to_heatmap
+
+    n, v = len(samples), len(channel_values)
+    images = np.stack([s.image for s in samples])[:, None].astype(np.float32)
+    coords = np.full((n, v, 2), np.nan, dtype=np.float32)
+    present = np.zeros((n, v), dtype=bool)
+    mask = np.zeros((n, v), dtype=np.float32)
+    for b, s in enumerate(samples):
+        for k, value in enumerate(channel_values):
+            if value in s.discs:
+                coords[b, k] = model_to_heatmap(np.array(s.discs[value]), stride)
+                present[b, k] = True
+            mask[b, k] = 1.0 if value in s.known else 0.0
+    return {"image": images, "coords": coords, "present": present, "mask": mask}
