@@ -36,6 +36,7 @@ setup(
         "filelock>=3.12",
         "platformdirs>=3.0",
         "pillow>=9.0",
+        "matplotlib>=3.6",
     ],
     extras_require={
         "export": ["onnx>=1.14"],

@@ -26,6 +26,26 @@ def _contrast_from_name(path: Path) -> str | None:
     return None
 
 
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``-shard K/N`` -> ``(K, N)`` with 0 <= K < N."""
+    if value is None:
+        return None
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected K/N, e.g. 0/4") from None
+    if n < 1 or not 0 <= k < n:
+        raise click.BadParameter(f"{value!r}: need 0 <= K < N (job-array tasks numbered from 0)")
+    return k, n
+
+
+def _check_batch_options(output, x, qc_subject) -> None:
+    for value, flag, hint in ((output, "-o", "use -ofolder"), (x, "-x", "it is chosen per image"),
+                              (qc_subject, "-qc-subject", "subjects come from the file names")):
+        if value is not None:
+            raise click.UsageError(f"{flag} applies to a single image, not to a folder ({hint}).")
+
+
 def _print_result(result) -> None:
     click.echo(f"Model: {result.model_name} {result.model_version} ({result.backend}, {result.device}); "
                f"mid-sagittal slice {result.slice_index} (canonical x)")
@@ -70,20 +90,29 @@ def _print_result(result) -> None:
 @click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes when -i is a folder.")
-@click.option("-overwrite", "overwrite", is_flag=True, help="Folder mode: redo images whose labels are up to date.")
+@click.option("-overwrite", "overwrite", is_flag=True,
+              help="Folder mode: redo images whose labels are up to date (labels written by another "
+              "tool or by hand are never overwritten).")
+@click.option("-shard", "shard", metavar="K/N", callback=_parse_shard,
+              help="Folder mode: label only every N-th image starting at K (0-based), e.g. "
+              "-shard ${SLURM_ARRAY_TASK_ID}/N in a cluster job array (see docs/cluster.md).")
 @verbose_option
 def command(input_path, contrast, output, ofolder, x, model, backend, device, threshold, qc, qc_subject,
-            jobs, overwrite, verbose):
+            jobs, overwrite, shard, verbose):
     setup_logging(verbose)
     if input_path.is_dir():
+        _check_batch_options(output, x, qc_subject)
         from hca_disc_label.inference.batch import label_dataset
 
         summary = label_dataset(
             input_path, out_root=ofolder, contrast=contrast, model=model, backend=backend, device=device,
             threshold=threshold, qc=qc, jobs=jobs, overwrite=overwrite, progress=verbose != "0",
+            shard=shard, command_line=shlex.join(argv_of(click.get_current_context())),
         )
         click.echo(summary.describe())
         return 0 if not summary.failed else 1
+    if shard is not None:
+        raise click.UsageError("-shard applies to a folder given as -i, not to a single image.")
     contrast = contrast or _contrast_from_name(input_path)
     if contrast is None:
         raise click.UsageError("Missing option '-c' (t1 or t2): it cannot be guessed from the file name.")

@@ -66,6 +66,8 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
               help="Validate every N steps (best checkpoint by validation distance in mm).")
 @click.option("-val-fraction", "val_fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
               help="Share of BIDS subjects held out for validation.")
+@click.option("-val-synthetic", "val_synthetic", type=click.IntRange(0), default=16, show_default=True,
+              help="Fixed synthetic validation images (added to held-out BIDS subjects).")
 @click.option("-heights", "heights", default="192,256,320,448", show_default=True, help="Crop heights (px).")
 @click.option("-widths", "widths", default="128,192", show_default=True, help="Crop widths (px).")
 @click.option("-micro", "micro", type=click.IntRange(1), default=1, show_default=True,
@@ -79,7 +81,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
 def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lambda_sk, seed, val_every,
-            val_fraction, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
+            val_fraction, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.trainer import TrainConfig, train
 
@@ -87,7 +89,7 @@ def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lam
         out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,
         lr=lr, lambda_sk=lambda_sk, seed=seed,
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
-        bids=list(data), val_fraction=val_fraction, val_every=val_every, init=init, resume=resume,
+        bids=list(data), val_fraction=val_fraction, val_synthetic=val_synthetic, val_every=val_every, init=init, resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,
         heights=_sizes(heights, "-heights"), widths=_sizes(widths, "-widths"), progress=verbose != "0",
         export_onnx=not no_onnx, command_line=shlex.join(argv_of(click.get_current_context())),

@@ -87,11 +87,14 @@ class OnnxBackend:
         return np.asarray(y[0], dtype=np.float32)
 
 
-def _torch_backend(model, device: str) -> TorchBackend:
+def _torch_backend(model, device: str, threads: int | None = None) -> TorchBackend:
     try:
         import torch
     except ImportError:
         raise ModelError("the torch backend needs PyTorch (pip install torch)") from None
+    if threads is not None:
+        # process-wide in PyTorch: batch workers each own a process, so this is theirs
+        torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -101,7 +104,7 @@ def _torch_backend(model, device: str) -> TorchBackend:
     return TorchBackend(net, device)
 
 
-def _onnx_backend(model, device: str) -> OnnxBackend:
+def _onnx_backend(model, device: str, threads: int | None = None) -> OnnxBackend:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -113,6 +116,12 @@ def _onnx_backend(model, device: str) -> OnnxBackend:
     providers = (["CUDAExecutionProvider"] if use_cuda else []) + ["CPUExecutionProvider"]
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if threads is not None:
+        # Several batch workers share the cores: one intra-op pool each, sized by the caller.
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
     try:
         session = ort.InferenceSession(str(model.onnx_path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
@@ -120,7 +129,7 @@ def _onnx_backend(model, device: str) -> OnnxBackend:
     return OnnxBackend(session, "cuda" if use_cuda else "cpu")
 
 
-def create_backend(model, backend: str = "auto", device: str = "auto") -> Backend:
+def create_backend(model, backend: str = "auto", device: str = "auto", threads: int | None = None) -> Backend:
     """Create the inference backend for a model folder.
 
     Args:
@@ -128,6 +137,8 @@ def create_backend(model, backend: str = "auto", device: str = "auto") -> Backen
         backend: "auto" (ONNX when the model has an ONNX file and onnxruntime is installed,
             else PyTorch), "torch" or "onnx".
         device: "auto", "cpu" or "cuda".
+        threads: CPU threads for the forward pass (None = the library's default, all cores).
+            PyTorch's setting is process-wide; ONNX Runtime's is per session.
 
     Raises:
         ModelError: the backend or device is unavailable, or the model has no ONNX file.
@@ -136,12 +147,16 @@ def create_backend(model, backend: str = "auto", device: str = "auto") -> Backen
         raise ModelError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
     if device not in DEVICES:
         raise ModelError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ModelError(f"threads must be a positive integer, got {threads!r}")
     if backend == "onnx" and model.onnx_path is None:
         raise ModelError(f"model {model.name} {model.version} has no ONNX file (use -backend torch or hca_label export)")
     if backend == "auto":
         backend = "onnx" if model.onnx_path is not None and _has_onnxruntime() else "torch"
     log.debug("backend %s on %s", backend, device)
-    return _onnx_backend(model, device) if backend == "onnx" else _torch_backend(model, device)
+    if backend == "onnx":
+        return _onnx_backend(model, device, threads)
+    return _torch_backend(model, device, threads)
 
 
 def _has_onnxruntime() -> bool:

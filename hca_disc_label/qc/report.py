@@ -1,20 +1,28 @@
 """QC report: one PNG + JSON record per labelled image and a browsable ``index.html``.
 
-Every run adds ``<qc>/entries/<id>.png`` and ``<qc>/entries/<id>.json`` (atomic writes, unique
-names) and then rebuilds ``index.html`` from all records under an inter-process lock, so runs
-writing into one QC folder in parallel (batch workers, cluster job arrays) never lose entries.
+Every run adds ``<qc>/entries/<id>.png`` and ``<qc>/entries/<id>.json`` (atomic writes, one id
+per input file) and then rebuilds ``index.html`` from all records under an inter-process lock,
+so runs writing into one QC folder in parallel (batch workers, cluster job arrays) never lose
+entries: each writer's rebuild starts after its own record is on disk, so the last rebuild to
+take the lock sees every record.
+
+Batch labelling defers the per-image rebuild (:func:`deferred_index`) and rebuilds once at the
+end (and now and then while running): the index is a pure function of the records, so this
+changes only when the page appears, never what it lists.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import hashlib
 import html
 import json
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -25,47 +33,115 @@ log = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.5
 """Discs below this confidence are flagged in the QC report."""
-PNG_SCALE_MM = 0.5
-"""QC images are drawn at this many mm per screen pixel (at least 2x the model spacing)."""
+PNG_HEIGHT_PX = 800
+"""QC pictures are resampled to this height (aspect kept) so that disc names have the same
+size on every picture of the report, whatever the field of view."""
+INDEX_LOCK_TIMEOUT_S = 300
+"""How long a writer waits for the index lock (a slow shared file system can be busy)."""
+
+_deferred = False
 
 
-def _entry_id(input_path: Path) -> str:
-    stem = strip_nifti_ext(input_path.name)
-    parent = re.sub(r"[^A-Za-z0-9_.-]", "_", input_path.parent.name)
-    return f"{stem}__{parent}" if parent else stem
+def set_index_deferred(deferred: bool) -> None:
+    """Process-wide switch: when True, writing an entry does not rebuild ``index.html``.
+
+    Batch workers set it once at start-up; the batch parent rebuilds the index itself.
+    """
+    global _deferred
+    _deferred = bool(deferred)
+
+
+@contextlib.contextmanager
+def deferred_index() -> Iterator[None]:
+    """Within this block, entries are written without rebuilding the index (restored after)."""
+    previous = _deferred
+    set_index_deferred(True)
+    try:
+        yield
+    finally:
+        set_index_deferred(previous)
+
+
+def _abs(path: Path) -> str:
+    # abspath, not resolve(): a git-annex / DataLad image is a symlink into the object store,
+    # whose target changes with the content; the entry must follow the dataset path.
+    return os.path.abspath(os.fspath(path))
+
+
+def entry_id(input_path: Path) -> str:
+    """Stable QC entry id of an input image: ``<stem>-<8 hex of its absolute path>``.
+
+    One id per input file, so relabelling an image replaces its entry, and images with the
+    same name in different folders or datasets (``site1/sub-01``, ``site2/sub-01``) do not
+    collide in a shared QC folder.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", strip_nifti_ext(Path(input_path).name))
+    digest = hashlib.sha1(_abs(Path(input_path)).encode("utf-8")).hexdigest()[:8]
+    return f"{stem}-{digest}"
 
 
 def subject_of(input_path: Path) -> str:
     """BIDS subject (``sub-XX``) from a path, else the file stem."""
-    match = re.search(r"(sub-[A-Za-z0-9]+)", input_path.name)
-    return match.group(1) if match else strip_nifti_ext(input_path.name)
+    match = re.search(r"(sub-[A-Za-z0-9]+)", Path(input_path).name)
+    return match.group(1) if match else strip_nifti_ext(Path(input_path).name)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: fixed-size bitmap font only
+        return ImageFont.load_default()
 
 
 def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Path) -> None:
     """Draw the mid-sagittal slab with each disc marked and named.
 
+    The picture is resampled to :data:`PNG_HEIGHT_PX` rows (same factor on both axes, so
+    anatomy keeps its proportions) and the names are drawn at a fixed size on top.
+
     Args:
         raw: ``(H, W)`` slab in the model frame (row -> inferior, col -> posterior).
-        spacing_mm: model pixel spacing (mm).
-        discs: records with ``model_rc``, ``name`` and ``confidence``.
+        spacing_mm: model pixel spacing (mm); unused since pictures are scaled to a fixed
+            height, kept for callers.
+        discs: records with ``model_rc`` (model-frame pixels), ``name`` and ``confidence``.
+            Confident discs are red, those under :data:`LOW_CONFIDENCE` yellow.
         out_path: PNG file (written atomically).
     """
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     lo, hi = np.percentile(raw, [1, 99.5]) if raw.size else (0, 1)
     gray = np.clip((raw - lo) / max(hi - lo, 1e-6), 0, 1)
-    scale = max(1, int(round(spacing_mm / PNG_SCALE_MM)))
     img = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
-    img = img.resize((img.width * scale, img.height * scale), Image.BILINEAR)
+    scale = PNG_HEIGHT_PX / max(img.height, 1)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
-    font = ImageFont.load_default()
+    font = _font(26)
     for disc in discs:
         r, c = disc.model_rc
         y, x = (r + 0.5) * scale, (c + 0.5) * scale
-        colour = (255, 40, 40) if disc.confidence >= LOW_CONFIDENCE else (255, 200, 0)
-        draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=colour, width=2)
-        draw.text((x + 7, y - 6), disc.name, fill=colour, font=font)
+        colour = (255, 50, 50) if disc.confidence >= LOW_CONFIDENCE else (255, 210, 0)
+        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=(0, 0, 0), width=5)
+        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=colour, width=3)
+        left, top, right, bottom = draw.textbbox((0, 0), disc.name, font=font)
+        width, height = right - left, bottom - top
+        # Names go right of the marker (posterior), or left of it near the image edge, and
+        # stay inside the picture so none is cut off.
+        tx = x + 12 if x + 12 + width <= img.width else x - 12 - width
+        ty = min(max(y - height / 2 - top, 0), max(img.height - bottom, 0))
+        draw.text((max(tx, 0), ty), disc.name, fill=colour, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
     atomic_write(out_path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def _missing_inside_range(values: set[int]) -> list[str]:
+    if not values:
+        return []
+    return [DISC_NAMES[v] for v in range(min(values), max(values) + 1) if v not in values]
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def write_qc_entry(
@@ -78,137 +154,257 @@ def write_qc_entry(
     model: str = "",
     contrast: str = "",
 ) -> Path:
-    """Write one QC entry (PNG + JSON) and rebuild the index. Returns the PNG path."""
+    """Write one QC entry (PNG + JSON) and rebuild the index (unless deferred).
+
+    Args:
+        qc_dir: QC folder (created if needed).
+        input_path: the labelled image.
+        output_path: the written disc-label file.
+        prepared: the :class:`~hca_disc_label.preprocessing.PreparedSlab` (``raw`` slab in the
+            model frame, ``geometry.spacing_mm`` and ``geometry.x_center``).
+        records: disc records (``value``, ``name``, ``confidence``, ``model_rc``, ``to_json()``).
+        subject: subject shown in the report (default: ``sub-XX`` from the file name).
+        model: model name and version shown in the report.
+        contrast: "t1" / "t2".
+
+    Returns:
+        The PNG path.
+    """
     entries = Path(qc_dir) / "entries"
     entries.mkdir(parents=True, exist_ok=True)
-    entry = _entry_id(Path(input_path))
+    entry = entry_id(Path(input_path))
     png = entries / f"{entry}.png"
     render_png(prepared.raw, prepared.geometry.spacing_mm, records, png)
-    found = {r.value for r in records}
-    missing = [DISC_NAMES[v] for v in range(min(found), max(found) + 1) if v not in found] if found else []
     record = {
         "id": entry,
         "subject": subject or subject_of(Path(input_path)),
-        "input": str(Path(input_path).resolve()),
-        "output": str(Path(output_path).resolve()),
+        "image": Path(input_path).name,
+        "input": _abs(Path(input_path)),
+        "output": _abs(Path(output_path)),
         "contrast": contrast,
         "model": model,
         "slice": prepared.geometry.x_center,
         "png": f"entries/{png.name}",
         "discs": [r.to_json() for r in records],
-        "missing_inside_range": missing,
+        "missing_inside_range": _missing_inside_range({int(r.value) for r in records}),
         "low_confidence": [r.name for r in records if r.confidence < LOW_CONFIDENCE],
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _now(),
     }
     write_text_atomic(entries / f"{entry}.json", json.dumps(record, indent=2) + "\n")
-    rebuild_index(Path(qc_dir))
+    if not _deferred:
+        rebuild_index(Path(qc_dir))
     return png
 
 
-def add_failure_entry(qc_dir: Path, input_path: Path, reason: str) -> None:
-    """Record a failed image in the QC report (no PNG)."""
+def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str | None = None) -> Path:
+    """Record a failed image in the QC report (replacing any earlier entry of that image).
+
+    Returns:
+        The JSON record path.
+    """
     entries = Path(qc_dir) / "entries"
     entries.mkdir(parents=True, exist_ok=True)
-    entry = _entry_id(Path(input_path))
+    entry = entry_id(Path(input_path))
     record = {
         "id": entry,
-        "subject": subject_of(Path(input_path)),
-        "input": str(Path(input_path).resolve()),
+        "subject": subject or subject_of(Path(input_path)),
+        "image": Path(input_path).name,
+        "input": _abs(Path(input_path)),
         "failed": reason,
         "discs": [],
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _now(),
     }
-    write_text_atomic(entries / f"{entry}.json", json.dumps(record, indent=2) + "\n")
-    rebuild_index(Path(qc_dir))
+    path = entries / f"{entry}.json"
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    # A picture from an earlier successful run would contradict the failure.
+    (entries / f"{entry}.png").unlink(missing_ok=True)
+    if not _deferred:
+        rebuild_index(Path(qc_dir))
+    return path
+
+
+def find_entry(qc_dir: Path, input_path: Path) -> dict | None:
+    """The QC record of an input image, or None (missing or unreadable)."""
+    path = Path(qc_dir) / "entries" / f"{entry_id(Path(input_path))}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def load_records(qc_dir: Path) -> list[dict]:
-    """All QC records in a folder, sorted by subject then id (unreadable ones skipped)."""
+    """All QC records in a folder, sorted by subject then image (unreadable ones skipped)."""
     records = []
     for path in sorted((Path(qc_dir) / "entries").glob("*.json")):
         try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
+            record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             log.warning("skipping unreadable QC record %s", path)
-    return sorted(records, key=lambda r: (r.get("subject", ""), r.get("id", "")))
+            continue
+        if isinstance(record, dict) and "id" in record:
+            records.append(record)
+    return sorted(records, key=lambda r: (str(r.get("subject", "")), str(r.get("image", r.get("id", "")))))
 
 
 def rebuild_index(qc_dir: Path) -> Path:
-    """Regenerate ``index.html`` from every record, under a file lock."""
+    """Regenerate ``index.html`` from every record, under an inter-process file lock."""
     from filelock import FileLock
 
     qc_dir = Path(qc_dir)
     qc_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(qc_dir / ".index.lock"), timeout=120):
+    with FileLock(str(qc_dir / ".index.lock"), timeout=INDEX_LOCK_TIMEOUT_S):
         index = qc_dir / "index.html"
         write_text_atomic(index, render_index(load_records(qc_dir)))
     return index
 
 
+def _flags(rec: dict) -> list[tuple[str, str]]:
+    """(css class, text) badges of a record."""
+    if rec.get("failed"):
+        return [("bad", "FAILED")]
+    flags = []
+    if not rec.get("discs"):
+        flags.append(("bad", "no disc"))
+    if rec.get("missing_inside_range"):
+        flags.append(("miss", "missing: " + ", ".join(rec["missing_inside_range"])))
+    if rec.get("low_confidence"):
+        flags.append(("low", "low confidence: " + ", ".join(rec["low_confidence"])))
+    return flags
+
+
 def _row(rec: dict) -> str:
     esc = html.escape
+    subject = str(rec.get("subject", ""))
+    image = str(rec.get("image") or rec.get("id", ""))
+    title = esc(str(rec.get("input", "")))
+    flags = _flags(rec)
+    badges = " ".join(f'<span class="badge {cls}">{esc(text)}</span>' for cls, text in flags)
+    n_discs = len(rec.get("discs", []))
+    attrs = (f'data-subject="{esc(subject)}" data-image="{esc(image)}" data-n="{n_discs}" '
+             f'data-flags="{9 if rec.get("failed") else len(flags)}"')
     if rec.get("failed"):
         return (
-            f'<tr class="fail" data-subject="{esc(rec["subject"])}" data-flags="9" data-n="0">'
-            f"<td>{esc(rec['subject'])}</td><td>{esc(rec['id'])}</td><td>—</td>"
-            f"<td>FAILED: {esc(rec['failed'])}</td><td></td></tr>"
+            f'<tr class="fail" {attrs}><td class="subj">{esc(subject)}</td>'
+            f'<td class="img" title="{title}">{esc(image)}</td><td class="n">—</td>'
+            f'<td>{badges}<div class="reason">{esc(str(rec["failed"]))}</div></td>'
+            '<td class="thumb"><div class="nothumb">no image</div></td></tr>'
         )
-    names = ", ".join(d["name"] for d in rec["discs"])
-    flags = []
-    if rec.get("missing_inside_range"):
-        flags.append("missing: " + ", ".join(rec["missing_inside_range"]))
-    if rec.get("low_confidence"):
-        flags.append("low confidence: " + ", ".join(rec["low_confidence"]))
-    cls = "flag" if flags else "ok"
-    thumb = f'<a href="{esc(rec["png"])}"><img src="{esc(rec["png"])}" loading="lazy"></a>'
+    names = ", ".join(esc(str(d.get("name", ""))) for d in rec.get("discs", []))
+    meta = " · ".join(esc(str(v)) for v in (rec.get("contrast"), rec.get("model"),
+                                            f"slice {rec.get('slice')}") if v)
+    png = esc(str(rec.get("png", "")))
+    thumb = f'<a href="{png}" target="_blank"><img src="{png}" alt="{esc(image)}" loading="lazy"></a>'
     return (
-        f'<tr class="{cls}" data-subject="{esc(rec["subject"])}" data-flags="{len(flags)}" '
-        f'data-n="{len(rec["discs"])}"><td>{esc(rec["subject"])}</td><td>{esc(rec["id"])}<br>'
-        f'<small>{esc(rec.get("contrast", ""))} · {esc(rec.get("model", ""))} · slice {rec.get("slice")}</small></td>'
-        f"<td>{len(rec['discs'])}</td><td>{esc(names)}<br><b>{esc('; '.join(flags))}</b></td><td>{thumb}</td></tr>"
+        f'<tr class="{"flag" if flags else "ok"}" {attrs}><td class="subj">{esc(subject)}</td>'
+        f'<td class="img" title="{title}">{esc(image)}<div class="meta">{meta}</div></td>'
+        f'<td class="n">{n_discs}</td><td><div class="names">{names}</div>{badges}</td>'
+        f'<td class="thumb">{thumb}</td></tr>'
     )
 
 
 _STYLE = """
-body{font-family:sans-serif;margin:1em;background:#fafafa}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px;vertical-align:top}
-th{cursor:pointer;background:#eee}tr.flag{background:#fff4d6}tr.fail{background:#ffd9d9}
-img{max-height:320px}
+body{font-family:system-ui,sans-serif;margin:1em 1.5em;background:#fafafa;color:#222}
+h1{margin:.2em 0}.summary{margin:.4em 0 .8em}.summary b{font-size:1.1em}
+.legend{color:#555;font-size:.9em;margin-bottom:.6em}
+table{border-collapse:collapse;background:#fff}
+td,th{border:1px solid #ccc;padding:6px 8px;vertical-align:top;text-align:left}
+th{background:#e8e8e8;position:sticky;top:0;z-index:1;white-space:nowrap}
+td.img{white-space:nowrap}
+th.sort{cursor:pointer;user-select:none}th.sort:hover{background:#d8d8d8}
+th.sort::after{content:" \\2195";color:#888}
+td.subj{white-space:nowrap;font-weight:600}td.n{text-align:center}
+.meta{color:#666;font-size:.85em;margin-top:.2em}.names{margin-bottom:.3em;max-width:34em}
+.reason{margin-top:.3em;color:#900;max-width:40em;word-break:break-word}
+tr.flag{background:#fffaf0}tr.fail{background:#fff0f0}
+.badge{display:inline-block;border-radius:4px;padding:1px 6px;margin:2px 2px 0 0;font-size:.85em}
+.badge.bad{background:#c62828;color:#fff}.badge.miss{background:#ffcc80}.badge.low{background:#fff59d}
+td.thumb{background:#111;padding:2px;text-align:center}td.thumb img{height:400px;display:block;margin:auto}
+.nothumb{color:#bbb;height:60px;line-height:60px;width:120px}
+label.only{margin-left:1em}
 """
 
 _SCRIPT = """
 function sortBy(key){const tb=document.querySelector('tbody');const rows=[...tb.rows];
-const num=key!=='subject';const dir=tb.dataset.dir===key?-1:1;tb.dataset.dir=dir===1?key:'';
+const num=key==='n'||key==='flags';const dir=tb.dataset.key===key&&tb.dataset.dir==='1'?-1:1;
+tb.dataset.key=key;tb.dataset.dir=String(dir);
 rows.sort((a,b)=>{const x=a.dataset[key],y=b.dataset[key];
-return dir*(num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y));});rows.forEach(r=>tb.appendChild(r));}
+const c=num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y,undefined,{numeric:true});
+return dir*(c||a.dataset.image.localeCompare(b.dataset.image));});
+rows.forEach(r=>tb.appendChild(r));}
+function flaggedOnly(on){document.querySelectorAll('tbody tr.ok').forEach(r=>{r.hidden=on;});}
 """
 
 
 def render_index(records: list[dict]) -> str:
-    """HTML page listing every QC record (sortable by subject, flags, disc count)."""
-    n_flag = sum(1 for r in records if r.get("failed") or r.get("missing_inside_range") or r.get("low_confidence"))
+    """HTML page listing every QC record.
+
+    One row per image: subject, image name (full path on hover), disc count, disc names,
+    flag badges (failed, no disc, missing discs inside the found range, low confidence) and a
+    thumbnail of the labelled mid-sagittal slab (click: full size). Sortable by subject, disc
+    count and flags; a checkbox hides rows without flags.
+    """
+    n_fail = sum(1 for r in records if r.get("failed"))
+    n_flag = sum(1 for r in records if not r.get("failed") and _flags(r))
+    n_ok = len(records) - n_fail - n_flag
     rows = "\n".join(_row(r) for r in records)
+    generated = html.escape(_now())
     return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hca_disc_label QC</title>"
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width'><title>hca_disc_label QC</title>"
         f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>"
-        f"<h1>hca_disc_label QC</h1><p>{len(records)} images, {n_flag} flagged. "
-        "Click a column header to sort.</p><table><thead><tr>"
-        "<th onclick=\"sortBy('subject')\">subject</th><th>image</th>"
-        "<th onclick=\"sortBy('n')\">discs</th><th onclick=\"sortBy('flags')\">labels / flags</th>"
-        f"<th>mid-sagittal slab</th></tr></thead><tbody>{rows}</tbody></table></body></html>\n"
+        "<h1>hca_disc_label QC</h1>"
+        f"<div class='summary'><b>{len(records)}</b> images: <b>{n_ok}</b> ok, "
+        f"<b>{n_flag}</b> flagged, <b>{n_fail}</b> failed"
+        "<label class='only'><input type='checkbox' onchange='flaggedOnly(this.checked)'> "
+        "flagged and failed only</label></div>"
+        "<div class='legend'>Red circle: disc; yellow: confidence below "
+        f"{LOW_CONFIDENCE:g}. Flags: discs missing between the highest and lowest found disc, "
+        "low-confidence discs, failures. Click a sortable header to sort; click a picture for "
+        f"full size. Generated {generated}.</div>"
+        "<table><thead><tr>"
+        "<th class='sort' onclick=\"sortBy('subject')\">subject</th>"
+        "<th class='sort' onclick=\"sortBy('image')\">image</th>"
+        "<th class='sort' onclick=\"sortBy('n')\">discs</th>"
+        "<th class='sort' onclick=\"sortBy('flags')\">labels / flags</th>"
+        f"<th>labelled mid-sagittal slab</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
+        "</body></html>\n"
     )
 
 
 def merge_qc(sources: Sequence[Path], target: Path) -> Path:
-    """Merge QC folders (e.g. one per cluster job) into ``target`` and rebuild its index."""
+    """Merge QC folders (e.g. one per cluster job) into ``target`` and rebuild its index.
+
+    Records are copied atomically (pictures before their records, so a record never points at
+    a missing picture); an entry present in several sources keeps the newest copy by record
+    time. Returns the index path.
+    """
     import shutil
+
+    def copy(src_file: Path) -> None:
+        tmp = dst / f".{src_file.name}.{os.getpid()}.tmp"
+        shutil.copyfile(src_file, tmp)
+        os.replace(tmp, dst / src_file.name)
 
     dst = Path(target) / "entries"
     dst.mkdir(parents=True, exist_ok=True)
     for src in sources:
-        for path in sorted((Path(src) / "entries").glob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                tmp = dst / f".{path.name}.{os.getpid()}.tmp"
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, dst / path.name)
+        for record in sorted((Path(src) / "entries").glob("*.json")):
+            if record.name.startswith(".") or not _newer_or_absent(record, dst / record.name):
+                continue
+            picture = record.with_suffix(".png")
+            if picture.is_file():
+                copy(picture)
+            copy(record)
     return rebuild_index(Path(target))
+
+
+def _newer_or_absent(src: Path, dst: Path) -> bool:
+    try:
+        theirs = json.loads(dst.read_text(encoding="utf-8")).get("time", "")
+    except (OSError, ValueError, AttributeError):
+        return True
+    try:
+        ours = json.loads(src.read_text(encoding="utf-8")).get("time", "")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return str(ours) >= str(theirs)

@@ -44,6 +44,7 @@ class Poly:
         shade: multiplier of the tissue's intensity for this object (per-object variation).
         pattern: optional ``f(u, v)`` multiplier map (texture, gradient).
         alpha: opacity (1 = replaces what is below).
+        supersample: sub-rows per pixel row (None = ``SUPERSAMPLE``; 1 for big soft shapes).
     """
 
     pts: np.ndarray
@@ -51,6 +52,7 @@ class Poly:
     shade: float = 1.0
     pattern: Pattern | None = None
     alpha: float = 1.0
+    supersample: int | None = None
 
 
 @dataclass
@@ -123,7 +125,7 @@ class Canvas:
         if isinstance(item, Band):
             hit = _band_coverage(item, self)
         else:
-            hit = _poly_coverage(self.to_px(item.pts), self.shape)
+            hit = _poly_coverage(self.to_px(item.pts), self.shape, item.supersample or SUPERSAMPLE)
         if hit is None:
             return
         r0, c0, cov = hit
@@ -161,7 +163,7 @@ def _span_coverage(a: np.ndarray, b: np.ndarray, c0: int, c1: int) -> np.ndarray
     return np.clip(hi - lo, 0.0, 1.0).sum(axis=1)
 
 
-def _poly_coverage(px: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, np.ndarray] | None:
+def _poly_coverage(px: np.ndarray, shape: tuple[int, int], ss: int = SUPERSAMPLE) -> tuple[int, int, np.ndarray] | None:
     """Coverage of a polygon given in pixel coordinates (row, col), in its bounding box.
 
     Returns:
@@ -175,7 +177,6 @@ def _poly_coverage(px: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, np
     c1 = min(width, int(np.floor(xs.max() + 0.5)) + 1)
     if r1 <= r0 or c1 <= c0:
         return None
-    ss = SUPERSAMPLE
     sub = r0 - 0.5 + (np.arange((r1 - r0) * ss) + 0.5) / ss
     y0, x0 = ys, xs
     y1, x1 = np.roll(ys, -1), np.roll(xs, -1)

@@ -32,6 +32,7 @@ class Tissue(IntEnum):
     NERVE = 15  #: cauda equina and nerve roots
     FLUID = 16  #: free water outside the CSF (bladder, bowel fluid, joint fluid)
     SOFT = 17  #: other soft tissue (pharyngeal wall, thyroid, skin, face)
+    WHITE = 18  #: cerebral / cerebellar white matter (corpus callosum, arbor vitae)
 
 
 N_TISSUES: int = len(Tissue)

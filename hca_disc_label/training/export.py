@@ -12,31 +12,45 @@ ONNX_OPSET = 17
 """ONNX opset of exported models (recorded in the card)."""
 
 
-def export_onnx(net, out_path: Path, example_hw: tuple[int, int] | None = None) -> dict:
+def export_onnx(
+    net, out_path: Path, example_hw: tuple[int, int] | None = None, opset: int = ONNX_OPSET
+) -> dict:
     """Export a network to ONNX with dynamic batch/height/width.
 
     Args:
         net: an :class:`~hca_disc_label.model.hca_net.HCANet` (moved to CPU, eval mode).
         out_path: destination ``.onnx`` file.
-        example_hw: example input size; defaults to one size multiple squared x2.
+        example_hw: example input size (H, W) in model-frame pixels; defaults to twice the
+            size multiple in both directions. The graph is not specialised to it.
+        opset: ONNX opset version.
 
     Returns:
-        ``{"opset": int, "input": "image", "output": "heatmaps"}``.
+        ``{"opset": int, "input": "image", "output": "heatmaps"}`` (recorded in model cards).
     """
+    import warnings
+
     import torch
 
     net = net.to("cpu").eval()
     m = net.size_multiple
     h, w = example_hw or (2 * m, 2 * m)
     x = torch.zeros(1, 1, h, w)
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        # The tracer flags HCANet.forward's `if all_outputs:`; it is a Python constant
+        # (False) during export, so the traced graph is correct for every input size.
+        warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean",
+                                category=torch.jit.TracerWarning)
+        # The TorchScript exporter is used on purpose (the dynamo one needs onnxscript).
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export",
+                                category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx\.")
         torch.onnx.export(
             net, (x,), str(out_path), input_names=["image"], output_names=["heatmaps"],
             dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                           "heatmaps": {0: "batch", 2: "out_height", 3: "out_width"}},
-            opset_version=ONNX_OPSET, dynamo=False,
+            opset_version=int(opset), dynamo=False,
         )
-    return {"opset": ONNX_OPSET, "input": "image", "output": "heatmaps"}
+    return {"opset": int(opset), "input": "image", "output": "heatmaps"}
 
 
 def write_trained_model(

@@ -8,6 +8,7 @@ samples of it (see :mod:`hca_disc_label.training.data` for the deterministic sam
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -289,10 +290,14 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: torch.save(state, str(tmp)))
 
 
+METRIC_FIELDS = ("step", "loss", "heatmap", "skeleton", "alpha", "shape", "seconds", "val_score_mm",
+                 "val_median_mm", "val_identity", "val_extra")
+
+
 def _append_metrics(path: Path, row: dict) -> None:
     new = not path.exists()
     with open(path, "a", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer = csv.DictWriter(fh, fieldnames=METRIC_FIELDS, restval="")
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -309,7 +314,7 @@ def train(config: TrainConfig) -> TrainResult:
     """
     import torch
 
-    from hca_disc_label.model.loss import HCALoss, render_gaussian_targets
+    from hca_disc_label.model.loss import HCALoss
 
     device = _pick_device(config.device)
     dist = _init_distributed(device)
@@ -365,22 +370,8 @@ def train(config: TrainConfig) -> TrainResult:
         bar = tqdm(total=config.steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
     t0, seen = time.perf_counter(), 0
     for step, micro in _loader(stream, config.workers):
-        optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for m, mb in enumerate(micro):
-            x = torch.from_numpy(mb["image"]).to(device).contiguous(memory_format=torch.channels_last)
-            coords = torch.from_numpy(mb["coords"]).to(device)
-            present = torch.from_numpy(mb["present"]).to(device)
-            mask = torch.from_numpy(mb["mask"]).to(device)
-            sync = m == len(micro) - 1 or dist.world == 1
-            ctx = model.no_sync() if (dist.world > 1 and not sync) else _nullcontext()
-            with ctx:
-                merged, inter = model(x, all_outputs=True)
-                target = render_gaussian_targets(coords, present, merged.shape[-2:], config.sigma_px)
-                out = criterion(merged, inter, target, mask, coords, present)
-                (out["total"] * len(mb["image"]) / share).backward()
-            step_loss += float(out["total"]) * len(mb["image"]) / share
-        optimizer.step()
+        step_loss, out = train_step(model, criterion, optimizer, micro, share, config.sigma_px, device,
+                                    distributed=dist.world > 1)
         seen += config.batch_size
         if dist.world > 1:
             t = torch.tensor([step_loss], device=device)
@@ -391,8 +382,8 @@ def train(config: TrainConfig) -> TrainResult:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{step_loss:.5f}")
-        row = {"step": done, "loss": step_loss, "heatmap": float(out["heatmap"]),
-               "skeleton": float(out["skeleton"]), "alpha": float(criterion.alpha),
+        row = {"step": done, "loss": step_loss, "heatmap": float(out["heatmap"].detach()),
+               "skeleton": float(out["skeleton"].detach()), "alpha": float(criterion.alpha.detach()),
                "shape": "x".join(map(str, step_shape(spec, config.seed, step))),
                "seconds": round(time.perf_counter() - t0, 2)}
         is_val = val_items and (done % config.val_every == 0 or done == config.steps)
@@ -422,12 +413,56 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(model_dir, config.steps, best, losses, ips)
 
 
-class _nullcontext:
-    def __enter__(self):
-        return None
+def train_step(model, criterion, optimizer, micro: list[dict], share: int, sigma_px: float, device: str,
+               distributed: bool = False) -> tuple[float, dict]:
+    """One optimisation step over a process's micro-batches (gradient accumulation).
 
-    def __exit__(self, *exc):
-        return False
+    Args:
+        model: the network (or its DDP wrapper); called as ``model(x, all_outputs=True)``.
+        criterion: :class:`~hca_disc_label.model.loss.HCALoss`.
+        optimizer: optimiser over the network's and the loss's parameters.
+        micro: collated micro-batches (see :func:`~hca_disc_label.training.data.collate`).
+        share: number of samples this process handles in the step (weights the chunks).
+        sigma_px: Gaussian target sigma in heatmap pixels.
+        device: torch device.
+        distributed: gradients are synchronised only on the last micro-batch.
+
+    Returns:
+        ``(loss of this process's share, loss dict of the last micro-batch)``.
+    """
+    import torch
+
+    from hca_disc_label.model.loss import render_gaussian_targets
+
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    out: dict = {}
+    for m, mb in enumerate(micro):
+        x = torch.from_numpy(mb["image"]).to(device).contiguous(memory_format=torch.channels_last)
+        coords = torch.from_numpy(mb["coords"]).to(device)
+        present = torch.from_numpy(mb["present"]).to(device)
+        mask = torch.from_numpy(mb["mask"]).to(device)
+        last = m == len(micro) - 1
+        ctx = model.no_sync() if (distributed and not last) else contextlib.nullcontext()
+        with ctx:
+            merged, inter = model(x, all_outputs=True)
+            target = render_gaussian_targets(coords, present, merged.shape[-2:], sigma_px)
+            out = criterion(merged, inter, target, mask, coords, present)
+            weight = len(mb["image"]) / share
+            (out["total"] * weight).backward()
+        total += float(out["total"].detach()) * weight
+    if distributed:
+        # the loss's own parameter (alpha) lives outside DDP: average its gradient by hand
+        import torch.distributed as tdist
+
+        for p in criterion.parameters():
+            # every rank must join the reduction, also one whose batch gave alpha no gradient
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            tdist.all_reduce(p.grad)
+            p.grad /= tdist.get_world_size()
+    optimizer.step()
+    return total, out
 
 
 def _jsonable(obj):

@@ -1,0 +1,116 @@
+"""Training: loss goes down on a fixed batch, resume is exact, output model folder runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hca_disc_label.conventions import DISC_VALUES
+from tests.conftest import TINY_ARCH
+
+
+def small_bids(shared_data: Path, tmp_path: Path, n: int = 4) -> Path:
+    """A BIDS tree of ``n`` real training subjects (symlinks to ../shared/data/bids-train)."""
+    src = Path(shared_data).resolve() / "bids-train"
+    root = tmp_path / "bids"
+    subjects = sorted(p.name for p in src.glob("sub-*"))[:n]
+    for sub in subjects:
+        for rel in (Path(sub) / "anat", Path("derivatives/labels") / sub / "anat"):
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            for f in (src / rel).iterdir():
+                os.symlink(f, root / rel / f.name)
+    return root
+
+
+def _config(tmp_path, bids, **kw):
+    from hca_disc_label.training.trainer import TrainConfig
+
+    base = dict(out_dir=tmp_path / "run", architecture=dict(TINY_ARCH), steps=4, batch_size=2, lr=1e-3,
+                bids=[bids], synthetic_fraction=0.0, val_synthetic=0, val_every=2, val_fraction=0.25,
+                heights=(128,), widths=(64,), workers=0, progress=False, export_onnx=False, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_train_step_reduces_loss_on_fixed_batch(shared_data, tmp_path):
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+    from hca_disc_label.model.loss import HCALoss
+    from hca_disc_label.training.data import DataSpec, collate, load_bids_case, make_sample, find_bids_pairs
+    from hca_disc_label.training.trainer import train_step
+
+    torch.manual_seed(0)
+    bids = small_bids(shared_data, tmp_path, 2)
+    cases = [load_bids_case(s, i, l, 1.0) for s, i, l in find_bids_pairs(bids)]
+    spec = DataSpec(synthetic_fraction=0.0, real_cases=cases, heights=(192,), widths=(128,))
+    net = HCANet(ModelConfig(**TINY_ARCH))
+    batch = [collate([make_sample(spec, 0, 0, i) for i in range(2)], list(DISC_VALUES), net.output_stride)]
+    assert batch[0]["present"].sum() >= 4
+    crit = HCALoss()
+    opt = torch.optim.RMSprop(list(net.parameters()) + list(crit.parameters()), lr=2e-3)
+    losses = [train_step(net, crit, opt, batch, 2, 1.0, "cpu")[0] for _ in range(25)]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_samples_are_deterministic(shared_data, tmp_path):
+    from hca_disc_label.training.data import DataSpec, find_bids_pairs, load_bids_case, make_sample
+
+    bids = small_bids(shared_data, tmp_path, 2)
+    cases = [load_bids_case(s, i, l, 1.0) for s, i, l in find_bids_pairs(bids)]
+    spec = DataSpec(synthetic_fraction=0.0, real_cases=cases, heights=(192,), widths=(128,))
+    a, b, c = make_sample(spec, 1, 5, 0), make_sample(spec, 1, 5, 0), make_sample(spec, 1, 6, 0)
+    np.testing.assert_array_equal(a.image, b.image)
+    assert a.discs == b.discs
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_resume_continues_from_same_step(shared_data, tmp_path):
+    from hca_disc_label.training.trainer import train
+
+    bids = small_bids(shared_data, tmp_path)
+    full = train(_config(tmp_path / "a", bids, steps=6))
+    train(_config(tmp_path / "b", bids, steps=4))
+    resumed = train(_config(tmp_path / "b", bids, steps=6, resume=True))
+    assert len(full.losses) == len(resumed.losses) == 6
+    np.testing.assert_allclose(resumed.losses, full.losses, rtol=1e-4)
+    rows = (tmp_path / "b" / "run" / "metrics.csv").read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_tiny_run_writes_model_folder_that_labels(shared_data, tmp_path):
+    from hca_disc_label.cli.main import main
+
+    bids = small_bids(shared_data, tmp_path)
+    rc = main(["train", "-ofolder", str(tmp_path / "run"), "-data", str(bids), "-synthetic-fraction", "0",
+               "-arch", str(_arch_file(tmp_path)), "-steps", "3", "-batch", "2", "-val-every", "3",
+               "-heights", "128", "-widths", "64", "-workers", "0", "-v", "0", "-name", "tiny-run",
+               "-val-synthetic", "0"])
+    assert rc == 0
+    model_dir = tmp_path / "run" / "model"
+    card = json.loads((model_dir / "model.json").read_text())
+    assert card["name"] == "tiny-run" and card["channel_values"] == list(DISC_VALUES)
+    assert card["training_data"]["steps"] == 3 and "onnx" in card["files"]
+    assert set(card["training_data"]["data"]["val_subjects"]).isdisjoint(card["training_data"]["data"]["train_subjects"])
+    img = shared_data / "bids" / "sub-errsm30" / "anat" / "sub-errsm30_T2w.nii.gz"
+    out = tmp_path / "labels.nii.gz"
+    rc = main(["-i", str(img), "-c", "t2", "-model", str(model_dir), "-thr", "0.0001", "-o", str(out), "-v", "0"])
+    assert rc == 0 and out.exists()
+
+
+def _arch_file(tmp_path: Path) -> Path:
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(TINY_ARCH))
+    return path
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, shared_data):
+    from hca_disc_label.cli.main import main
+
+    rc = main(["train", "-ofolder", str(tmp_path / "nothing"), "-resume", "-steps", "2", "-v", "0",
+               "-arch", str(_arch_file(tmp_path)), "-heights", "128", "-widths", "64"])
+    assert rc == 1
