@@ -47,13 +47,30 @@ def verbose_option(func):
     )(func)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (in-process callers may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logging(verbose: str | int) -> None:
     """Send library logging to stderr at the level chosen by ``-v``."""
     level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}[int(verbose)]
     root = logging.getLogger("hca_disc_label")
     root.setLevel(level)
     if not any(getattr(h, "_hca", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler._hca = True  # type: ignore[attr-defined]
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         root.addHandler(handler)

@@ -30,6 +30,8 @@ def _invoke(command: click.Command, args: list[str], prog: str) -> int:
     try:
         result = command.main(args=args, prog_name=prog, standalone_mode=False, obj={"argv": [prog, *args]})
     except click.UsageError as exc:
+        if exc.ctx is None:  # parse errors before a context exists carry no usage line
+            click.echo(f"Usage: {prog} [OPTIONS]\nTry '{prog} -h' for help.\n", err=True)
         exc.show()
         return 2
     except click.exceptions.Exit as exc:

@@ -263,6 +263,7 @@ def label_discs(
         save_image_atomic(label_image_like(image, [(r.value, r.voxel) for r in records]), out_path)
         write_text_atomic(side_path, json.dumps(sidecar, indent=2) + "\n")
     except OSError as exc:
+        out_path.unlink(missing_ok=True)  # never leave labels without their sidecar
         raise OutputError(f"{out_path}: cannot write output ({exc.strerror or exc})") from None
     qc_path = None
     if qc is not None:
