@@ -70,7 +70,7 @@ def info_cmd(spec: str, as_json: bool) -> None:
 
 
 @command.command(name="install")
-@click.argument("spec", metavar="NAME[@VERSION]")
+@click.argument("spec", metavar="[NAME[@VERSION]]", required=False)
 @click.option(
     "-from-file", "from_file", type=click.Path(exists=True, dir_okay=True, file_okay=True), default=None,
     help="Install from a model folder (with model.json) or from a single weights/ONNX file of the "
@@ -81,9 +81,15 @@ def info_cmd(spec: str, as_json: bool) -> None:
     "-v", "verbose", type=click.Choice(["0", "1", "2"]), default="1", show_default=True,
     help="Verbosity: 0 quiet (no progress bar), 1 normal, 2 debug.",
 )
-def install_cmd(spec: str, from_file: str | None, force: bool, verbose: str) -> None:
-    """Download (or copy with -from-file) NAME[@VERSION] into the cache, checksums verified."""
+def install_cmd(spec: str | None, from_file: str | None, force: bool, verbose: str) -> None:
+    """Download (or copy with -from-file) NAME[@VERSION] into the cache, checksums verified.
+
+    NAME may be omitted when -from-file is a model folder (its model.json names it).
+    """
     from hca_disc_label.weights.store import install_model
+
+    if spec is None and from_file is None:
+        raise click.UsageError("give NAME[@VERSION], or -from-file with a model folder")
 
     folder = install_model(spec, from_file=from_file, force=force, progress=int(verbose) > 0)
     if int(verbose) > 0:

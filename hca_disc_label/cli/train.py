@@ -60,6 +60,8 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-batch", "batch", type=click.IntRange(1), default=4, show_default=True, help="Global batch size.")
 @click.option("-lr", "lr", type=click.FloatRange(0, min_open=True), default=2.5e-4, show_default=True,
               help="RMSprop learning rate (paper: 2.5e-4).")
+@click.option("-lr-schedule", "lr_schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True, help="Learning-rate schedule (paper: constant).")
 @click.option("-lambda-sk", "lambda_sk", type=float, default=2e-4, show_default=True, help="Skeleton-loss weight.")
 @click.option("-seed", "seed", type=int, default=0, show_default=True, help="Seed (data, split, initialisation).")
 @click.option("-val-every", "val_every", type=click.IntRange(1), default=200, show_default=True,
@@ -80,14 +82,14 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
-def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lambda_sk, seed, val_every,
+def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lr_schedule, lambda_sk, seed, val_every,
             val_fraction, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.trainer import TrainConfig, train
 
     config = TrainConfig(
         out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,
-        lr=lr, lambda_sk=lambda_sk, seed=seed,
+        lr=lr, lr_schedule=lr_schedule, lambda_sk=lambda_sk, seed=seed,
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
         bids=list(data), val_fraction=val_fraction, val_synthetic=val_synthetic, val_every=val_every, init=init, resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,

@@ -43,6 +43,7 @@ class TrainConfig:
         steps: optimisation steps (each = one global batch).
         batch_size: global batch size.
         lr: RMSprop learning rate (paper: 2.5e-4).
+        lr_schedule: "constant" (paper) or "cosine" (decay to 5 % of ``lr`` over ``steps``).
         lambda_sk: skeleton-loss weight (paper: 2e-4).
         seed: data/initialisation seed.
         spacing_mm, slab_mm: input contract of the produced model.
@@ -68,6 +69,7 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 4
     lr: float = 2.5e-4
+    lr_schedule: str = "constant"
     lambda_sk: float = 2e-4
     seed: int = 0
     spacing_mm: float = 1.0
@@ -370,6 +372,8 @@ def train(config: TrainConfig) -> TrainResult:
         bar = tqdm(total=config.steps, initial=start, desc="train", unit="step", dynamic_ncols=True)
     t0, seen = time.perf_counter(), 0
     for step, micro in _loader(stream, config.workers):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
         step_loss, out = train_step(model, criterion, optimizer, micro, share, config.sigma_px, device,
                                     distributed=dist.world > 1)
         seen += config.batch_size
@@ -411,6 +415,16 @@ def train(config: TrainConfig) -> TrainResult:
     if dist.world > 1:
         torch.distributed.barrier()
     return TrainResult(model_dir, config.steps, best, losses, ips)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Learning rate at a step (a pure function of the step, so resume is exact)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    if config.lr_schedule == "cosine":
+        t = min(1.0, step / max(1, config.steps))
+        return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + np.cos(np.pi * t)))
+    raise HCAError(f"unknown learning-rate schedule {config.lr_schedule!r} (constant or cosine)")
 
 
 def train_step(model, criterion, optimizer, micro: list[dict], share: int, sigma_px: float, device: str,
@@ -493,7 +507,7 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
         "seed": config.seed,
         "steps": config.steps,
         "batch_size": config.batch_size,
-        "optimizer": f"RMSprop lr {config.lr}",
+        "optimizer": f"RMSprop lr {config.lr} ({config.lr_schedule})",
         "lambda_sk": config.lambda_sk,
         "init": init_desc,
         "data": {

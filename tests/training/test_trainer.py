@@ -114,3 +114,24 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path, shared_data):
     rc = main(["train", "-ofolder", str(tmp_path / "nothing"), "-resume", "-steps", "2", "-v", "0",
                "-arch", str(_arch_file(tmp_path)), "-heights", "128", "-widths", "64"])
     assert rc == 1
+
+
+def test_fine_tune_from_model_folder_then_install_and_label(shared_data, tmp_path, tiny_model):
+    from hca_disc_label.cli.main import main
+
+    bids = small_bids(shared_data, tmp_path)
+    run = tmp_path / "ft"
+    rc = main(["train", "-ofolder", str(run), "-data", str(bids), "-init", str(tiny_model), "-steps", "2",
+               "-synthetic-fraction", "0",
+               "-batch", "2", "-heights", "128", "-widths", "64", "-workers", "0", "-val-synthetic", "0",
+               "-name", "site-ft", "-version", "1.2.0", "-v", "0"])
+    assert rc == 0
+    card = json.loads((run / "model" / "model.json").read_text())
+    assert card["training_data"]["init"] == "tiny-test@0.0.1"
+    assert card["architecture"] == json.loads((tiny_model / "model.json").read_text())["architecture"]
+    # a colleague installs the exported folder and runs it by name
+    assert main(["models", "install", "-from-file", str(run / "model")]) == 0
+    img = shared_data / "bids" / "sub-ivd11" / "anat" / "sub-ivd11_T2w.nii.gz"
+    out = tmp_path / "ivd11.nii.gz"
+    assert main(["-i", str(img), "-c", "t2", "-model", "site-ft@1.2.0", "-thr", "0.0001", "-o", str(out), "-v", "0"]) == 0
+    assert out.exists()
