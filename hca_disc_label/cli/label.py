@@ -73,7 +73,8 @@ def _print_result(result) -> None:
 @click.option("-i", "input_path", required=True, type=click.Path(path_type=Path),
               help="Input image (.nii/.nii.gz, any orientation), or a folder / BIDS dataset.")
 @click.option("-c", "contrast", type=click.Choice(["t1", "t2"]),
-              help="Contrast: t1 or t2 (taken from a _T1w/_T2w file name when omitted).")
+              help="Contrast: t1 or t2 (taken from a _T1w/_T2w file name when omitted; with a "
+              "folder, forces the contrast of every image).")
 @click.option("-o", "output", type=click.Path(path_type=Path),
               help="Output label file. Default: <input>_label-discs_dlabel.nii.gz.")
 @click.option("-ofolder", "ofolder", type=click.Path(path_type=Path),

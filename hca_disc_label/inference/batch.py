@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from collections import deque
@@ -376,12 +377,10 @@ class BatchSummary:
         if self.qc_index is not None:
             lines.append(f"QC report: {self.qc_index}")
         if self.done:
-            from hca_disc_label.conventions import output_name as _name
-
             first = self.done[0]
-            out = self.out_root / Path(self._rel(first)).parent / _name(Path(first).name)
+            out = self.out_root / Path(self._rel(first)).parent / output_name(Path(first).name)
             lines.append("To view one result:")
-            lines.append(f"fsleyes {first} {out} -cm red -dr 0 25")
+            lines.append(f"fsleyes {shlex.quote(str(first))} {shlex.quote(str(out))} -cm red -dr 0 25")
         return "\n".join(lines)
 
 
@@ -489,8 +488,12 @@ def _run_in_process(tasks: Iterable[dict], on_result: Callable[[tuple[str, str, 
 
 
 def _run_pool(tasks: list[dict], jobs: int, log_level: int, threads: int,
-              on_result: Callable[[tuple[str, str, str]], None]) -> None:
+              on_result: Callable[[tuple[str, str, str]], None],
+              worker: Callable[[dict], tuple[str, str, str]] = _label_one) -> None:
     """Run tasks in spawned worker processes, at most ``jobs`` in flight.
+
+    ``on_result`` receives exactly one result per task, in completion order; ``worker`` (a
+    picklable top-level function, :func:`_label_one` except in tests) runs in the workers.
 
     Keeping only ``jobs`` tasks in flight means that when a worker dies (killed for memory,
     a crash in a native library), only the images being processed at that moment are
@@ -512,7 +515,7 @@ def _run_pool(tasks: list[dict], jobs: int, log_level: int, threads: int,
             while (pending or running) and not broken:
                 while pending and len(running) < jobs:
                     task = pending.popleft()
-                    running[pool.submit(_label_one, task)] = task
+                    running[pool.submit(worker, task)] = task
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     task = running.pop(future)
@@ -629,7 +632,6 @@ def label_dataset(
 
     folders, model_errors = _resolve_models(model, {j.contrast for j in selected if j.contrast})
     cmd = command_line if command_line is not None else " ".join(sys.argv)
-    threads = max(1, _cpu_count() // int(jobs)) if int(jobs) > 1 else None
     tasks: list[dict] = []
     for job in selected:
         reason = _precheck(job, folders, model_errors, threshold, qc, overwrite)
@@ -643,10 +645,16 @@ def label_dataset(
                 "input": str(job.input_path), "output": str(job.output_path), "contrast": job.contrast,
                 "model_path": str(folders[job.contrast].path), "model_sha256": folders[job.contrast].sha256,
                 "backend": backend, "device": device,
-                "threads": threads, "threshold": float(threshold),
+                "threads": None, "threshold": float(threshold),
                 "qc": str(qc) if qc is not None else None, "command_line": cmd,
             })
 
+    if int(jobs) > 1 and len(tasks) > 1:
+        # Workers share the cores; in-process runs keep the libraries' defaults (a thread
+        # limit there would be process-wide and outlive the batch).
+        threads = max(1, _cpu_count() // min(int(jobs), len(tasks)))
+        for task in tasks:
+            task["threads"] = threads
     if tasks:
         write_dataset_description(root, input_dir)
     for folder in folders.values():

@@ -394,48 +394,106 @@ class Spine:
         return np.interp(self.s, xs, values_at_levels)
 
 
-def _bone_outline(pt, pb, at, ab, phi_t, phi_b, sag_t, sag_b, wall_a, wall_p, lip=0.0) -> np.ndarray:
-    phi_m = 0.5 * (phi_t + phi_b)
-    t6 = np.linspace(0.0, 1.0, 7)[:-1]
-    t4 = np.linspace(0.0, 1.0, 5)[:-1]
-    ab_lip = ab + lip * shapes.tangent(phi_b)
-    top = shapes.bow_at(pt, at, shapes.tangent(phi_t), sag_t, t6)
-    front = shapes.bow_at(at, ab_lip, shapes.posterior(phi_m), wall_a, t4)
-    bottom = shapes.bow_at(ab_lip, pb, -shapes.tangent(phi_b), sag_b, t6)
-    back = shapes.bow_at(pb, pt, -shapes.posterior(phi_m), wall_p, t4)
-    return shapes.chaikin(np.vstack([top, front, bottom, back]), 2)
+_T4 = np.linspace(0.0, 1.0, 5)[:-1]
+_T6 = np.linspace(0.0, 1.0, 7)[:-1]
+_T8 = np.linspace(0.0, 1.0, 9)
+_BONE_NAMES = list(VERTEBRAE) + [f"S{i}" for i in range(1, 6)] + [f"Co{i}" for i in range(1, 4)]
 
 
-def _nucleus(upper: tuple, lower: tuple, degeneration: float, rng_vals: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Nucleus (and cleft) polygons between two endplate curves.
+@dataclass
+class _Chain:
+    """Corners and angles of every bone (B) and disc (B - 1) of the chain."""
 
-    ``upper`` / ``lower``: (p0, p1, direction, amount) endplate curves from posterior (t=0) to
-    anterior (t=1). ``rng_vals``: 4 uniform numbers fixing the nucleus shape.
-    """
-    centre = 0.40 + 0.12 * rng_vals[0]
-    half = (0.26 + 0.1 * rng_vals[1]) * (1.0 - 0.45 * degeneration)
-    frac = (0.55 + 0.25 * rng_vals[2]) * (1.0 - 0.5 * degeneration)
-    t = centre + half * np.cos(np.linspace(np.pi, 0.0, 13))
-    e1 = shapes.bow_at(*upper, t)
-    e2 = shapes.bow_at(*lower, t)
+    pt: np.ndarray
+    pb: np.ndarray
+    at: np.ndarray
+    ab: np.ndarray
+    phi_t: np.ndarray
+    phi_b: np.ndarray
+    disc_phi: np.ndarray
+    disc_h: np.ndarray
+    disc_depth: np.ndarray
+
+
+def _link_arrays(p: SpineParams) -> tuple[np.ndarray, ...]:
+    heights = np.concatenate([p.body_h, p.sacral_h])
+    depths = np.concatenate([p.body_d, p.sacral_d])
+    body_w = np.concatenate([p.body_wedge, p.sacral_wedge[0::2]])
+    disc_w = np.concatenate([p.disc_wedge, p.sacral_wedge[1::2]])
+    disc_hs = np.concatenate([p.disc_h, p.sacral_disc_h])
+    degen = np.concatenate([p.degeneration, np.zeros(len(p.sacral_disc_h))])
+    return heights, depths, body_w, disc_w, disc_hs, degen
+
+
+def _chain(p: SpineParams, phi0: float) -> _Chain:
+    """Walk the chain head to feet (scalar math: 31 links)."""
+    heights, depths, body_w, disc_w, disc_hs, degen = _link_arrays(p)
+    n = len(heights)
+    out = np.zeros((4, n, 2))
+    phis = np.zeros((2, n))
+    dphi = np.zeros(n - 1)
+    dh = np.zeros(n - 1)
+    ddepth = np.zeros(n - 1)
+    pu, pv, phi_t = 0.0, 0.0, phi0
+    for i in range(n):
+        h_mean, depth, w = heights[i], depths[i], body_w[i]
+        h_post = max(0.4 * h_mean, h_mean - 0.5 * depth * np.tan(w))
+        phi_b = phi_t + w
+        a = phi_t + 0.5 * w
+        bu, bv = pu + h_post * np.cos(a), pv + h_post * np.sin(a)
+        out[0, i] = (pu, pv)
+        out[1, i] = (bu, bv)
+        out[2, i] = (pu + depth * np.sin(phi_t), pv - depth * np.cos(phi_t))
+        out[3, i] = (bu + depth * np.sin(phi_b), bv - depth * np.cos(phi_b))
+        phis[:, i] = (phi_t, phi_b)
+        if i == n - 1:
+            break
+        mobile = i < N_MOBILE
+        hd_mean = disc_hs[i] * (1.0 - 0.65 * degen[i])
+        disc_depth = 0.5 * (depth + depths[i + 1])
+        d_w = disc_w[i]
+        hd_post = max(1.0 if mobile else 0.6, hd_mean - 0.5 * disc_depth * np.tan(d_w))
+        a2 = phi_b + 0.5 * d_w
+        dphi[i], dh[i], ddepth[i] = a2, hd_mean, disc_depth
+        pu, pv, phi_t = bu + hd_post * np.cos(a2), bv + hd_post * np.sin(a2), phi_b + d_w
+    return _Chain(out[0], out[1], out[2], out[3], phis[0], phis[1], dphi, dh, ddepth)
+
+
+def chain_chord_angle(p: SpineParams, top: str, bottom: str) -> float:
+    """Chord angle (``phi`` sense) between two bones' posterior-top corners for ``phi0 = 0``."""
+    ch = _chain(p, 0.0)
+    d = ch.pt[_BONE_NAMES.index(bottom)] - ch.pt[_BONE_NAMES.index(top)]
+    return float(np.arctan2(d[1], d[0]))
+
+
+def _nuclei(ch: _Chain, sag_b: np.ndarray, sag_t: np.ndarray, degen: np.ndarray, vals: np.ndarray,
+            cleft_on: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Nucleus polygons ``(23, 26, 2)`` and intranuclear clefts of the mobile discs."""
+    m = N_MOBILE
+    up = (ch.pb[:m], ch.ab[:m], -shapes.tangent(ch.phi_b[:m]), sag_b[:m])
+    lo = (ch.pt[1:m + 1], ch.at[1:m + 1], shapes.tangent(ch.phi_t[1:m + 1]), sag_t[1:m + 1])
+    centre = 0.40 + 0.12 * vals[:, 0]
+    half = (0.26 + 0.1 * vals[:, 1]) * (1.0 - 0.45 * degen)
+    frac = (0.55 + 0.25 * vals[:, 2]) * (1.0 - 0.5 * degen)
+    cosines = np.cos(np.linspace(np.pi, 0.0, 13))
+    t = centre[:, None] + half[:, None] * cosines[None, :]
+    e1 = shapes.bow_many(*up, t)
+    e2 = shapes.bow_many(*lo, t)
     mid = 0.5 * (e1 + e2)
-    shape = np.sqrt(np.clip(1.0 - ((t - centre) / half) ** 2, 0.0, 1.0)) ** 0.6
-    half_h = (0.5 * frac * shape)[:, None] * (e2 - e1)
-    top = mid - half_h
-    bot = mid + half_h
-    nucleus = np.vstack([top, bot[::-1]])
-    cleft = None
-    if rng_vals[3] < 1.0:
-        ch = np.clip(0.12 * np.linalg.norm(e2 - e1, axis=1).mean(), 0.5, 1.2)
-        tc = centre + 0.8 * half * np.cos(np.linspace(np.pi, 0.0, 9))
-        c1 = shapes.bow_at(*upper, tc)
-        c2 = shapes.bow_at(*lower, tc)
-        cm = 0.5 * (c1 + c2)
-        dirn = (c2 - c1) / (np.linalg.norm(c2 - c1, axis=1, keepdims=True) + 1e-9)
-        taper = np.sqrt(np.clip(1.0 - ((tc - centre) / (0.8 * half)) ** 2, 0.0, 1.0))
-        w = (0.5 * ch * (0.3 + 0.7 * taper))[:, None] * dirn
-        cleft = np.vstack([cm - w, (cm + w)[::-1]])
-    return nucleus, cleft
+    shape = np.sqrt(np.clip(1.0 - ((t - centre[:, None]) / half[:, None]) ** 2, 0.0, 1.0)) ** 0.6
+    hh = (0.5 * frac[:, None] * shape)[..., None] * (e2 - e1)
+    nuclei = np.concatenate([mid - hh, (mid + hh)[:, ::-1]], axis=1)
+    tc = centre[:, None] + 0.8 * half[:, None] * np.cos(np.linspace(np.pi, 0.0, 9))[None, :]
+    c1 = shapes.bow_many(*up, tc)
+    c2 = shapes.bow_many(*lo, tc)
+    cm = 0.5 * (c1 + c2)
+    dirn = (c2 - c1) / (np.linalg.norm(c2 - c1, axis=-1, keepdims=True) + 1e-9)
+    ch_h = np.clip(0.12 * np.linalg.norm(e2 - e1, axis=-1).mean(axis=1), 0.5, 1.2)
+    taper = np.sqrt(np.clip(1.0 - ((tc - centre[:, None]) / (0.8 * half[:, None])) ** 2, 0.0, 1.0))
+    w = (0.5 * ch_h[:, None] * (0.3 + 0.7 * taper))[..., None] * dirn
+    clefts_all = np.concatenate([cm - w, (cm + w)[:, ::-1]], axis=1)
+    clefts = [clefts_all[i] if cleft_on[i] else None for i in range(m)]
+    return nuclei, clefts
 
 
 def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> Spine:
@@ -450,144 +508,121 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     Returns:
         The spine, with the posterior-superior corner of the C2 body at (0, 0).
     """
-    bones: list[Bone] = []
-    discs: list[Disc] = []
-    tips: dict[int, np.ndarray] = {2: np.zeros(2)}
-    wall: list[np.ndarray] = []
-    bone_s: list[tuple[float, float]] = []
-    tip_s: dict[int, float] = {2: 0.0}
-    s_acc = 0.0
-
-    # Links: mobile bodies and discs, then sacral / coccygeal segments and remnants.
-    heights = np.concatenate([p.body_h, p.sacral_h])
-    depths = np.concatenate([p.body_d, p.sacral_d])
+    ch = _chain(p, phi0)
+    heights, depths, _, _, disc_hs, degen = _link_arrays(p)
+    n_bones = len(heights)
     half_ws = np.concatenate([p.body_hw, p.sacral_hw])
-    names = list(VERTEBRAE) + [f"S{i}" for i in range(1, 6)] + [f"Co{i}" for i in range(1, 4)]
-    body_w = np.concatenate([p.body_wedge, p.sacral_wedge[0::2]])
-    disc_w = np.concatenate([p.disc_wedge, p.sacral_wedge[1::2]])
-    disc_hs = np.concatenate([p.disc_h, p.sacral_disc_h])
-    n_bones = len(names)
     shape_vals = rng_shape.random((n_bones, 4))
+    sag_t = p.endplate_sag
+    sag_b = p.endplate_sag * (0.8 + 0.4 * shape_vals[:, 3])
+    lumbar = np.zeros(n_bones, dtype=bool)
+    lumbar[18:N_MOBILE] = True
+    wall_p = p.wall_sag * np.where(lumbar, 1.3, 0.7)
+    phi_m = 0.5 * (ch.phi_t + ch.phi_b)
+    lip = np.zeros(n_bones)
+    lip[0] = p.c2_lip
+    ab_lip = ch.ab + lip[:, None] * shapes.tangent(ch.phi_b)
+    raw = np.concatenate([
+        shapes.bow_many(ch.pt, ch.at, shapes.tangent(ch.phi_t), sag_t, _T6),
+        shapes.bow_many(ch.at, ab_lip, shapes.posterior(phi_m), 0.6 * p.wall_sag, _T4),
+        shapes.bow_many(ab_lip, ch.pb, -shapes.tangent(ch.phi_b), sag_b, _T6),
+        shapes.bow_many(ch.pb, ch.pt, -shapes.posterior(phi_m), wall_p, _T4),
+    ], axis=1)
+    outlines = shapes.chaikin_many(raw, 2)
 
-    pt = np.zeros(2)
-    phi_t = phi0
+    # Discs between consecutive bones.
+    nd = n_bones - 1
+    post_dir = shapes.posterior(ch.disc_phi)
+    mobile_d = np.arange(nd) < N_MOBILE
+    bulge_p = np.where(mobile_d, np.concatenate([p.disc_bulge_p, np.zeros(nd - N_MOBILE)]), 0.0)
+    bulge_a = np.where(mobile_d, np.concatenate([p.disc_bulge_a, np.zeros(nd - N_MOBILE)]), 0.3)
+    e_up = shapes.bow_many(ch.pb[:-1], ch.ab[:-1], -shapes.tangent(ch.phi_b[:-1]), sag_b[:-1], _T8)
+    e_lo = shapes.bow_many(ch.pt[1:], ch.at[1:], shapes.tangent(ch.phi_t[1:]), sag_t[1:], _T8)
+    d_front = shapes.bow_many(ch.ab[:-1], ch.at[1:], -post_dir, bulge_a, _T8[1:-1])
+    d_back = shapes.bow_many(ch.pt[1:], ch.pb[:-1], post_dir, bulge_p, _T8[1:-1])
+    disc_outlines = np.concatenate([e_up, d_front, e_lo[:, ::-1], d_back], axis=1)
+    tips_all = 0.5 * (ch.pb[:-1] + ch.pt[1:]) + bulge_p[:, None] * post_dir
+    nuclei, clefts = _nuclei(ch, sag_b, sag_t, p.degeneration, shape_vals[:N_MOBILE, :3], p.cleft)
+
+    bones = []
     for i in range(n_bones):
-        mobile = i < N_MOBILE
-        h_mean, depth, w = heights[i], depths[i], body_w[i]
-        h_post = max(0.4 * h_mean, h_mean - 0.5 * depth * np.tan(w))
-        phi_b = phi_t + w
-        pb = pt + h_post * shapes.tangent(phi_t + 0.5 * w)
-        at = pt + depth * -shapes.posterior(phi_t)
-        ab = pb + depth * -shapes.posterior(phi_b)
-        sag_t = p.endplate_sag[i]
-        sag_b = p.endplate_sag[i] * (0.8 + 0.4 * shape_vals[i, 3])
-        lip = p.c2_lip if i == 0 else 0.0
-        outline = _bone_outline(pt, pb, at, ab, phi_t, phi_b, sag_t, sag_b, 0.6 * p.wall_sag[i],
-                                p.wall_sag[i] * (1.3 if mobile and i >= 18 else 0.7), lip=lip)
         modic_top = int(p.modic[i - 1]) if 0 < i <= N_MOBILE else 0
-        modic_bot = int(p.modic[i]) if mobile else 0
-        bones.append(Bone(names[i], pt, pb, at, ab, phi_t, phi_b, depth, half_ws[i], outline,
+        modic_bot = int(p.modic[i]) if i < N_MOBILE else 0
+        bones.append(Bone(_BONE_NAMES[i], ch.pt[i], ch.pb[i], ch.at[i], ch.ab[i], float(ch.phi_t[i]),
+                          float(ch.phi_b[i]), float(depths[i]), float(half_ws[i]), outlines[i],
                           float(p.shades[i]), modic_top, modic_bot))
-        # Posterior wall of the body -> anterior canal wall.
-        phi_m = phi_t + 0.5 * w
-        back = shapes.bow_at(pt, pb, -shapes.posterior(phi_m), p.wall_sag[i] * (1.3 if mobile and i >= 18 else 0.7),
-                             np.linspace(0.0, 1.0, 9)[:-1])
-        wall.append(back)
-        s0 = s_acc
-        s_acc += float(np.sum(np.linalg.norm(np.diff(np.vstack([back, pb]), axis=0), axis=1)))
-        bone_s.append((s0, s_acc))
-        if i == n_bones - 1:
-            wall.append(pb[None, :])
-            break
+    discs = []
+    tips: dict[int, np.ndarray] = {2: np.zeros(2)}
+    for i in range(nd):
+        mobile = i < N_MOBILE
+        value = disc_value_below(i) if mobile else 0
+        discs.append(Disc(value, disc_outlines[i], nuclei[i] if mobile else np.zeros((0, 2)),
+                          clefts[i] if mobile else None, tips_all[i], post_dir[i], float(ch.disc_h[i]),
+                          float(ch.disc_depth[i]), 0.5 * float(half_ws[i] + half_ws[i + 1]) + 1.0,
+                          float(degen[i])))
+        if mobile:
+            tips[value] = tips_all[i]
 
-        # Disc below bone i.
-        d_w = disc_w[i]
-        degen = float(p.degeneration[i]) if mobile else 0.0
-        hd_mean = disc_hs[i] * (1.0 - 0.65 * degen)
-        next_depth = depths[i + 1]
-        disc_depth = 0.5 * (depth + next_depth)
-        hd_post = max(1.0 if mobile else 0.6, hd_mean - 0.5 * disc_depth * np.tan(d_w))
-        phi_n = phi_b + d_w
-        pt_n = pb + hd_post * shapes.tangent(phi_b + 0.5 * d_w)
-        at_n = pt_n + next_depth * -shapes.posterior(phi_n)
-        sag_tn = p.endplate_sag[i + 1]
-        post_dir = shapes.posterior(phi_b + 0.5 * d_w)
-        bulge_p = float(p.disc_bulge_p[i]) if mobile else 0.0
-        bulge_a = float(p.disc_bulge_a[i]) if mobile else 0.3
-        t8 = np.linspace(0.0, 1.0, 9)
-        upper = (pb, ab, -shapes.tangent(phi_b), sag_b)
-        lower = (pt_n, at_n, shapes.tangent(phi_n), sag_tn)
-        e_up = shapes.bow_at(*upper, t8)
-        e_lo = shapes.bow_at(*lower, t8)
-        front = shapes.bow_at(ab, at_n, -post_dir, bulge_a, t8[1:-1])
-        back_d = shapes.bow_at(pt_n, pb, post_dir, bulge_p, t8[1:-1])
-        outline_d = np.vstack([e_up, front, e_lo[::-1], back_d])
-        tip = 0.5 * (pb + pt_n) + bulge_p * post_dir
-        if mobile:
-            nucleus, cleft = _nucleus(upper, lower, degen, np.append(shape_vals[i, :3], 0.0 if p.cleft[i] else 2.0))
-            value = disc_value_below(i)
-            tips[value] = tip
-        else:
-            nucleus, cleft, value = np.zeros((0, 2)), None, 0
-        discs.append(Disc(value, outline_d, nucleus, cleft, tip, post_dir, hd_mean, disc_depth,
-                          0.5 * (half_ws[i] + half_ws[i + 1]) + 1.0, degen))
-        disc_back = shapes.bow_at(pb, pt_n, post_dir, bulge_p, t8[:-1])
-        wall.append(disc_back)
-        seg = np.linalg.norm(np.diff(np.vstack([disc_back, pt_n]), axis=0), axis=1)
-        if mobile:
-            tip_s[value] = s_acc + float(np.sum(seg[:4]))
-        s_acc += float(np.sum(seg))
-        pt, phi_t = pt_n, phi_n
+    # Anterior canal wall: body backs and disc backs interleaved, head to feet.
+    backs = shapes.bow_many(ch.pt, ch.pb, -shapes.posterior(phi_m), wall_p, _T8[:-1])
+    dbacks = shapes.bow_many(ch.pb[:-1], ch.pt[1:], post_dir, bulge_p, _T8[:-1])
+    pieces = np.concatenate([backs[:-1], dbacks], axis=1).reshape(-1, 2)
+    wall = np.vstack([pieces, backs[-1], ch.pb[-1:]])
+    seg = np.linalg.norm(np.diff(wall, axis=0), axis=1)
+    s_wall = np.concatenate([[0.0], np.cumsum(seg)])
+    body_s = np.stack([s_wall[np.arange(n_bones) * 16], s_wall[np.arange(n_bones) * 16 + 8]], axis=1)
+    tip_s = {2: 0.0}
+    for i in range(N_MOBILE):
+        tip_s[disc_value_below(i)] = float(s_wall[i * 16 + 12])
 
     # Dens and the canal front above C2 (along the transverse ligament behind the dens).
     c2 = bones[0]
     phi_d = c2.phi_t - p.dens_tilt
     up = -shapes.tangent(phi_d)
     ant_d = -shapes.posterior(phi_d)
-    gap = 0.6
     base_w = 0.72 * c2.depth
     top_w = 0.55 * c2.depth
-    b_p = c2.pt + gap * ant_d
+    b_p = c2.pt + 0.6 * ant_d
     b_a = b_p + base_w * ant_d
     shaft = max(p.dens_h - 0.5 * top_w, 4.0)
-    t_p = b_p + shaft * up
-    t_a = t_p + top_w * ant_d + (base_w - top_w) * 0.5 * ant_d
-    t_p = t_p + (base_w - top_w) * 0.5 * ant_d
+    t_p = b_p + shaft * up + 0.5 * (base_w - top_w) * ant_d
+    t_a = t_p + top_w * ant_d
     apex_c = 0.5 * (t_p + t_a)
     ang = np.linspace(0.0, np.pi, 9)
     apex = apex_c[None, :] + np.cos(ang)[:, None] * (0.5 * top_w) * -ant_d + np.sin(ang)[:, None] * (0.55 * top_w) * up
     waist = 0.06 * c2.depth
-    dens = np.vstack([
-        shapes.bow_at(b_p, t_p, ant_d, waist, np.linspace(0, 1, 5)[:-1]),
+    dens = shapes.chaikin(np.vstack([
+        shapes.bow_at(b_p, t_p, ant_d, waist, _T4),
         apex,
         shapes.bow_at(t_a, b_a, -ant_d, waist, np.linspace(0, 1, 5)),
-    ])
-    dens = shapes.chaikin(dens, 1)
+    ]), 1)
     dens_tip = apex_c + 0.55 * top_w * up
     lig_t = 2.0 * p.scale
-    lig_back = -ant_d * lig_t
-    transverse_lig = np.vstack([t_p + 0.15 * shaft * -up, t_p + 0.15 * shaft * -up + lig_back * 1.0,
-                                b_p + 0.35 * shaft * up + lig_back, b_p + 0.35 * shaft * up])
+    lig_lo = b_p + 0.35 * shaft * up
+    lig_hi = t_p - 0.15 * shaft * up
+    transverse_lig = np.vstack([lig_hi, lig_hi - lig_t * ant_d, lig_lo - lig_t * ant_d, lig_lo])
     above = 14.0 * p.scale
-    top_pt = c2.pt + (shaft + 0.55 * top_w + above) * up + lig_t * -ant_d
-    front_up = np.stack([top_pt + f * (c2.pt - top_pt) for f in np.linspace(0.0, 1.0, 12)[:-1]])
+    top_pt = c2.pt + (shaft + 0.55 * top_w + above) * up - lig_t * ant_d
     s_top = float(np.linalg.norm(c2.pt - top_pt))
+    front_up = top_pt + np.linspace(0.0, 1.0, 12)[:-1, None] * (c2.pt - top_pt)
 
-    pts_wall = np.vstack([front_up] + wall)
-    s_raw = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts_wall, axis=0), axis=1))]) - s_top
+    pts_wall = np.vstack([front_up, wall])
+    s_raw = np.concatenate([np.linspace(-s_top, 0.0, 12)[:-1], s_wall])
     # Straight extensions beyond the dens (into the head) and below the coccyx (pelvis, thighs)
     # so that soft tissue can be laid out along the same curve past the bony spine.
     top_dir = pts_wall[0] - pts_wall[6]
     top_dir /= np.linalg.norm(top_dir)
-    l1_to_s1 = bones[N_MOBILE].pt - bones[18].pt
+    l1_to_s1 = ch.pt[N_MOBILE] - ch.pt[18]
     bot_dir = l1_to_s1 / np.linalg.norm(l1_to_s1)
-    ext_top = pts_wall[0] + np.arange(_EXTEND_TOP, 0.0, -5.0)[:, None] * top_dir[None, :]
-    last = pts_wall[-1] + 8.0 * (pts_wall[-1] - pts_wall[-3]) / (np.linalg.norm(pts_wall[-1] - pts_wall[-3]) + 1e-9)
-    ext_bot = last + np.arange(5.0, _EXTEND_BOTTOM + 5.0, 5.0)[:, None] * bot_dir[None, :]
-    s_first, s_last = s_raw[0], s_raw[-1]
+    dist_top = np.arange(_EXTEND_TOP, 0.0, -5.0)
+    ext_top = pts_wall[0] + dist_top[:, None] * top_dir[None, :]
+    end_dir = pts_wall[-1] - pts_wall[-3]
+    last = pts_wall[-1] + 8.0 * end_dir / (np.linalg.norm(end_dir) + 1e-9)
+    dist_bot = np.arange(5.0, _EXTEND_BOTTOM + 5.0, 5.0)
+    ext_bot = last + dist_bot[:, None] * bot_dir[None, :]
+    s_first, s_last = float(s_raw[0]), float(s_raw[-1])
     pts_all = np.vstack([ext_top, pts_wall, last[None, :], ext_bot])
-    s_all = np.concatenate([s_first - np.arange(_EXTEND_TOP, 0.0, -5.0), s_raw,
-                            s_last + np.cumsum(np.linalg.norm(np.diff(np.vstack([pts_wall[-1:], last[None, :], ext_bot]), axis=0), axis=1))])
+    s_all = np.concatenate([s_first - dist_top, s_raw, s_last + 8.0 + np.concatenate([[0.0], dist_bot])])
     s = np.arange(np.ceil(s_all[0]), s_all[-1], 1.0)
     wall_a = np.stack([np.interp(s, s_all, pts_all[:, 0]), np.interp(s, s_all, pts_all[:, 1])], axis=-1)
     centre = shapes.smooth_1d(wall_a, 5.0)
@@ -597,9 +632,7 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     normal = np.stack([-tang[:, 1], tang[:, 0]], axis=-1)
     d_wall_a = np.sum((wall_a - centre) * normal, axis=1)
 
-    body_s = np.array(bone_s)
     level_s = body_s[:N_MOBILE].mean(axis=1)
-    # Corrections: tip_s was measured on the raw polyline; map to the resampled curve.
     spine = Spine(p, bones, discs, tips, dens, np.zeros((0, 2)), np.zeros((0, 2)), transverse_lig,
                   s, wall_a, centre, normal, d_wall_a, level_s, body_s, tip_s, dens_tip,
                   -(shaft + 0.55 * top_w))
@@ -608,13 +641,11 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     k = p.scale
     c1_level = 0.62 * shaft
     front_of_dens = b_a + c1_level * up + (0.04 * c2.depth) * ant_d
-    spine.c1_ant = shapes.chaikin(shapes.ellipse(front_of_dens + (2.0 * k + 4.0 * k) * ant_d, 5.5 * k, 4.0 * k, phi_d, 16), 1)
-    s_c1 = -c1_level - 2.0
-    canal_c1 = 20.0 * k * (p.canal_ap[0] / (_CANAL_AP[0] * k))
-    post_c = spine.at(s_c1, canal_c1 + 4.5 * k)[0]
+    spine.c1_ant = shapes.chaikin(shapes.ellipse(front_of_dens + 6.0 * k * ant_d, 5.5 * k, 4.0 * k, phi_d, 16), 1)
+    canal_c1 = 20.0 * p.canal_ap[0] / _CANAL_AP[0]
+    post_c = spine.at(-c1_level - 2.0, canal_c1 + 4.5 * k)[0]
     spine.c1_post = shapes.chaikin(shapes.ellipse(post_c, 5.0 * k, 4.5 * k, phi_d + 0.25, 16), 1)
-
-    spine.s_canal = (float(s_first), float(s_last))
+    spine.s_canal = (s_first, s_last)
     _add_posterior_elements(spine)
     return spine
 
@@ -634,50 +665,41 @@ def _add_posterior_elements(spine: Spine) -> None:
     """Laminae + spinous processes (mid-sagittal section) and the sacral crest."""
     p = spine.params
     ap = canal_ap_profile(spine)
-    lam = np.zeros((N_MOBILE, 2))
-    polys = []
-    laminae = []
-    tips = np.zeros((N_MOBILE, 2))
-    for i in range(N_MOBILE):
-        s_top, s_bot = spine.body_s[i]
-        h = s_bot - s_top
-        disc_gap = spine.body_s[i + 1, 0] - s_bot
-        top = s_top + (0.1 if i == 0 else (0.3 if i < 6 else 0.35)) * h
-        bot = s_bot + 0.7 * disc_gap
-        lam[i] = (top, bot)
-        length, angle, base_h, tip_h = p.spinous[i]
-        mid = 0.5 * (top + bot)
-        ap_mid = float(np.interp(mid, spine.s, ap))
-        n = spine.at_normal(mid)
-        t = np.array([n[1], -n[0]])
-        a = np.deg2rad(angle)
-        dirn = np.cos(a) * n + np.sin(a) * t
-        perp = np.cos(a) * t - np.sin(a) * n
-        base_c = spine.at(mid, ap_mid)[0]
-        tip_c = base_c + length * dirn
-        b_top = spine.at(top, float(np.interp(top, spine.s, ap)) - 0.4)[0]
-        b_bot = spine.at(bot, float(np.interp(bot, spine.s, ap)) - 0.4)[0]
-        neck_c = base_c + 0.35 * length * dirn
-        poly = np.vstack([
-            b_top,
-            neck_c - 0.5 * base_h * perp,
-            tip_c - 0.5 * tip_h * perp + 0.15 * tip_h * dirn,
-            tip_c + 0.55 * tip_h * dirn,
-            tip_c + 0.5 * tip_h * perp + 0.15 * tip_h * dirn,
-            neck_c + 0.5 * base_h * perp,
-            b_bot,
-        ])
-        polys.append(shapes.chaikin(poly, 2))
-        laminae.append(shapes.chaikin(np.vstack([b_top, neck_c - 0.5 * base_h * perp, neck_c + 0.5 * base_h * perp,
-                                                 b_bot]), 2))
-        tips[i] = tip_c + 0.55 * tip_h * dirn
-    spine.spinous = polys
-    spine.laminae = laminae
-    spine.spinous_tips = tips
-    spine.lamina_s = lam
+    m = N_MOBILE
+    s_top, s_bot = spine.body_s[:m, 0], spine.body_s[:m, 1]
+    h = s_bot - s_top
+    gap = spine.body_s[1:m + 1, 0] - s_bot
+    frac = np.where(np.arange(m) == 0, 0.1, np.where(np.arange(m) < 6, 0.3, 0.35))
+    top = s_top + frac * h
+    bot = s_bot + 0.7 * gap
+    mid = 0.5 * (top + bot)
+    length, angle, base_h, tip_h = p.spinous.T
+    ap_mid = np.interp(mid, spine.s, ap)
+    n = np.stack([np.interp(mid, spine.s, spine.normal[:, 0]), np.interp(mid, spine.s, spine.normal[:, 1])], axis=-1)
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    t = np.stack([n[:, 1], -n[:, 0]], axis=-1)
+    a = np.deg2rad(angle)[:, None]
+    dirn = np.cos(a) * n + np.sin(a) * t
+    perp = np.cos(a) * t - np.sin(a) * n
+    base_c = spine.at(mid, ap_mid)
+    tip_c = base_c + length[:, None] * dirn
+    b_top = spine.at(top, np.interp(top, spine.s, ap) - 0.4)
+    b_bot = spine.at(bot, np.interp(bot, spine.s, ap) - 0.4)
+    neck_c = base_c + 0.35 * length[:, None] * dirn
+    hb, ht = (0.5 * base_h)[:, None], (0.5 * tip_h)[:, None]
+    raw = np.stack([
+        b_top, neck_c - hb * perp, tip_c - ht * perp + 0.3 * ht * dirn, tip_c + 1.1 * ht * dirn,
+        tip_c + ht * perp + 0.3 * ht * dirn, neck_c + hb * perp, b_bot], axis=1)
+    polys = shapes.chaikin_many(raw, 2)
+    lam_raw = np.stack([b_top, neck_c - hb * perp, neck_c + hb * perp, b_bot], axis=1)
+    laminae = shapes.chaikin_many(lam_raw, 2)
+    spine.spinous = list(polys)
+    spine.laminae = list(laminae)
+    spine.spinous_tips = tip_c + 1.1 * ht * dirn
+    spine.lamina_s = np.stack([top, bot], axis=1)
     # Sacral lamina / median crest behind the sacral canal (S1..S4).
-    s0 = spine.body_s[N_MOBILE, 0] - 2.0
-    s1 = spine.body_s[N_MOBILE + 3, 1]
+    s0 = spine.body_s[m, 0] - 2.0
+    s1 = spine.body_s[m + 3, 1]
     ss = np.linspace(s0, s1, 14)
     apv = np.interp(ss, spine.s, ap)
     thick = 4.0 * p.scale * (1.0 + 0.6 * np.sin(np.linspace(0, 4 * np.pi, len(ss))) ** 2)

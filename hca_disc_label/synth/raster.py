@@ -221,23 +221,21 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int],
     if not visible.any():
         return out
     n_sub = np.where(visible, (r1 - r0) * ss, 0)
+    n_row = np.where(visible, r1 - r0, 0)
     stride = np.where(visible, c1 - c0 + 1, 0)
-    block = n_sub * stride
+    block = n_row * stride
     base = np.concatenate([[0], np.cumsum(block)[:-1]])
     total_size = int(block.sum())
 
     poly_of = np.repeat(np.arange(n), sizes)
     nxt = np.arange(len(verts)) + 1
-    ends = starts + sizes - 1
-    nxt[ends] = starts
+    nxt[starts + sizes - 1] = starts
     vis_v = visible[poly_of]
     pid = poly_of[vis_v]
-    y_scale = ss[pid]
     yy = (ys - (r0[poly_of] - 0.5)) * ss[poly_of] - 0.5
     xx = xs - (c0[poly_of] - 0.5)
     y0, y1 = yy[vis_v], yy[nxt][vis_v]
     x0, x1 = xx[vis_v], xx[nxt][vis_v]
-    del y_scale
     lo = np.maximum(np.ceil(np.minimum(y0, y1)), 0).astype(np.int64)
     hi = np.minimum(np.ceil(np.maximum(y0, y1)) - 1, n_sub[pid] - 1).astype(np.int64)
     count = np.maximum(hi - lo + 1, 0)
@@ -248,12 +246,14 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int],
     k = lo[edge] + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
     dy = (y1 - y0)[edge]
     x = x0[edge] + (k - y0[edge]) * (x1 - x0)[edge] / dy
-    w = np.sign(dy)
     e_pid = pid[edge]
+    # Sub-rows are averaged into their pixel row directly (weight 1 / ss): the winding of a
+    # simple polygon has one sign, so the mean of |winding| is |mean winding|.
+    w = np.sign(dy) / ss[e_pid]
     n_col = stride[e_pid] - 1
     cell = np.floor(x).astype(np.int64)
     frac = cell + 1.0 - x
-    row_base = base[e_pid] + k * stride[e_pid]
+    row_base = base[e_pid] + (k // ss[e_pid]) * stride[e_pid]
     inside = (cell >= 0) & (cell < n_col)
     left = cell < 0
     a = np.bincount((row_base + cell)[inside], weights=(w * frac)[inside], minlength=total_size)
@@ -261,15 +261,16 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int],
     b = np.bincount((row_base + np.where(left, 0, cell + 1))[keep], weights=w[keep], minlength=total_size)
     # Row-wise cumulative sum of b: global cumsum minus its value just before each row.
     cb = np.cumsum(b)
-    row_len = np.repeat(stride, n_sub)
-    row_start = np.concatenate([[0], np.cumsum(row_len)[:-1]])
-    before = np.where(row_start > 0, cb[np.maximum(row_start - 1, 0)], 0.0)
-    cov_flat = np.abs(a + cb - np.repeat(before, row_len))
-    np.clip(cov_flat, 0.0, 1.0, out=cov_flat)
+    row_len = np.repeat(stride, n_row)
+    row_end = np.cumsum(row_len)
+    before = np.concatenate([[0.0], cb[row_end[:-1] - 1]])
+    a += cb
+    a -= np.repeat(before, row_len)
+    cov_flat = np.abs(a, out=a)
+    np.minimum(cov_flat, 1.0, out=cov_flat)
     for i in np.flatnonzero(visible):
-        rows, cols, s_i = int(r1[i] - r0[i]), int(c1[i] - c0[i]), int(ss[i])
-        blk = cov_flat[base[i]:base[i] + block[i]].reshape(rows, s_i, cols + 1)[:, :, :cols]
-        cov = blk.mean(axis=1) if s_i > 1 else blk[:, 0, :]
+        rows, cols = int(r1[i] - r0[i]), int(c1[i] - c0[i])
+        cov = cov_flat[base[i]:base[i] + block[i]].reshape(rows, cols + 1)[:, :cols]
         out[i] = (int(r0[i]), int(c0[i]), cov)
     return out
 

@@ -18,7 +18,7 @@ from hca_disc_label.synth.anatomy import (
     Spine,
     build_spine,
     canal_ap_profile,
-    chord_angle,
+    chain_chord_angle,
     sample_params,
 )
 from hca_disc_label.synth.body import BodyParams, sample_body, trunk_parts
@@ -44,33 +44,56 @@ class Subject:
     Attributes:
         spine: the spine geometry (labels in ``spine.tips``).
         head, body: head and trunk parameters.
-        parts: every scene part in paint order.
-        details: extra random numbers used by the canal (flow, roots) and lateral parts.
+        parts: scene parts in paint order (filled by :func:`build_parts`).
+        detail_seed: seed of the small random details of the parts (veins, roots, ...).
     """
 
     spine: Spine
     head: HeadParams
     body: BodyParams
     parts: list[Part]
+    detail_seed: int = 0
 
 
 def sample_subject(rng: np.random.Generator, region: str = "whole", tilt_sd_deg: float = 5.0) -> Subject:
-    """Draw a subject and orient it for ``region`` (a key of :data:`REGION_CHORDS`).
+    """Draw a subject (geometry only; parts are built later for a field of view).
 
-    The region's chord (posterior-superior corners of its end vertebrae) is made vertical,
-    then tilted by ``N(0, tilt_sd_deg)`` degrees.
+    The region's chord (posterior-superior corners of its end vertebrae, a key of
+    :data:`REGION_CHORDS`) is made vertical, then tilted by ``N(0, tilt_sd_deg)`` degrees.
     """
     params = sample_params(rng)
     shape_seed = int(rng.integers(0, 2**31 - 1))
-    probe = build_spine(params, 0.0, np.random.default_rng(shape_seed))
     top, bottom = REGION_CHORDS.get(region, REGION_CHORDS["whole"])
-    phi0 = -chord_angle(probe, top, bottom) + np.deg2rad(rng.normal(0.0, tilt_sd_deg))
+    phi0 = -chain_chord_angle(params, top, bottom) + np.deg2rad(rng.normal(0.0, tilt_sd_deg))
     spine = build_spine(params, phi0, np.random.default_rng(shape_seed))
     hp = sample_head(rng, spine)
     bp = sample_body(rng, spine)
-    detail_rng = np.random.default_rng(int(rng.integers(0, 2**31 - 1)))
-    parts = subject_parts(spine, hp, bp, detail_rng)
-    return Subject(spine, hp, bp, parts)
+    detail_seed = int(rng.integers(0, 2**31 - 1))
+    return Subject(spine, hp, bp, [], detail_seed)
+
+
+def s_range_for_rows(spine: Spine, u_lo: float, u_hi: float, margin: float = 40.0) -> tuple[float, float]:
+    """Arc-length range of the spine curve whose points lie within ``[u_lo, u_hi]`` (+ margin)."""
+    u = spine.centre[:, 0]
+    inside = np.flatnonzero((u >= u_lo - margin) & (u <= u_hi + margin))
+    if len(inside) == 0:
+        return (np.inf, -np.inf)
+    return float(spine.s[inside[0]]), float(spine.s[inside[-1]])
+
+
+def build_parts(subject: Subject, s_range: tuple[float, float] | None = None, lateral: bool = False) -> list[Part]:
+    """Build (and store in ``subject.parts``) the parts needed for an arc-length range.
+
+    Args:
+        subject: from :func:`sample_subject`.
+        s_range: arc-length range to cover (None = everything); parts wholly outside are
+            skipped, which is what makes small fields of view cheap.
+        lateral: also build the off-midline structures (pedicles, pillars, psoas, kidneys)
+            needed by 3D volumes.
+    """
+    rng = np.random.default_rng(subject.detail_seed)
+    subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral)
+    return subject.parts
 
 
 def _level_profile(spine: Spine, per_mobile: np.ndarray, above: float | None = None, below: float | None = None) -> np.ndarray:

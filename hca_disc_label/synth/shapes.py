@@ -143,3 +143,58 @@ def shrink(poly: np.ndarray, distance: float) -> np.ndarray:
     bis = np.where(norm > 1e-9, bis / np.maximum(norm, 1e-9), n1)
     cos_half = np.clip(np.sum(bis * n1, axis=1, keepdims=True), 0.5, 1.0)
     return pts + bis * (distance / cos_half)
+
+
+def bow_many(p0: np.ndarray, p1: np.ndarray, direction: np.ndarray, amount: np.ndarray,
+             t: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`bow_at` for B curves.
+
+    Args:
+        p0, p1, direction: ``(B, 2)``.
+        amount: ``(B,)`` bow heights (mm).
+        t: ``(n,)`` fractions shared by all curves, or ``(B, n)`` per curve.
+
+    Returns:
+        ``(B, n, 2)`` points.
+    """
+    t = np.asarray(t, dtype=float)
+    if t.ndim == 1:
+        t = np.broadcast_to(t, (len(p0), len(t)))
+    bow = np.asarray(amount, dtype=float)[:, None] * 4.0 * t * (1.0 - t)
+    return p0[:, None, :] + t[..., None] * (p1 - p0)[:, None, :] + bow[..., None] * direction[:, None, :]
+
+
+def chaikin_many(polys: np.ndarray, iterations: int = 2) -> np.ndarray:
+    """Vectorised closed :func:`chaikin` for ``(B, M, 2)`` polygons."""
+    pts = np.asarray(polys, dtype=float)
+    for _ in range(iterations):
+        nxt = np.roll(pts, -1, axis=1)
+        out = np.empty((pts.shape[0], 2 * pts.shape[1], 2))
+        out[:, 0::2] = 0.75 * pts + 0.25 * nxt
+        out[:, 1::2] = 0.25 * pts + 0.75 * nxt
+        pts = out
+    return pts
+
+
+def shrink_many(polys: np.ndarray, distance: float | np.ndarray) -> np.ndarray:
+    """Vectorised :func:`shrink` for ``(B, M, 2)`` polygons (distance scalar or ``(B,)``)."""
+    pts = np.asarray(polys, dtype=float)
+    x, y = pts[..., 0], pts[..., 1]
+    area = 0.5 * np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1)
+    sign = np.where(area > 0, 1.0, -1.0)[:, None, None]
+    nxt = np.roll(pts, -1, axis=1) - pts
+    prv = pts - np.roll(pts, 1, axis=1)
+
+    def inward(edge: np.ndarray) -> np.ndarray:
+        e = edge / (np.linalg.norm(edge, axis=-1, keepdims=True) + 1e-12)
+        return sign * np.stack([-e[..., 1], e[..., 0]], axis=-1)
+
+    n1, n2 = inward(prv), inward(nxt)
+    bis = n1 + n2
+    norm = np.linalg.norm(bis, axis=-1, keepdims=True)
+    bis = np.where(norm > 1e-9, bis / np.maximum(norm, 1e-9), n1)
+    cos_half = np.clip(np.sum(bis * n1, axis=-1, keepdims=True), 0.5, 1.0)
+    dist = np.asarray(distance, dtype=float)
+    if dist.ndim == 1:
+        dist = dist[:, None, None]
+    return pts + bis * (dist / cos_half)

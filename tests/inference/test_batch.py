@@ -331,3 +331,52 @@ def test_summary_describe_lists_failures():
     assert "sub-3/anat/sub-3_T2w.nii.gz: corrupt" in text
     assert "fsleyes /d/sub-1/anat/sub-1_T2w.nii.gz /d/derivatives/labels/sub-1/anat/" in text
     assert BatchSummary(Path("/d"), Path("/o")).ok
+
+
+def test_concurrent_shard_jobs_then_final_pass(bids, tiny_model, tmp_path):
+    """A job array in miniature: shards run at the same time into one output tree and QC folder."""
+    import subprocess
+    import sys
+
+    out, qc = tmp_path / "labels", tmp_path / "qc"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "hca_disc_label", "-i", str(bids), "-ofolder", str(out), "-qc", str(qc),
+            "-model", str(tiny_model), "-thr", str(THR), "-v", "0"]
+    procs = [subprocess.Popen(base + ["-shard", f"{k}/3"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in range(3)]
+    results = [proc.communicate(timeout=300) + (proc.returncode,) for proc in procs]
+    assert [rc for _, _, rc in results] == [0, 0, 0], [err for _, err, _ in results]
+    assert sum(int(o.split("done: ")[1].split(",")[0]) for o, _, _ in results) == 8
+    assert len(_outputs(out)) == 8 and len(load_records(qc)) == 8
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert [g["Name"] for g in desc["GeneratedBy"]] == ["hca_disc_label"]
+    assert not [p for p in out.rglob(".*") if not p.name.endswith(".lock")]  # no temp files left
+    final = label_dataset(bids, out_root=out, model=str(tiny_model), threshold=THR, qc=qc, progress=False)
+    assert len(final.skipped) == 8 and not final.done and not final.failed
+    assert (qc / "index.html").read_text().count("data-subject=") == 8
+
+
+def _crashing_worker(task: dict) -> tuple[str, str, str]:
+    """Stand-in worker: dies like an out-of-memory kill on one image (spawned: importable by name)."""
+    import time as _time
+
+    if "crash" in task["input"]:
+        os._exit(3)
+    _time.sleep(0.05)
+    return "done", task["input"], "ok"
+
+
+def test_a_dying_worker_fails_only_its_images_and_the_batch_goes_on():
+    from hca_disc_label.inference.batch import _run_pool
+
+    tasks = [{"input": f"img{k}", "qc": None} for k in range(6)]
+    tasks.insert(2, {"input": "crash", "qc": None})
+    results: list[tuple[str, str, str]] = []
+    _run_pool(tasks, 2, 30, 1, results.append, worker=_crashing_worker)
+    assert sorted(r[1] for r in results) == sorted(t["input"] for t in tasks)  # each exactly once
+    failed = {src: reason for status, src, reason in results if status == "failed"}
+    assert "crash" in failed and "worker process died" in failed["crash"]
+    assert len(failed) <= 2  # at most the image running beside it
+    assert sum(status == "done" for status, _, _ in results) >= 5
