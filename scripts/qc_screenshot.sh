@@ -8,10 +8,9 @@
 # written, 1 when Chromium failed, 2 for bad arguments or no Chromium.
 set -euo pipefail
 
-if [[ $# -lt 1 || $# -gt 3 || "$1" == "-h" ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
-    exit 2
-fi
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+if [[ $# -ge 1 && ( "$1" == "-h" || "$1" == "--help" ) ]]; then usage; exit 0; fi
+if [[ $# -lt 1 || $# -gt 3 ]]; then usage >&2; exit 2; fi
 target=$1
 out=${2:-qc_screenshot.png}
 size=${3:-1400x1000}

@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Sequence
 
 from hca_disc_label._version import __version__
 from hca_disc_label.conventions import CONTRASTS, output_name
-from hca_disc_label.errors import DataError, HCAError, ModelError
+from hca_disc_label.errors import DataError, HCAError, ModelError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ BIDS_CONTRASTS: dict[str, str] = {"T1w": "t1", "T2w": "t2"}
 """BIDS suffix -> ``-c`` contrast."""
 DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_mask")
 """Name fragments of derived files (labels, segmentations, masks), never treated as inputs."""
+UP_TO_DATE = "up to date"
+"""The skip reason of an image whose outputs need no work."""
 MAX_LISTED_FAILURES = 50
 """:meth:`BatchSummary.describe` lists at most this many failures."""
 INDEX_REFRESH_S = 60.0
@@ -363,7 +365,7 @@ class BatchSummary:
             f"Batch{shard}: {self.total} image(s) in {self.input_dir} -> {self.out_root} ({self.seconds:.1f} s)",
             f"  done: {len(self.done)}, skipped (up to date): {len(self.skipped)}, failed: {len(self.failed)}",
         ]
-        other_skips = [(p, r) for p, r in self.skipped if r != "up to date"]
+        other_skips = [(p, r) for p, r in self.skipped if r != UP_TO_DATE]
         for path, reason in other_skips[:MAX_LISTED_FAILURES]:
             lines.append(f"  skipped {self._rel(path)}: {reason}")
         if self.failed:
@@ -635,7 +637,7 @@ def label_dataset(
     tasks: list[dict] = []
     for job in selected:
         reason = _precheck(job, folders, model_errors, threshold, qc, overwrite)
-        if reason == "up to date":
+        if reason == UP_TO_DATE:
             summary.skipped.append((job.input_path, reason))
         elif reason is not None:
             summary.failed.append((job.input_path, reason))
@@ -656,14 +658,21 @@ def label_dataset(
         for task in tasks:
             task["threads"] = threads
     if tasks:
-        write_dataset_description(root, input_dir)
+        try:
+            write_dataset_description(root, input_dir)
+        except OSError as exc:
+            raise OutputError(f"{root}: cannot write the output folder ({exc.strerror or exc}); "
+                              "choose a writable one with -ofolder") from None
     for folder in folders.values():
         _VERIFIED[(str(folder.path), folder.sha256)] = folder
     _run_tasks(tasks, summary, jobs, qc, progress)
     if qc is not None:
         from hca_disc_label.qc.report import rebuild_index
 
-        summary.qc_index = rebuild_index(Path(qc))
+        try:
+            summary.qc_index = rebuild_index(Path(qc))
+        except OSError as exc:  # the labels are written: report, do not lose the summary
+            log.error("cannot write the QC index in %s: %s", qc, exc.strerror or exc)
     summary.done.sort()
     summary.failed.sort()
     summary.skipped.sort()
@@ -675,7 +684,7 @@ def label_dataset(
 
 def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float, qc: Path | None,
               overwrite: bool) -> str | None:
-    """Reason not to run a job ("up to date" or a failure), or None to run it."""
+    """Reason not to run a job (:data:`UP_TO_DATE` or a failure), or None to run it."""
     if job.contrast is None:
         return "contrast unknown (no _T1w/_T2w in the file name): pass -c t1 or -c t2"
     if job.contrast in model_errors:
@@ -684,7 +693,7 @@ def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float
     if foreign:
         return foreign
     if not overwrite and is_up_to_date(job, folders[job.contrast], threshold, qc):
-        return "up to date"
+        return UP_TO_DATE
     return None
 
 

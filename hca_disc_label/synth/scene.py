@@ -118,55 +118,71 @@ def _hw_along(spine: Spine, hw: np.ndarray, lo: float, hi: float, step: int = 1)
     return hw[idx]
 
 
-def _bone_parts(spine: Spine, rng: np.random.Generator) -> list[Part]:
+def _overlaps(lo: float, hi: float, rng_s: tuple[float, float]) -> bool:
+    return hi >= rng_s[0] and lo <= rng_s[1]
+
+
+def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
     p = spine.params
+    nb = len(spine.bones)
+    r = rng.random((nb, 8))  # drawn for every bone so details do not depend on the field of view
+    marrow_all = shapes.shrink_many(np.stack([b.outline for b in spine.bones]), p.cortex)
     out: list[Part] = []
     for i, b in enumerate(spine.bones):
+        if not _overlaps(spine.body_s[i, 0] - 5.0, spine.body_s[i, 1] + 5.0, rs):
+            continue
         axis = shapes.posterior(0.5 * (b.phi_t + b.phi_b))
         out.append(poly(b.outline, Tissue.CORTEX, 1.0, xc=0.0, hw=b.half_width, mode="ap", axis=axis))
-        marrow = shapes.shrink(b.outline, p.cortex)
-        out.append(poly(marrow, Tissue.MARROW, b.shade, xc=0.0, hw=b.half_width - p.cortex, mode="ap", axis=axis))
+        out.append(poly(marrow_all[i], Tissue.MARROW, b.shade, xc=0.0, hw=b.half_width - p.cortex, mode="ap", axis=axis))
         # Endplate signal change next to degenerate discs (Modic 1 ~ oedema, 2 ~ fat).
-        for which, kind in (("top", b.modic_top), ("bot", b.modic_bot)):
+        for j, (which, kind) in enumerate((("top", b.modic_top), ("bot", b.modic_bot))):
             if kind:
                 pa, pp = (b.at, b.pt) if which == "top" else (b.ab, b.pb)
                 into = shapes.tangent(b.phi_t) if which == "top" else -shapes.tangent(b.phi_b)
-                c = 0.5 * (pa + pp) + into * rng.uniform(2.0, 4.0)
+                c = 0.5 * (pa + pp) + into * (2.0 + 2.0 * r[i, j])
                 tissue = Tissue.FLUID if kind == 1 else Tissue.FAT
-                ell = shapes.ellipse(c, rng.uniform(2.0, 4.5), 0.42 * b.depth, b.phi_t, 18)
-                out.append(poly(ell, tissue, rng.uniform(0.5, 0.9), alpha=rng.uniform(0.4, 0.8),
+                ell = shapes.ellipse(c, 2.0 + 2.5 * r[i, 2 + j], 0.42 * b.depth, b.phi_t, 18)
+                out.append(poly(ell, tissue, 0.5 + 0.4 * r[i, 4], alpha=0.4 + 0.4 * r[i, 5],
                                 hw=0.7 * b.half_width, mode="round"))
         # Basivertebral vein: bright notch entering the back of the body at mid height.
-        if 1 <= i < N_MOBILE + 1 and rng.random() < 0.65:
+        if 1 <= i < N_MOBILE + 1 and r[i, 6] < 0.65:
             phi_m = 0.5 * (b.phi_t + b.phi_b)
             mid = 0.5 * (b.pt + b.pb)
             ant = -shapes.posterior(phi_m)
             t = shapes.tangent(phi_m)
-            length = b.depth * rng.uniform(0.2, 0.4)
-            w = rng.uniform(0.8, 1.8)
+            length = b.depth * (0.2 + 0.2 * r[i, 7])
+            w = 0.8 + r[i, 5]
             vein = np.vstack([mid - w * t, mid + w * t, mid + length * ant + 0.3 * w * t, mid + length * ant - 0.3 * w * t])
-            out.append(poly(vein, Tissue.FAT, rng.uniform(0.6, 1.0), alpha=rng.uniform(0.4, 0.85), hw=3.0, mode="round"))
+            out.append(poly(vein, Tissue.FAT, 0.6 + 0.4 * r[i, 4], alpha=0.4 + 0.45 * r[i, 3], hw=3.0, mode="round"))
     return out
 
 
-def _disc_parts(spine: Spine, rng: np.random.Generator) -> list[Part]:
+def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
+    nd = len(spine.discs)
+    r = rng.random((nd, 4))
     out: list[Part] = []
-    for d in spine.discs:
+    for i, d in enumerate(spine.discs):
+        if not _overlaps(spine.body_s[i, 1] - 5.0, spine.body_s[i + 1, 0] + 5.0, rs):
+            continue
         if d.value == 0:  # fused sacral / coccygeal remnant
-            out.append(poly(d.outline, Tissue.ANNULUS, rng.uniform(0.5, 1.0), alpha=rng.uniform(0.5, 1.0),
+            out.append(poly(d.outline, Tissue.ANNULUS, 0.5 + 0.5 * r[i, 0], alpha=0.5 + 0.5 * r[i, 1],
                             hw=d.half_width, mode="ap", axis=d.normal))
             continue
         degen = d.degeneration
         out.append(poly(d.outline, Tissue.ANNULUS, 1.0 - 0.3 * degen, hw=d.half_width, mode="ap", axis=d.normal))
         if len(d.nucleus):
-            shade = float(np.clip(1.0 - 0.8 * degen * rng.uniform(0.7, 1.1) + rng.normal(0.0, 0.05), 0.12, 1.1))
+            shade = float(np.clip(1.0 - 0.8 * degen * (0.7 + 0.4 * r[i, 0]) + 0.1 * (r[i, 1] - 0.5), 0.12, 1.1))
             out.append(poly(d.nucleus, Tissue.NUCLEUS, shade, hw=0.6 * d.half_width, mode="round"))
         if d.cleft is not None:
-            out.append(poly(d.cleft, Tissue.ANNULUS, 0.8, alpha=rng.uniform(0.4, 0.9), hw=0.5 * d.half_width, mode="round"))
+            out.append(poly(d.cleft, Tissue.ANNULUS, 0.8, alpha=0.4 + 0.5 * r[i, 2], hw=0.5 * d.half_width, mode="round"))
     return out
 
 
-def _canal_parts(spine: Spine, rng: np.random.Generator) -> tuple[list[Part], list[Part], float]:
+def _clip_range(lo: float, hi: float, rs: tuple[float, float]) -> tuple[float, float]:
+    return max(lo, rs[0]), min(hi, rs[1])
+
+
+def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> tuple[list[Part], list[Part], float]:
     """Canal fat / flavum (painted before bones) and the thecal sac, cord, roots (after).
 
     Returns:
@@ -178,13 +194,12 @@ def _canal_parts(spine: Spine, rng: np.random.Generator) -> tuple[list[Part], li
     s0, s1 = spine.s_canal
     ap = canal_ap_profile(spine)
     d_a = spine.d_wall_a
-    sacral_mid = spine.body_s[N_MOBILE:].mean(axis=1)
     # Ligamentum flavum indents the back of the canal at disc levels (more when degenerate).
-    bump = np.zeros_like(s)
-    for i in range(N_MOBILE):
-        ts = spine.tip_s[i + 3]
-        width = 0.5 * p.disc_h[i] + 3.0
-        bump += np.exp(-0.5 * ((s - ts) / width) ** 2) * (0.4 * p.flavum + 2.0 * p.degeneration[i])
+    tip_s = np.array([spine.tip_s[i + 3] for i in range(N_MOBILE)])
+    width = 0.5 * p.disc_h + 3.0
+    amp = 0.4 * p.flavum + 2.0 * p.degeneration
+    near = np.abs(s[:, None] - tip_s[None, :]) < 4.0 * width[None, :]
+    bump = np.where(near, np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2) * amp[None, :], 0.0).sum(axis=1)
     epi_a = _level_profile(spine, p.epidural_a, above=0.3, below=3.0)
     epi_p = _level_profile(spine, p.epidural_p, above=0.5, below=4.0)
     sac_a = np.maximum(d_a, 0.0) + epi_a
@@ -194,30 +209,6 @@ def _canal_parts(spine: Spine, rng: np.random.Generator) -> tuple[list[Part], li
     half = 0.5 * (sac_p - sac_a) * np.sqrt(np.clip((s_end - s) / 18.0, 0.0, 1.0))
     sac_a, sac_p = mid - half, mid + half
     canal_hw = _level_profile(spine, p.canal_hw, above=p.canal_hw[0] * 1.2, below=6.0)
-
-    before: list[Part] = []
-    after: list[Part] = []
-    fat = band_from_curves(_curve(spine, d_a - 0.4, s0, s1), _curve(spine, ap + 0.4, s0, s1), Tissue.FAT,
-                           xc=0.0, hw=float(canal_hw.max()) + 12.0)
-    if fat is not None:
-        before.append(fat)
-    for i in range(N_MOBILE):
-        lo = spine.lamina_s[i, 1] - 3.0
-        hi = spine.lamina_s[i + 1, 0] + 3.0 if i + 1 < N_MOBILE else spine.lamina_s[i, 1] + 10.0
-        part = band_from_curves(_curve(spine, ap - bump - 0.3, lo, hi), _curve(spine, ap + 2.0, lo, hi),
-                                Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()))
-        if part is not None:
-            before.append(part)
-
-    dura = rng.uniform(0.3, 0.7)
-    sac_hw = np.maximum(canal_hw - 1.0, 2.0)
-    for tissue, inset in ((Tissue.LIGAMENT, 0.0), (Tissue.CSF, dura)):
-        part = band_from_curves(_curve(spine, sac_a + inset, s0, s_end), _curve(spine, sac_p - inset, s0, s_end),
-                                tissue, 1.0, xc=0.0, mode="tube", hw=20.0,
-                                hw_along=_hw_along(spine, sac_hw - inset, s0, s_end))
-        if part is not None:
-            after.append(part)
-
     # Cord: AP size by level, tapering into the conus; medulla at the top.
     cord_r = 0.5 * _level_profile(spine, p.cord_ap, above=p.cord_ap[0] * 1.15)
     level_idx = np.arange(len(spine.level_s), dtype=float)
@@ -226,117 +217,163 @@ def _canal_parts(spine: Spine, rng: np.random.Generator) -> tuple[list[Part], li
     free = np.maximum(0.5 * (sac_p - sac_a) - cord_r - 0.4, 0.0)
     centre = 0.5 * (sac_a + sac_p) + np.clip(p.cord_shift * 2.0 * free, -free, free)
     cord_hw = _level_profile(spine, p.cord_hw, above=p.cord_hw[0] * 1.1)
-    cord = band_from_curves(_curve(spine, centre - cord_r, s0, s_conus), _curve(spine, centre + cord_r, s0, s_conus),
-                            Tissue.CORD, 1.0, xc=0.0, mode="tube", hw=8.0,
-                            hw_along=_hw_along(spine, np.maximum(cord_hw, 0.5), s0, s_conus))
-    if cord is not None:
-        after.append(cord)
+    cord_front_top = float(np.interp(s0 + 0.5, s, centre - cord_r))
+    n_roots = 7
+    rr = rng.random((n_roots + 1, 8))
+
+    before: list[Part] = []
+    after: list[Part] = []
+    lo, hi = _clip_range(s0, s1, rs)
+    if hi <= lo:
+        return before, after, cord_front_top
+    fat = band_from_curves(_curve(spine, d_a - 0.4, lo, hi), _curve(spine, ap + 0.4, lo, hi), Tissue.FAT,
+                           xc=0.0, hw=float(canal_hw.max()) + 12.0)
+    if fat is not None:
+        before.append(fat)
+    for i in range(N_MOBILE):
+        f_lo = spine.lamina_s[i, 1] - 3.0
+        f_hi = spine.lamina_s[i + 1, 0] + 3.0 if i + 1 < N_MOBILE else spine.lamina_s[i, 1] + 10.0
+        f_lo, f_hi = _clip_range(f_lo, f_hi, rs)
+        if f_hi <= f_lo:
+            continue
+        part = band_from_curves(_curve(spine, ap - bump - 0.3, f_lo, f_hi), _curve(spine, ap + 2.0, f_lo, f_hi),
+                                Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()))
+        if part is not None:
+            before.append(part)
+
+    dura = 0.3 + 0.4 * rr[-1, 0]
+    sac_hw = np.maximum(canal_hw - 1.0, 2.0)
+    lo, hi = _clip_range(s0, s_end, rs)
+    for tissue, inset in ((Tissue.LIGAMENT, 0.0), (Tissue.CSF, dura)):
+        if hi <= lo:
+            break
+        part = band_from_curves(_curve(spine, sac_a + inset, lo, hi), _curve(spine, sac_p - inset, lo, hi),
+                                tissue, 1.0, xc=0.0, mode="tube", hw=20.0,
+                                hw_along=_hw_along(spine, sac_hw - inset, lo, hi))
+        if part is not None:
+            after.append(part)
+    lo, hi = _clip_range(s0, s_conus, rs)
+    if hi > lo:
+        cord = band_from_curves(_curve(spine, centre - cord_r, lo, hi), _curve(spine, centre + cord_r, lo, hi),
+                                Tissue.CORD, 1.0, xc=0.0, mode="tube", hw=8.0,
+                                hw_along=_hw_along(spine, np.maximum(cord_hw, 0.5), lo, hi))
+        if cord is not None:
+            after.append(cord)
     # Cauda equina: thin roots from the conus to the sac end, lying posteriorly (supine).
-    n_roots = int(rng.integers(3, 8))
-    for _ in range(n_roots):
-        frac = rng.uniform(0.3, 0.92)
-        width = rng.uniform(0.5, 1.4)
-        wave = rng.uniform(0.3, 1.5) * np.sin(s / rng.uniform(15.0, 40.0) + rng.uniform(0, 6.3))
+    for j in range(3 + int(rr[-1, 1] * 5)):
+        q = rr[j]
+        frac = 0.3 + 0.62 * q[0]
+        width = 0.5 + 0.9 * q[1]
+        wave = (0.3 + 1.2 * q[2]) * np.sin(s / (15.0 + 25.0 * q[3]) + 6.3 * q[4])
         c = sac_a + frac * (sac_p - sac_a) + wave
-        lo, hi = s_conus - 15.0, s_end - rng.uniform(2.0, 25.0)
+        lo, hi = _clip_range(s_conus - 15.0, s_end - 2.0 - 23.0 * q[5], rs)
+        if hi <= lo:
+            continue
         part = band_from_curves(_curve(spine, c - width / 2, lo, hi), _curve(spine, c + width / 2, lo, hi), Tissue.NERVE,
-                                1.0, alpha=rng.uniform(0.4, 0.9), xc=rng.normal(0.0, 3.0), hw=rng.uniform(2.0, 6.0),
+                                1.0, alpha=0.4 + 0.5 * q[6], xc=3.0 * (q[7] - 0.5) * 2.0, hw=2.0 + 4.0 * q[6],
                                 mode="round")
         if part is not None:
             after.append(part)
-    cord_front_top = float(np.interp(s0 + 0.5, s, centre - cord_r))
     return before, after, cord_front_top
 
 
-def _lateral_parts(spine: Spine, rng: np.random.Generator) -> list[Part]:
+def _lateral_parts(spine: Spine, rs: tuple[float, float]) -> list[Part]:
     """Pedicles, facet pillars, nerve roots, transverse processes, psoas, kidneys (off-midline)."""
     p = spine.params
     s = spine.s
     ap = canal_ap_profile(spine)
     out: list[Part] = []
     for i in range(N_MOBILE):
-        b = spine.bones[i]
         s_top, s_bot = spine.body_s[i]
+        if not _overlaps(s_top - 10.0, s_bot + 30.0, rs):
+            continue
+        b = spine.bones[i]
         h = s_bot - s_top
         gap = spine.body_s[i + 1, 0] - s_bot
         chw = p.canal_hw[i]
         ap_i = float(np.interp(0.5 * (s_top + s_bot), s, ap))
+        ss = np.array([s_top + 0.1 * h, s_top + 0.55 * h])
+        ped = shapes.chaikin(np.vstack([spine.at(ss, -3.0), spine.at(ss, 0.75 * ap_i)[::-1]]), 2)
+        ss = np.array([s_top + 0.15 * h, s_bot + gap + 0.3 * h])
+        pillar = shapes.chaikin(np.vstack([spine.at(ss, 0.55 * ap_i), spine.at(ss, ap_i + 9.0 * p.scale)[::-1]]), 2)
+        joint_s = s_bot + 0.5 * gap
+        jl = spine.at(np.array([joint_s - 2.0, joint_s + 2.0]), np.array([0.55 * ap_i, ap_i + 9.0]))
+        joint = np.vstack([jl[0], jl[1], jl[1] + [1.2, 0.0], jl[0] + [1.2, 0.0]])
+        root = shapes.ellipse(spine.at(s_top + 0.75 * h, 0.3 * ap_i)[0], 3.0, 2.5, 0.0, 12)
+        tproc = shapes.ellipse(spine.at(s_top + 0.35 * h, 0.6 * ap_i)[0], 5.0, 6.0, 0.0, 12)
         for side in (-1.0, 1.0):
-            # Pedicle: from the upper back of the body to the pillar.
-            ss = np.array([s_top + 0.1 * h, s_top + 0.55 * h])
-            front = spine.at(ss, -3.0)
-            backp = spine.at(ss, 0.75 * ap_i)
-            ped = shapes.chaikin(np.vstack([front, backp[::-1]]), 2)
             out.append(poly(ped, Tissue.CORTEX, xc=side * (chw + 3.5), hw=3.5))
             out.append(poly(shapes.shrink(ped, 1.0), Tissue.MARROW, b.shade, xc=side * (chw + 3.5), hw=3.0))
-            # Articular pillar (superior + inferior processes) from pedicle to the disc below.
-            ss = np.array([s_top + 0.15 * h, s_bot + gap + 0.3 * h])
-            pf = spine.at(ss, 0.55 * ap_i)
-            pb = spine.at(ss, ap_i + 9.0 * p.scale)
-            pillar = shapes.chaikin(np.vstack([pf, pb[::-1]]), 2)
             out.append(poly(pillar, Tissue.CORTEX, xc=side * (chw + 8.0), hw=7.0))
             out.append(poly(shapes.shrink(pillar, 1.2), Tissue.MARROW, b.shade, xc=side * (chw + 8.0), hw=6.5))
-            joint_s = s_bot + 0.5 * gap
-            jl = spine.at(np.array([joint_s - 2.0, joint_s + 2.0]), np.array([0.55 * ap_i, ap_i + 9.0]))
-            joint = np.vstack([jl[0], jl[1], jl[1] + [1.2, 0.0], jl[0] + [1.2, 0.0]])
             out.append(poly(joint, Tissue.FLUID, 0.8, alpha=0.8, xc=side * (chw + 8.0), hw=6.5))
-            # Nerve root in the foramen, below the pedicle.
-            rc = spine.at(s_top + 0.75 * h, 0.3 * ap_i)[0]
-            out.append(poly(shapes.ellipse(rc, 3.0, 2.5, 0.0, 12), Tissue.NERVE, xc=side * (chw + 5.0), hw=5.0))
-            # Transverse process / rib head.
-            tc = spine.at(s_top + 0.35 * h, 0.6 * ap_i)[0]
-            out.append(poly(shapes.ellipse(tc, 5.0, 6.0, 0.0, 12), Tissue.CORTEX, xc=side * (chw + 20.0), hw=6.0, mode="round"))
+            out.append(poly(root, Tissue.NERVE, xc=side * (chw + 5.0), hw=5.0))
+            out.append(poly(tproc, Tissue.CORTEX, xc=side * (chw + 20.0), hw=6.0, mode="round"))
     # Psoas along the lumbar bodies, kidneys lateral to them.
     front = -np.interp(s, spine.body_s.mean(axis=1), [b.depth for b in spine.bones])
-    lo, hi = spine.body_s[17, 0], spine.body_s[N_MOBILE, 0]
-    width = np.interp(s, [lo, hi], [6.0, 22.0]) * p.scale
-    for side in (-1.0, 1.0):
-        ps = band_from_curves(_curve(spine, front + 2.0, lo, hi), _curve(spine, front + 2.0 + 1.6 * width, lo, hi),
-                              Tissue.MUSCLE, 1.0, xc=side * (p.body_hw[20] + 15.0), hw=20.0, mode="tube",
-                              hw_along=_hw_along(spine, width, lo, hi))
-        if ps is not None:
-            out.append(ps)
+    lo, hi = _clip_range(spine.body_s[17, 0], spine.body_s[N_MOBILE, 0], rs)
+    if hi > lo:
+        width = np.interp(s, [spine.body_s[17, 0], spine.body_s[N_MOBILE, 0]], [6.0, 22.0]) * p.scale
+        for side in (-1.0, 1.0):
+            ps = band_from_curves(_curve(spine, front + 2.0, lo, hi), _curve(spine, front + 2.0 + 1.6 * width, lo, hi),
+                                  Tissue.MUSCLE, 1.0, xc=side * (p.body_hw[20] + 15.0), hw=20.0, mode="tube",
+                                  hw_along=_hw_along(spine, width, lo, hi))
+            if ps is not None:
+                out.append(ps)
+    if _overlaps(spine.level_s[16], spine.level_s[20], rs):
         kc = spine.at(spine.level_s[18], float(np.interp(spine.level_s[18], s, front)) * 0.3)[0]
         kid = shapes.ellipse(kc, 50.0 * p.scale, 24.0 * p.scale, 0.15, 24)
-        out.append(poly(shapes.shrink(kid, -3.0), Tissue.FAT, xc=side * 60.0, hw=32.0, mode="round"))
-        out.append(poly(kid, Tissue.VISCERA, 1.1, xc=side * 60.0, hw=28.0, mode="round"))
+        for side in (-1.0, 1.0):
+            out.append(poly(shapes.shrink(kid, -3.0), Tissue.FAT, xc=side * 60.0, hw=32.0, mode="round"))
+            out.append(poly(kid, Tissue.VISCERA, 1.1, xc=side * 60.0, hw=28.0, mode="round"))
     return out
 
 
-def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator) -> list[Part]:
+def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
     p = spine.params
+    r = rng.random(N_MOBILE)
     out: list[Part] = []
     chw = float(p.canal_hw.max())
+    lam_s = spine.lamina_s
+    lam_all = shapes.shrink_many(np.stack(spine.laminae), 1.1)
+    sp_all = shapes.shrink_many(np.stack(spine.spinous), 1.1)
+    # Thoracic processes point steeply down: a level's process reaches well below its body.
+    reach = 45.0
     for i in range(N_MOBILE):
+        if not _overlaps(lam_s[i, 0] - 10.0, lam_s[i, 1] + reach, rs):
+            continue
         shade = spine.bones[i].shade
-        lam = spine.laminae[i]
-        out.append(poly(lam, Tissue.CORTEX, xc=0.0, hw=chw + 2.0))
-        out.append(poly(shapes.shrink(lam, 1.1), Tissue.MARROW, shade, xc=0.0, hw=chw + 2.0))
+        out.append(poly(spine.laminae[i], Tissue.CORTEX, xc=0.0, hw=chw + 2.0))
+        out.append(poly(lam_all[i], Tissue.MARROW, shade, xc=0.0, hw=chw + 2.0))
         hw = 6.0 if i < 5 else (4.0 if i < 17 else 5.0)
-        sp = spine.spinous[i]
-        out.append(poly(sp, Tissue.CORTEX, xc=0.0, hw=hw, mode="round"))
-        out.append(poly(shapes.shrink(sp, 1.1), Tissue.MARROW, shade, xc=0.0, hw=hw - 0.8, mode="round"))
+        out.append(poly(spine.spinous[i], Tissue.CORTEX, xc=0.0, hw=hw, mode="round"))
+        out.append(poly(sp_all[i], Tissue.MARROW, shade, xc=0.0, hw=hw - 0.8, mode="round"))
     # Interspinous ligaments between processes, supraspinous / nuchal ligament along the tips.
     tips = spine.spinous_tips
+    ap = canal_ap_profile(spine)
+    a0 = spine.at(lam_s[:, 1], np.interp(lam_s[:, 1], spine.s, ap))
+    a1 = spine.at(lam_s[:, 0], np.interp(lam_s[:, 0], spine.s, ap))
     for i in range(N_MOBILE - 1):
-        a0 = spine.at(spine.lamina_s[i, 1], float(np.interp(spine.lamina_s[i, 1], spine.s, canal_ap_profile(spine))))[0]
-        a1 = spine.at(spine.lamina_s[i + 1, 0], float(np.interp(spine.lamina_s[i + 1, 0], spine.s, canal_ap_profile(spine))))[0]
-        quad = np.vstack([a0, tips[i], tips[i + 1], a1])
-        out.append(poly(quad, Tissue.LIGAMENT, 1.0, alpha=rng.uniform(0.2, 0.5), hw=4.0, mode="round"))
+        if not _overlaps(lam_s[i, 1] - 10.0, lam_s[i + 1, 0] + reach, rs):
+            continue
+        quad = np.vstack([a0[i], tips[i], tips[i + 1], a1[i + 1]])
+        out.append(poly(quad, Tissue.LIGAMENT, 1.0, alpha=0.2 + 0.3 * r[i], hw=4.0, mode="round"))
     H = head_frame(spine, hp)
     eop = H(np.array([92.0, 28.0]))
-    chain = np.vstack([eop, tips[0] + (eop - tips[0]) * 0.5 + [0.0, -8.0], tips[0], tips[1:]])
+    chain = np.vstack([eop, tips[0] + (eop - tips[0]) * 0.5 + [0.0, -8.0], tips])
     s_c, line = shapes.resample_polyline(chain, 3.0)
     tang = np.gradient(line, axis=0)
     tang /= np.linalg.norm(tang, axis=1, keepdims=True) + 1e-9
     nrm = np.stack([-tang[:, 1], tang[:, 0]], axis=-1)
-    thick = np.where(s_c < s_c[np.argmin(np.linalg.norm(line - tips[5], axis=1))], 2.2, 1.4)
+    c7 = int(np.argmin(np.linalg.norm(line - tips[5], axis=1)))
+    thick = np.where(np.arange(len(line)) < c7, 2.2, 1.4)
     strip = np.vstack([line - nrm * (thick / 2)[:, None], (line + nrm * (thick / 2)[:, None])[::-1]])
     out.append(poly(strip, Tissue.LIGAMENT, 1.0, alpha=0.85, hw=3.0))
     # C1 posterior arch and the sacral crest.
-    out.append(poly(spine.c1_post, Tissue.CORTEX, xc=0.0, hw=22.0))
-    out.append(poly(shapes.shrink(spine.c1_post, 1.1), Tissue.MARROW, xc=0.0, hw=22.0))
-    if spine.sacral_crest is not None:
+    if _overlaps(spine.s_canal[0] - 20.0, 20.0, rs):
+        out.append(poly(spine.c1_post, Tissue.CORTEX, xc=0.0, hw=22.0))
+        out.append(poly(shapes.shrink(spine.c1_post, 1.1), Tissue.MARROW, xc=0.0, hw=22.0))
+    if spine.sacral_crest is not None and _overlaps(spine.body_s[N_MOBILE, 0], spine.body_s[N_MOBILE + 4, 1], rs):
         out.append(poly(spine.sacral_crest, Tissue.CORTEX, xc=0.0, hw=18.0))
         out.append(poly(shapes.shrink(spine.sacral_crest, 1.0), Tissue.MARROW, 0.9, xc=0.0, hw=18.0))
     return out
@@ -344,29 +381,37 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator) -> 
 
 def _atlas_axis_parts(spine: Spine) -> list[Part]:
     p = spine.params
-    out = [poly(spine.dens, Tissue.CORTEX, xc=0.0, hw=5.5, mode="round"),
-           poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, spine.bones[0].shade, xc=0.0, hw=5.0, mode="round"),
-           poly(spine.transverse_lig, Tissue.LIGAMENT, xc=0.0, hw=12.0),
-           poly(spine.c1_ant, Tissue.CORTEX, xc=0.0, hw=22.0),
-           poly(shapes.shrink(spine.c1_ant, 1.1), Tissue.MARROW, xc=0.0, hw=22.0)]
-    return out
+    return [poly(spine.dens, Tissue.CORTEX, xc=0.0, hw=5.5, mode="round"),
+            poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, spine.bones[0].shade, xc=0.0, hw=5.0, mode="round"),
+            poly(spine.transverse_lig, Tissue.LIGAMENT, xc=0.0, hw=12.0),
+            poly(spine.c1_ant, Tissue.CORTEX, xc=0.0, hw=22.0),
+            poly(shapes.shrink(spine.c1_ant, 1.1), Tissue.MARROW, xc=0.0, hw=22.0)]
 
 
-def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator) -> list[Part]:
-    """Every part of a subject in paint order (back to front)."""
-    trunk = trunk_parts(spine, bp)
-    canal_before, canal_after, cord_front_top = _canal_parts(spine, rng)
-    H = head_frame(spine, hp)
-    top_pt = spine.at(spine.s_canal[0] + 0.5, cord_front_top)[0]
-    cord_top_x = float((top_pt - H.origin) @ H.post) / H.scale
+def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator,
+                  s_range: tuple[float, float] | None = None, lateral: bool = False) -> list[Part]:
+    """Every part of a subject in paint order (back to front), limited to ``s_range``."""
+    rs = (-np.inf, np.inf) if s_range is None else s_range
+    canal_before, canal_after, cord_front_top = _canal_parts(spine, rng, rs)
+    bones = _bone_parts(spine, rng, rs)
+    discs = _disc_parts(spine, rng, rs)
+    posterior = _posterior_parts(spine, hp, rng, rs)
+    trunk = trunk_parts(spine, bp, rs)
     parts: list[Part] = []
     parts += trunk["outer"] + trunk["cavity"] + trunk["organs"] + trunk["posterior"]
-    parts += head_parts(spine, hp, cord_top_x)
+    # The head reaches down to about C3 (mandible, tongue).
+    if rs[0] < spine.body_s[2, 0]:
+        H = head_frame(spine, hp)
+        top_pt = spine.at(spine.s_canal[0] + 0.5, cord_front_top)[0]
+        cord_top_x = float((top_pt - H.origin) @ H.post) / H.scale
+        parts += head_parts(spine, hp, cord_top_x)
     parts += canal_before
-    parts += _lateral_parts(spine, rng)
-    parts += _disc_parts(spine, rng)
-    parts += _bone_parts(spine, rng)
-    parts += _atlas_axis_parts(spine)
+    if lateral:
+        parts += _lateral_parts(spine, rs)
+    parts += discs
+    parts += bones
+    if rs[0] < 30.0:
+        parts += _atlas_axis_parts(spine)
     parts += canal_after
-    parts += _posterior_parts(spine, hp, rng)
+    parts += posterior
     return parts

@@ -101,6 +101,8 @@ def smooth_1d(values: np.ndarray, sigma: float) -> np.ndarray:
 def monotone_u(u: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
     """Drop samples whose ``u`` does not strictly increase (so ``np.interp`` over u is valid)."""
     u = np.asarray(u, dtype=float)
+    if len(u) == 0:
+        return (u, *(np.asarray(o) for o in others))
     run_max = np.maximum.accumulate(u)
     keep = np.concatenate([[True], u[1:] > run_max[:-1] + 1e-6])
     return (u[keep], *(np.asarray(o)[keep] for o in others))
