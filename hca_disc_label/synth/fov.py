@@ -133,16 +133,15 @@ def _crop_window(rng: np.random.Generator, spine: Spine, centre_value: int, regi
     """50-100 mm tall crop around a disc, holding 2 to 5 disc tips."""
     tu = np.array([spine.tips[v][0] for v in sorted(spine.tips)])
     centre_u = float(spine.tips[centre_value][0])
-    best = None
+    best: tuple[float, float, int] | None = None
     for _ in range(40):
         height = rng.uniform(50.0, 100.0)
         top = centre_u - rng.uniform(0.15, 0.85) * height
         inside = int(np.sum((tu >= top + 1.0) & (tu <= top + height - 1.0)))
-        if 2 <= inside <= 5:
-            best = (top, height)
-            break
-        if best is None or abs(inside - 3) < abs(best[2] - 3):
+        if best is None or abs(inside - 3.5) < abs(best[2] - 3.5):
             best = (top, height, inside)
+        if 2 <= inside <= 5:
+            break
     top, height = best[0], best[1]
     width = rng.uniform(50.0, 100.0)
     left, right = _horizontal(rng, spine, top, top + height, width, (0.35, 0.7))

@@ -1,0 +1,109 @@
+"""2D synthetic slabs: the fast path for training (one mid-sagittal image per call)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
+from hca_disc_label.synth.parts import sections
+from hca_disc_label.synth.randomise import choose_look, finish, sample_contrast
+from hca_disc_label.synth.raster import Canvas
+from hca_disc_label.synth.scene import Subject, build_parts, s_range_for_rows, sample_subject
+
+log = logging.getLogger(__name__)
+
+MAX_LATERAL_MM = 2.5
+"""A slab is an average of ~6 mm around the mid-sagittal plane; its section is drawn at a
+random lateral offset up to this far from the exact midline."""
+
+
+@dataclass
+class SynthSlab:
+    """One synthetic mid-sagittal image in the model 2D frame.
+
+    Attributes:
+        image: ``(H, W)`` float32 raw intensities (row -> inferior, col -> posterior),
+            arbitrary positive scale (the trainer normalises).
+        discs: SCT value -> ``(row, col)`` float pixel coordinates of the posterior tip, only
+            for discs whose tip lies inside the image (pixel centres are integers).
+        spacing_mm: isotropic pixel spacing (mm).
+        meta: look, variant, fov mode, region, window (mm), lateral offset, subject traits.
+        classes: ``(H, W)`` uint8 tissue class map (:class:`~.tissues.Tissue`) of the same
+            pixels, before blur and noise.
+    """
+
+    image: np.ndarray
+    discs: dict[int, tuple[float, float]]
+    spacing_mm: float
+    meta: dict
+    classes: np.ndarray | None = field(default=None, repr=False)
+
+
+def draw_subject(rng: np.random.Generator, fov_mode: str | None) -> tuple[str, Subject, Window]:
+    """Choose the field of view mode, draw a subject oriented for it, and place the window."""
+    mode = choose_mode(rng, fov_mode)
+    crop_value = crop_target(rng) if mode == "crop" else None
+    subject = sample_subject(rng, region_for(mode, crop_value))
+    window = choose_window(rng, mode, subject.spine, subject.head, crop_value)
+    return mode, subject, window
+
+
+def grid_for(window: Window, spacing_row: float, spacing_col: float) -> tuple[int, int, float, float]:
+    """Pixel grid covering a window: ``(H, W, u0, v0)`` with pixel (0, 0) centred at (u0, v0)."""
+    h = max(8, int(round(window.height / spacing_row)))
+    w = max(8, int(round(window.width / spacing_col)))
+    return h, w, window.u_top + 0.5 * spacing_row, window.v_left + 0.5 * spacing_col
+
+
+def tips_in_grid(subject: Subject, shape: tuple[int, int], u0: float, v0: float, su: float,
+                 sv: float) -> dict[int, tuple[float, float]]:
+    """Disc tips in pixel coordinates, keeping those whose tip lies within the pixel centres."""
+    h, w = shape
+    out = {}
+    for value, (u, v) in sorted(subject.spine.tips.items()):
+        r, c = (u - u0) / su, (v - v0) / sv
+        if 0.0 <= r <= h - 1 and 0.0 <= c <= w - 1:
+            out[int(value)] = (float(r), float(c))
+    return out
+
+
+def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: str | None = None,
+                  look: str | None = None) -> SynthSlab:
+    """Generate one synthetic mid-sagittal slab with exact disc labels.
+
+    Args:
+        rng: the only source of randomness (same generator state -> identical output).
+        spacing_mm: isotropic pixel spacing of the output (mm).
+        fov_mode: one of :data:`~.fov.FOV_MODES`, or None for a random mode.
+        look: "t1", "t2", "gre", or None for a random look; domain randomisation is always on.
+
+    Returns:
+        The slab, its labels (posterior tips, SCT values), spacing and metadata.
+    """
+    if spacing_mm <= 0:
+        raise ValueError(f"spacing_mm must be positive, got {spacing_mm}")
+    look = choose_look(rng, look)
+    mode, subject, window = draw_subject(rng, fov_mode)
+    h, w, u0, v0 = grid_for(window, spacing_mm, spacing_mm)
+    lateral = float(rng.uniform(-MAX_LATERAL_MM, MAX_LATERAL_MM))
+    contrast = sample_contrast(rng, look)
+    parts = build_parts(subject, s_range_for_rows(subject.spine, window.u_top, window.u_bot, margin=60.0))
+    canvas = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, contrast.values)
+    canvas.paint_all(sections(parts, lateral))
+    image = finish(rng, canvas.image, canvas.classes, contrast, (spacing_mm, spacing_mm))
+    discs = tips_in_grid(subject, (h, w), u0, v0, spacing_mm, spacing_mm)
+    meta = {
+        "look": look,
+        "variant": contrast.variant,
+        "fov_mode": mode,
+        "region": window.region,
+        "window_mm": [window.u_top, window.u_bot, window.v_left, window.v_right],
+        "lateral_mm": lateral,
+        "age": float(subject.spine.params.age),
+        "scale": float(subject.spine.params.scale),
+        "degeneration": {int(v): float(d) for v, d in zip(range(3, 26), subject.spine.params.degeneration) if d > 0},
+    }
+    return SynthSlab(image, discs, float(spacing_mm), meta, canvas.classes)
