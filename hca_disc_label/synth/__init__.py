@@ -1,1 +1,35 @@
-"""synth stage of hca_disc_label (see docs/ARCHITECTURE.md)."""
+"""Synthetic spine engine: domain-randomised sagittal spine MRI with exact disc labels.
+
+Lets a disc labeler be trained with no manual annotation. A random adult spine (C1/C2 down
+to the coccyx, level-dependent sizes, lordosis / kyphosis, degeneration) with its canal, cord,
+posterior elements, skull base and soft tissue is built in mm (:mod:`.anatomy`, :mod:`.head`,
+:mod:`.body`, :mod:`.scene`), rasterised with partial volume (:mod:`.raster`), then given a
+random MR appearance (:mod:`.randomise`). Labels are the exact posterior tips of the discs
+from the geometry, with SCT values (2 = C1/C2 ... 25 = L5/S1).
+
+Public API:
+
+* :func:`generate_slab` -> :class:`SynthSlab`: a 2D mid-sagittal image in the model frame
+  (fast path for training);
+* :func:`generate_volume` -> :class:`SynthVolume`: a 3D canonical ("L", "A", "S") volume with
+  random voxel sizes, so the real preprocessing runs on it;
+* :func:`write_samples`: NIfTI + SCT label NIfTI + PNG preview per sample.
+"""
+
+from hca_disc_label.synth.fov import FOV_MODES
+from hca_disc_label.synth.randomise import LOOKS
+from hca_disc_label.synth.samples import write_samples
+from hca_disc_label.synth.slab import SynthSlab, generate_slab
+from hca_disc_label.synth.tissues import Tissue
+from hca_disc_label.synth.volume import SynthVolume, generate_volume
+
+__all__ = [
+    "FOV_MODES",
+    "LOOKS",
+    "SynthSlab",
+    "SynthVolume",
+    "Tissue",
+    "generate_slab",
+    "generate_volume",
+    "write_samples",
+]

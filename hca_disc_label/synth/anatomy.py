@@ -19,6 +19,7 @@ so the same parameters can be rebuilt at another global orientation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -43,8 +44,8 @@ _BODY_HW = np.array([9.0, 10.0, 10.5, 11.0, 11.5, 12.5, 13.0, 14.0, 14.0, 14.5, 
                      16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 21.0, 22.0, 23.0, 24.0, 25.0])
 _DISC_H = np.array([4.5, 5.0, 5.5, 5.5, 5.5, 5.0, 4.0, 4.0, 4.0, 4.2, 4.5, 4.8, 5.0, 5.2,
                     5.5, 6.0, 6.5, 7.5, 9.0, 10.0, 11.0, 11.5, 11.0])
-_CANAL_AP = np.array([17.0, 14.5, 14.0, 14.0, 14.0, 14.0, 14.0, 13.5, 13.5, 13.5, 13.5, 13.5,
-                      13.5, 13.5, 14.0, 14.5, 15.0, 16.0, 16.5, 16.5, 17.0, 17.0, 17.0])
+_CANAL_AP = np.array([18.0, 16.0, 15.5, 15.5, 15.5, 15.0, 14.5, 13.5, 13.5, 13.5, 13.5, 13.5,
+                      13.5, 13.5, 14.0, 14.5, 15.5, 16.5, 17.5, 18.0, 18.5, 18.5, 18.5])
 _CANAL_HW = np.array([12.5, 12.5, 12.5, 12.5, 12.5, 12.0, 10.5, 9.5, 9.0, 9.0, 9.0, 9.0, 9.0,
                       9.0, 9.5, 10.0, 10.5, 11.0, 11.0, 11.5, 12.0, 12.5, 13.0])
 _CORD_AP = np.array([8.5, 8.2, 8.3, 8.5, 8.3, 7.5, 7.0, 6.5, 6.5, 6.5, 6.5, 6.5, 6.5, 6.5,
@@ -53,11 +54,11 @@ _CORD_HW = np.array([6.0, 6.5, 6.8, 7.0, 6.8, 6.0, 5.0, 4.5, 4.5, 4.5, 4.5, 4.5,
                      4.8, 5.0, 5.2, 5.2, 4.0, 0.0, 0.0, 0.0, 0.0])
 # Spinous processes: length, downward angle (deg), base height, tip height (mm).
 _SPINOUS = np.array([
-    [24, 20, 11, 9], [16, 20, 7, 5], [16, 20, 7, 5], [17, 20, 7, 5], [20, 22, 7, 5.5],
+    [22, 20, 13, 11], [13, 25, 10, 8], [13, 25, 10, 8], [14, 25, 10, 8], [17, 25, 10, 8],
     [32, 25, 8, 7], [35, 35, 8, 7], [35, 40, 8, 7], [36, 55, 7, 6], [36, 58, 7, 6],
     [36, 60, 7, 6], [36, 60, 7, 6], [36, 58, 7, 6], [36, 55, 7, 6], [35, 50, 7, 6],
-    [33, 40, 8, 7], [30, 25, 10, 9], [30, 15, 12, 10], [30, 5, 16, 12], [31, 5, 17, 13],
-    [31, 5, 17, 13], [29, 5, 16, 12], [24, 10, 12, 9]], dtype=float)
+    [33, 40, 8, 7], [30, 25, 10, 9], [30, 15, 12, 11], [28, 5, 14, 17], [29, 5, 15, 18],
+    [29, 5, 15, 18], [27, 5, 14, 16], [22, 10, 11, 11]], dtype=float)
 # Sacrum S1..S5 then coccyx Co1..Co3: height, depth, L-R half width (mm).
 _SACRAL = np.array([[27, 37, 24], [22, 30, 20], [18, 24, 16], [14, 18, 12], [11, 13, 9],
                     [9, 10, 7], [8, 8, 6], [7, 6, 5]], dtype=float)
@@ -103,6 +104,8 @@ class SpineParams:
         shades: per-vertebra marrow shade multipliers (mobile then sacral).
         modic: per disc, 0 = none, 1 = oedema-like, 2 = fatty endplate change.
         cleft: per disc, whether an intranuclear cleft shows.
+        slip: per disc, forward slip (mm) of the vertebra above on the one below.
+        spur: per disc, length (mm) of anterior osteophytes at the adjacent endplates.
     """
 
     scale: float
@@ -141,6 +144,8 @@ class SpineParams:
     shades: np.ndarray
     modic: np.ndarray
     cleft: np.ndarray
+    slip: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
+    spur: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
 
 
 def _bell(n: int, centre: float, width: float) -> np.ndarray:
@@ -164,7 +169,7 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
     # Curvature budgets (Cobb-like, degrees), distributed over bodies and discs.
     cerv = np.clip(rng.normal(12.0, 13.0), -20.0, 45.0)
     thor = np.clip(rng.normal(38.0, 10.0), 10.0, 70.0)
-    lumb = np.clip(rng.normal(48.0, 11.0), 15.0, 80.0)
+    lumb = np.clip(rng.normal(44.0, 10.0), 15.0, 75.0)
     sacral = np.clip(rng.normal(55.0, 12.0), 25.0, 85.0)
     coccyx = np.clip(rng.normal(35.0, 15.0), 0.0, 70.0)
     body_w = np.zeros(N_MOBILE)
@@ -198,27 +203,32 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
     depth_ratio = body_d / 30.0
     canal_ap = _CANAL_AP * k * rng.uniform(0.85, 1.12) * jit(N_MOBILE, 0.04)
     # Degenerate levels narrow the canal (bulge + flavum hypertrophy) a little more.
-    bulge_p = rng.uniform(0.3, 1.3, N_MOBILE) * np.maximum(depth_ratio, 0.6) + degeneration * rng.uniform(0.5, 3.5, N_MOBILE)
+    bulge_p = (rng.uniform(0.3, 1.3, N_MOBILE) * np.maximum(depth_ratio, 0.6)
+               + degeneration * rng.uniform(0.5, 3.5, N_MOBILE))
     cord_ap = _CORD_AP * k * rng.uniform(0.88, 1.1)
     cord_hw = _CORD_HW * k * rng.uniform(0.9, 1.1)
 
     spinous = _SPINOUS * np.array([k, 1.0, k, k])[None, :] * rng.normal(1.0, 0.07, (N_MOBILE, 4))
     spinous[:, 1] = _SPINOUS[:, 1] + rng.normal(0.0, 6.0, N_MOBILE)
 
-    epi_a = np.full(N_MOBILE, 0.4)
-    epi_a[_THORACIC] = 0.8
-    epi_a[_LUMBAR] = 1.5
-    epi_p = np.full(N_MOBILE, 0.6)
-    epi_p[_THORACIC] = 2.0
-    epi_p[_LUMBAR] = 3.5
-    epi_a *= rng.uniform(0.3, 1.8)
-    epi_p *= rng.uniform(0.3, 1.8)
+    epi_a = np.full(N_MOBILE, 0.3)
+    epi_a[_THORACIC] = 0.6
+    epi_a[_LUMBAR] = 0.9
+    epi_p = np.full(N_MOBILE, 0.5)
+    epi_p[_THORACIC] = 1.5
+    epi_p[_LUMBAR] = 2.0
+    epi_a *= rng.uniform(0.3, 1.6)
+    epi_p *= rng.uniform(0.3, 1.6)
 
     n_bones = N_MOBILE + len(_SACRAL)
     marrow_var = 0.04 + 0.06 * age_risk
     shades = rng.normal(1.0, marrow_var, n_bones)
-    modic = np.where(rng.random(N_MOBILE) < 0.35 * degeneration, rng.integers(1, 3, N_MOBILE), 0)
+    modic = np.where(rng.random(N_MOBILE) < 0.2 * degeneration, rng.integers(1, 3, N_MOBILE), 0)
 
+    # Degenerative spondylolisthesis: the vertebra above slips forward on the one below.
+    slip = np.zeros(N_MOBILE)
+    if rng.random() < 0.03 + 0.08 * age_risk:
+        slip[21 if rng.random() < 0.6 else 22] = rng.uniform(2.0, 9.0) * k
     return SpineParams(
         scale=k,
         age=age,
@@ -249,13 +259,15 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
         dens_tilt=np.deg2rad(rng.uniform(0.0, 18.0)),
         c2_lip=rng.uniform(0.5, 2.5) * k,
         spinous=spinous,
-        cortex=rng.uniform(0.7, 1.6),
+        cortex=rng.uniform(0.4, 1.0),
         epidural_a=epi_a,
         epidural_p=epi_p,
         flavum=rng.uniform(1.5, 3.5),
         shades=shades,
         modic=modic,
         cleft=rng.random(N_MOBILE) < np.clip(0.2 + 0.6 * age_risk, 0, 0.8),
+        slip=slip,
+        spur=np.where(degeneration > 0.45, rng.uniform(0.0, 4.5, N_MOBILE) * k, 0.0),
     )
 
 
@@ -366,17 +378,33 @@ class Spine:
     lamina_s: np.ndarray | None = None
     sacral_crest: np.ndarray | None = None
     s_canal: tuple[float, float] = (0.0, 0.0)
+    dens_bridge: np.ndarray | None = None
 
     # -- curve helpers ---------------------------------------------------------------------
     def at(self, s: np.ndarray | float, d: np.ndarray | float = 0.0) -> np.ndarray:
-        """Point(s) at arc length ``s`` and posterior offset ``d`` from the smoothed curve."""
+        """Point(s) ``(N, 2)`` at arc length ``s`` and posterior offset ``d`` from the smoothed curve.
+
+        ``self.s`` is a uniform 1 mm grid, so interpolation is direct indexing (hot path).
+        """
         s = np.atleast_1d(np.asarray(s, dtype=float))
-        d = np.broadcast_to(np.asarray(d, dtype=float), s.shape)
-        cu = np.interp(s, self.s, self.centre[:, 0])
-        cv = np.interp(s, self.s, self.centre[:, 1])
-        nu = np.interp(s, self.s, self.normal[:, 0])
-        nv = np.interp(s, self.s, self.normal[:, 1])
-        return np.stack([cu + d * nu, cv + d * nv], axis=-1)
+        pos = np.clip(s - self.s[0], 0.0, len(self.s) - 1.000001)
+        i0 = pos.astype(np.intp)
+        f = (pos - i0)[:, None]
+        cn = self._centre_normal
+        a, b = cn[i0], cn[i0 + 1]
+        v = a + f * (b - a)
+        d = np.asarray(d, dtype=float)
+        d = d[:, None] if d.ndim else d
+        return v[:, :2] + d * v[:, 2:]
+
+    @cached_property
+    def _centre_normal(self) -> np.ndarray:
+        return np.concatenate([self.centre, self.normal], axis=1)
+
+    @cached_property
+    def canal_ap(self) -> np.ndarray:
+        """Canal AP diameter (mm) along ``s`` (see :func:`canal_ap_profile`), cached."""
+        return _canal_ap_profile(self)
 
     def tangent_at(self, s: float) -> np.ndarray:
         """Unit inferior tangent of the smoothed curve at ``s`` (normal rotated)."""
@@ -413,6 +441,7 @@ class _Chain:
     disc_phi: np.ndarray
     disc_h: np.ndarray
     disc_depth: np.ndarray
+    disc_h_post: np.ndarray
 
 
 def _link_arrays(p: SpineParams) -> tuple[np.ndarray, ...]:
@@ -434,6 +463,7 @@ def _chain(p: SpineParams, phi0: float) -> _Chain:
     dphi = np.zeros(n - 1)
     dh = np.zeros(n - 1)
     ddepth = np.zeros(n - 1)
+    dhp = np.zeros(n - 1)
     pu, pv, phi_t = 0.0, 0.0, phi0
     for i in range(n):
         h_mean, depth, w = heights[i], depths[i], body_w[i]
@@ -454,9 +484,25 @@ def _chain(p: SpineParams, phi0: float) -> _Chain:
         d_w = disc_w[i]
         hd_post = max(1.0 if mobile else 0.6, hd_mean - 0.5 * disc_depth * np.tan(d_w))
         a2 = phi_b + 0.5 * d_w
-        dphi[i], dh[i], ddepth[i] = a2, hd_mean, disc_depth
+        dphi[i], dh[i], ddepth[i], dhp[i] = a2, hd_mean, disc_depth, hd_post
         pu, pv, phi_t = bu + hd_post * np.cos(a2), bv + hd_post * np.sin(a2), phi_b + d_w
-    return _Chain(out[0], out[1], out[2], out[3], phis[0], phis[1], dphi, dh, ddepth)
+        if mobile and p.slip[i] > 0:
+            # The bone below sits posterior to the slipped one above.
+            pu, pv = pu - p.slip[i] * np.sin(a2), pv + p.slip[i] * np.cos(a2)
+    return _Chain(out[0], out[1], out[2], out[3], phis[0], phis[1], dphi, dh, ddepth, dhp)
+
+
+def _wobble(polys: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """Displace closed ``(B, M, 2)`` outlines along their normals by smooth random bumps (mm)."""
+    b, m, _ = polys.shape
+    t = np.linspace(0.0, 2.0 * np.pi, m, endpoint=False)
+    coef = rng.normal(0.0, amount, (b, 3, 2)) / np.array([1.0, 1.6, 2.4])[None, :, None]
+    phase = np.arange(2, 5)[None, :, None] * t[None, None, :]
+    bump = (coef[:, :, :1] * np.cos(phase) + coef[:, :, 1:] * np.sin(phase)).sum(axis=1)  # (B, M)
+    tang = np.roll(polys, -1, axis=1) - np.roll(polys, 1, axis=1)
+    tang /= np.linalg.norm(tang, axis=-1, keepdims=True) + 1e-12
+    normal = np.stack([-tang[..., 1], tang[..., 0]], axis=-1)
+    return polys + bump[..., None] * normal
 
 
 def chain_chord_angle(p: SpineParams, top: str, bottom: str) -> float:
@@ -473,8 +519,8 @@ def _nuclei(ch: _Chain, sag_b: np.ndarray, sag_t: np.ndarray, degen: np.ndarray,
     up = (ch.pb[:m], ch.ab[:m], -shapes.tangent(ch.phi_b[:m]), sag_b[:m])
     lo = (ch.pt[1:m + 1], ch.at[1:m + 1], shapes.tangent(ch.phi_t[1:m + 1]), sag_t[1:m + 1])
     centre = 0.40 + 0.12 * vals[:, 0]
-    half = (0.26 + 0.1 * vals[:, 1]) * (1.0 - 0.45 * degen)
-    frac = (0.55 + 0.25 * vals[:, 2]) * (1.0 - 0.5 * degen)
+    half = (0.28 + 0.17 * vals[:, 1]) * (1.0 - 0.45 * degen)
+    frac = (0.68 + 0.22 * vals[:, 2]) * (1.0 - 0.5 * degen)
     cosines = np.cos(np.linspace(np.pi, 0.0, 13))
     t = centre[:, None] + half[:, None] * cosines[None, :]
     e1 = shapes.bow_many(*up, t)
@@ -528,19 +574,32 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
         shapes.bow_many(ab_lip, ch.pb, -shapes.tangent(ch.phi_b), sag_b, _T6),
         shapes.bow_many(ch.pb, ch.pt, -shapes.posterior(phi_m), wall_p, _T4),
     ], axis=1)
-    outlines = shapes.chaikin_many(raw, 2)
+    smooth = shapes.chaikin_many(raw, 2)
+    # Wobble the front of each body only: the posterior wall and corners carry the labels.
+    ant = -shapes.posterior(phi_m)
+    depth_from_back = np.einsum("bmk,bk->bm", smooth - ch.pt[:, None, :], ant)
+    weight = np.clip((depth_from_back - 0.4 * depths[:, None]) / (0.25 * depths[:, None]), 0.0, 1.0)
+    wobbled = _wobble(smooth, rng_shape, 0.35 * p.scale)
+    outlines = smooth + weight[..., None] * (wobbled - smooth)
 
     # Discs between consecutive bones.
     nd = n_bones - 1
     post_dir = shapes.posterior(ch.disc_phi)
     mobile_d = np.arange(nd) < N_MOBILE
     bulge_p = np.where(mobile_d, np.concatenate([p.disc_bulge_p, np.zeros(nd - N_MOBILE)]), 0.0)
+    # A bulge cannot reach much further back than the disc is tall (collapsed discs bulge little).
+    bulge_p = np.minimum(bulge_p, 0.7 * ch.disc_h_post + 0.5)
     bulge_a = np.where(mobile_d, np.concatenate([p.disc_bulge_a, np.zeros(nd - N_MOBILE)]), 0.3)
     e_up = shapes.bow_many(ch.pb[:-1], ch.ab[:-1], -shapes.tangent(ch.phi_b[:-1]), sag_b[:-1], _T8)
     e_lo = shapes.bow_many(ch.pt[1:], ch.at[1:], shapes.tangent(ch.phi_t[1:]), sag_t[1:], _T8)
     d_front = shapes.bow_many(ch.ab[:-1], ch.at[1:], -post_dir, bulge_a, _T8[1:-1])
     d_back = shapes.bow_many(ch.pt[1:], ch.pb[:-1], post_dir, bulge_p, _T8[1:-1])
     disc_outlines = np.concatenate([e_up, d_front, e_lo[:, ::-1], d_back], axis=1)
+    # The anterior half of the outline may wobble; the posterior border (label) stays exact.
+    wob = _wobble(disc_outlines, rng_shape, 0.3 * p.scale)
+    keep = np.zeros(disc_outlines.shape[1], dtype=bool)
+    keep[9:16] = True  # anterior bulge samples only
+    disc_outlines = np.where(keep[None, :, None], wob, disc_outlines)
     tips_all = 0.5 * (ch.pb[:-1] + ch.pt[1:]) + bulge_p[:, None] * post_dir
     nuclei, clefts = _nuclei(ch, sag_b, sag_t, p.degeneration, shape_vals[:N_MOBILE, :3], p.cleft)
 
@@ -597,6 +656,10 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
         shapes.bow_at(t_a, b_a, -ant_d, waist, np.linspace(0, 1, 5)),
     ]), 1)
     dens_tip = apex_c + 0.55 * top_w * up
+    # Marrow continuous from the body into the dens (no disc, at most a faint sclerotic line).
+    inset = p.cortex + 0.6
+    dens_bridge = np.vstack([b_p + inset * ant_d + 3.0 * up, b_a - inset * ant_d + 3.0 * up,
+                             b_a - inset * ant_d - 3.0 * up, b_p + inset * ant_d - 3.0 * up])
     lig_t = 2.0 * p.scale
     lig_lo = b_p + 0.35 * shaft * up
     lig_hi = t_p - 0.15 * shaft * up
@@ -646,12 +709,17 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     post_c = spine.at(-c1_level - 2.0, canal_c1 + 4.5 * k)[0]
     spine.c1_post = shapes.chaikin(shapes.ellipse(post_c, 5.0 * k, 4.5 * k, phi_d + 0.25, 16), 1)
     spine.s_canal = (s_first, s_last)
+    spine.dens_bridge = dens_bridge
     _add_posterior_elements(spine)
     return spine
 
 
 def canal_ap_profile(spine: Spine) -> np.ndarray:
     """Canal AP diameter (mm) along ``spine.s`` measured from the smoothed front curve."""
+    return spine.canal_ap
+
+
+def _canal_ap_profile(spine: Spine) -> np.ndarray:
     p = spine.params
     c1_ap = 20.0 * p.canal_ap[0] / _CANAL_AP[0]
     sac = spine.body_s[N_MOBILE:].mean(axis=1)
@@ -706,12 +774,3 @@ def _add_posterior_elements(spine: Spine) -> None:
     front = spine.at(ss, apv - 0.3)
     back = spine.at(ss, apv + thick)
     spine.sacral_crest = shapes.chaikin(np.vstack([front, back[::-1]]), 1)
-
-
-def chord_angle(spine: Spine, top: str, bottom: str) -> float:
-    """Angle (radians, ``phi`` sense) of the chord between two bones' posterior-top corners."""
-    names = [b.name for b in spine.bones]
-    a = spine.bones[names.index(top)].pt
-    b = spine.bones[names.index(bottom)].pt
-    d = b - a
-    return float(np.arctan2(d[1], d[0]))

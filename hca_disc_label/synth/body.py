@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hca_disc_label.synth import shapes
-from hca_disc_label.synth.anatomy import N_MOBILE, Spine, canal_ap_profile
+from hca_disc_label.synth.anatomy import Spine, canal_ap_profile
 from hca_disc_label.synth.parts import Part, band_from_curves, poly
 from hca_disc_label.synth.tissues import Tissue
 
@@ -115,7 +115,8 @@ class _Profiles:
         return np.interp(self.spine.s, [self.s_level(x) for x in lv], vals)
 
 
-def _curve_in(spine: Spine, d: np.ndarray, s_lo: float = -np.inf, s_hi: float = np.inf, step: int = 2) -> np.ndarray:
+def _curve_in(spine: Spine, d: np.ndarray, s_lo: float = -np.inf, s_hi: float = np.inf,
+              step: int = 2) -> np.ndarray:
     keep = (spine.s >= s_lo) & (spine.s <= s_hi)
     idx = np.flatnonzero(keep)[::step]
     return spine.at(spine.s[idx], d[idx])
@@ -135,6 +136,17 @@ class _Trunk:
     cav_front: np.ndarray
     mus_p: np.ndarray
     prevert: np.ndarray
+    head_back: tuple | None = None
+
+    def back_curve(self, d: np.ndarray, inset: float = 0.0, step: int = 1) -> np.ndarray:
+        """A posterior wall, trimmed above the nape to the back of the head (minus ``inset``)."""
+        pts = self.curve(d, step=step)
+        if self.head_back is not None and len(pts):
+            hu, hv, u_nape = self.head_back[:3]
+            above = pts[:, 0] < u_nape
+            limit = np.interp(pts[:, 0], hu, hv) - inset
+            pts[:, 1] = np.where(above, np.minimum(pts[:, 1], limit), pts[:, 1])
+        return pts
 
     def curve(self, d: np.ndarray, s_lo: float = -np.inf, s_hi: float = np.inf, step: int = 2) -> np.ndarray:
         return _curve_in(self.spine, d, max(s_lo, self.rs[0]), min(s_hi, self.rs[1]), step)
@@ -144,7 +156,8 @@ class _Trunk:
 
     def band(self, group: str, d_front: np.ndarray, d_back: np.ndarray, tissue: int, s_lo: float = -np.inf,
              s_hi: float = np.inf, step: int = 2, **kw) -> None:
-        part = band_from_curves(self.curve(d_front, s_lo, s_hi, step), self.curve(d_back, s_lo, s_hi, step), tissue, **kw)
+        part = band_from_curves(self.curve(d_front, s_lo, s_hi, step), self.curve(d_back, s_lo, s_hi, step),
+                                tissue, **kw)
         if part is not None:
             self.out[group].append(part)
 
@@ -153,19 +166,26 @@ class _Trunk:
         return self.spine.at(s_val, dv)[0]
 
 
-def trunk_parts(spine: Spine, bp: BodyParams, rs: tuple[float, float] = (-np.inf, np.inf)) -> dict[str, list[Part]]:
+def trunk_parts(spine: Spine, bp: BodyParams, rs: tuple[float, float] = (-np.inf, np.inf),
+                head_back: tuple | None = None) -> dict[str, list[Part]]:
     """Soft-tissue parts of the neck and trunk, grouped by paint stage.
 
     Args:
         spine: the built spine.
         bp: trunk parameters.
         rs: arc-length range to cover; parts wholly outside it are skipped.
+        head_back: ``(u, v, u_nape, u_inion)``: posterior outline of the head (see
+            :func:`~.head.back_of_head`); above the nape the neck layers are trimmed to it so
+            that the back of the neck runs smoothly into the scalp, and the neck muscles stop
+            at the inion.
 
     Returns:
         ``{"outer": [...], "cavity": [...], "organs": [...], "posterior": [...]}``; the scene
         paints outer, cavity, organs, posterior, then the head, then the spine.
     """
     P = _Profiles(spine)
+    # The head (painted later) covers everything above the skull base.
+    rs = (max(rs[0], spine.s_canal[0] - 70.0), rs[1])
     # Control levels: -2 above C2 ... 0 = C2 ... 5 = C7, 6 = T1 ... 17 = T12, 18 = L1 ... 22 = L5,
     # 23 = S1 ... 30 = Co3, beyond = pelvis / thighs.
     ant = P.control([(-2, 58), (0, 50), (2, 46), (4, 43), (6, 52), (8, 100), (10, 125), (12, 135),
@@ -177,14 +197,17 @@ def trunk_parts(spine: Spine, bp: BodyParams, rs: tuple[float, float] = (-np.inf
     fat_a = P.control([(0, 6), (5, 8), (8, 10), (16, 14), (20, 22), (24, 26), (28, 25)]) * bp.fat
     fat_a = fat_a * P.control([(0, 1.0), (16, 1.0), (19, girth_rel)])
     mus_a = P.control([(0, 6), (5, 7), (8, 12), (16, 10), (20, 9), (28, 7)]) * bp.muscle
-    mus_p = P.control([(-3, 62), (0, 55), (3, 50), (5, 44), (8, 38), (12, 33), (16, 40), (18, 50), (20, 58),
+    mus_p = P.control([(-3, 46), (-1, 46), (0, 47), (2, 49), (4, 47), (5, 44), (8, 38), (12, 33), (16, 40),
+                       (18, 50), (20, 58),
                        (22, 52), (23, 36), (25, 20), (27, 12), (32, 30)]) * bp.muscle
     fat_p = P.control([(-3, 5), (0, 7), (5, 10), (10, 9), (17, 14), (21, 22), (24, 32), (27, 45), (32, 60)]) * bp.fat
     prevert = P.control([(-2, 4), (1, 4), (2, 5), (3, 9), (4, 14), (6, 14), (9, 16), (14, 18), (18, 12),
                          (22, 8)]) * bp.prevert
+    # Spinous tips lie just under the subcutaneous fat: the muscle layer reaches past them.
+    mus_p = np.maximum(mus_p, _tip_depth(spine) - P.wall_p + 4.0 * bp.muscle)
     skin_a = P.front - ant
     T = _Trunk(spine, bp, P, rs, {"outer": [], "cavity": [], "organs": [], "posterior": []},
-               skin_a, P.wall_p + mus_p + fat_p, skin_a + fat_a + mus_a, mus_p, prevert)
+               skin_a, P.wall_p + mus_p + fat_p, skin_a + fat_a + mus_a, mus_p, prevert, head_back)
     _outer(T, fat_a)
     _thorax(T)
     _abdomen(T)
@@ -199,11 +222,17 @@ def _outer(T: _Trunk, fat_a: np.ndarray) -> None:
     v_table = np.inf
     if bp.table > 0.3:  # supine: the back is flattened where it rests on the table
         v_table = float(np.percentile(spine.at(spine.s, T.skin_p)[:, 1], 70 + 25 * bp.table))
-    for inset, tissue in ((0.0, Tissue.SOFT), (bp.skin, Tissue.FAT)):
-        back = T.curve(T.skin_p - inset, step=1)
-        back[:, 1] = np.minimum(back[:, 1], v_table - inset)
-        _add(T.out["outer"], band_from_curves(T.curve(T.skin_a + inset, step=1), back, tissue, hw=160.0 - inset))
-    T.band("cavity", T.skin_a + fat_a, P.front + 2.0, Tissue.MUSCLE, hw=150.0)
+    # Subcutaneous fat over the whole body, then the skin as two thin layers (cheaper than a
+    # full-width skin band under the fat).
+    back = T.back_curve(T.skin_p - bp.skin, bp.skin)
+    back[:, 1] = np.minimum(back[:, 1], v_table - bp.skin)
+    front = T.curve(T.skin_a + bp.skin, step=1)
+    _add(T.out["outer"], band_from_curves(front, back, Tissue.FAT, hw=160.0))
+    back_skin = T.back_curve(T.skin_p, 0.0)
+    back_skin[:, 1] = np.minimum(back_skin[:, 1], v_table)
+    _add(T.out["outer"], band_from_curves(back, back_skin, Tissue.SOFT, hw=160.0))
+    _add(T.out["outer"], band_from_curves(T.curve(T.skin_a, step=1), front, Tissue.SOFT, hw=160.0))
+    T.band("cavity", T.skin_a + fat_a, T.cav_front + 1.0, Tissue.MUSCLE, hw=150.0)
     T.band("cavity", T.cav_front, P.front + 2.0, Tissue.SOFT, hw=150.0)
     if bp.has_lung:
         T.band("cavity", T.cav_front, P.front - 4.0, Tissue.LUNG, P.s_of("T1", 0.0) + 5.0, P.s_of("L1", 0.6),
@@ -317,7 +346,10 @@ def _neck(T: _Trunk) -> None:
 def _back(T: _Trunk) -> None:
     """Paraspinal muscles behind the canal, with fat septa."""
     spine, bp, P, s = T.spine, T.bp, T.P, T.spine.s
-    T.band("posterior", P.wall_p - 1.0, P.wall_p + T.mus_p, Tissue.MUSCLE, step=1, hw=150.0)
+    u_top = T.head_back[3] if T.head_back is not None and len(T.head_back) > 3 else None
+    _add(T.out["posterior"], band_from_curves(T.curve(P.wall_p - 1.0, step=1),
+                                              T.back_curve(P.wall_p + T.mus_p, 5.0), Tissue.MUSCLE, hw=150.0,
+                                              u_top=u_top))
     s_lo, s_hi = s[0] + 100.0, s[-1] - 100.0
     for (a, length, depth_f, thick, alpha, phase) in bp.septa:
         s0 = s_lo + a * (s_hi - s_lo)
@@ -327,6 +359,18 @@ def _back(T: _Trunk) -> None:
         dmid = P.wall_p + depth_f * T.mus_p + 3.0 * np.sin(s / 23.0 + phase)
         T.band("posterior", dmid - thick / 2, dmid + thick / 2, Tissue.FAT, s0, s1, alpha=alpha, hw=150.0)
     del spine
+
+
+def _tip_depth(spine: Spine) -> np.ndarray:
+    """Posterior offset (mm) of the spinous process tips along the curve, interpolated in s."""
+    tips = spine.spinous_tips
+    if tips is None:
+        return np.zeros_like(spine.s)
+    d2 = ((spine.centre[None, :, :] - tips[:, None, :]) ** 2).sum(axis=-1)
+    k = np.argmin(d2, axis=1)
+    depth = np.sum((tips - spine.centre[k]) * spine.normal[k], axis=1)
+    order = np.argsort(spine.s[k])
+    return np.interp(spine.s, spine.s[k][order], depth[order])
 
 
 def _add(lst: list[Part], part: Part | None) -> None:
@@ -340,4 +384,4 @@ def _poly_coarse(pts: np.ndarray, tissue: int, shade: float, pattern=None):
     return Poly(np.asarray(pts, dtype=float), int(tissue), float(shade), pattern, 1.0, supersample=1)
 
 
-__all__ = ["BodyParams", "sample_body", "trunk_parts", "N_MOBILE"]
+__all__ = ["BodyParams", "sample_body", "trunk_parts"]

@@ -103,10 +103,11 @@ def choose_window(rng: np.random.Generator, mode: str, spine: Spine, hp: HeadPar
     elif mode == "thoracolumbar":
         top, bot = pick(8, 15) - U(0.0, 30.0), tu[25] + U(30.0, 140.0)
     elif mode == "lumbar":
-        top, bot = pick(15, 20) - U(0.0, 30.0), tu[25] + U(40.0, 150.0)
+        top, bot = pick(19, 21) - U(0.0, 25.0), tu[25] + U(30.0, 90.0)
     else:  # pragma: no cover - choose_mode validates
         raise ValueError(mode)
-    width = U(100.0, 220.0)
+    width = U(150.0, 230.0) if mode == "whole" else (U(120.0, 220.0) if mode in ("cervicothoracic", "thoracolumbar")
+                                                       else U(100.0, 220.0))
     left, right = _horizontal(rng, spine, top, bot, width, (0.35, 0.72))
     return Window(top, bot, left, right, region)
 

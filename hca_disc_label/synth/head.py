@@ -44,15 +44,17 @@ _CORPUS_CALLOSUM = np.array([[-40, 80], [-44, 88], [-34, 97], [-10, 101], [15, 9
 _VENTRICLE = np.array([[-32, 80], [-26, 88], [-10, 91], [10, 90], [27, 85], [20, 79], [0, 80], [-20, 76]], dtype=float)
 _THIRD_V = np.array([[-20, 66], [-8, 74], [4, 72], [2, 64], [-12, 60]], dtype=float)
 _HEAD_OUTER = np.array([
-    [44, -8], [62, 2], [80, 18], [90, 40], [93, 62], [90, 88], [80, 114], [60, 138], [30, 154],
-    [-5, 160], [-42, 157], [-75, 142], [-100, 118], [-115, 88], [-119, 60], [-116, 44], [-120, 36],
+    [94, 24], [98, 44], [97, 64], [92, 90], [81, 116], [60, 139], [30, 155],
+    [-5, 161], [-42, 158], [-75, 143], [-100, 119], [-115, 88], [-119, 60], [-116, 44], [-120, 36],
     [-138, 12], [-122, 2], [-123, -12], [-118, -20], [-123, -30], [-116, -50], [-100, -64],
-    [-70, -66], [-55, -72], [-50, -90], [40, -90]], dtype=float)
+    [-72, -66], [-48, -48], [-28, -20], [-8, -9], [20, -7], [45, -2], [70, 4], [86, 10]], dtype=float)
+_INION = np.array([88.0, 40.0])
 _NASAL = np.array([[-28, 6], [-30, 30], [-50, 36], [-95, 38], [-112, 30], [-124, 10], [-112, 4], [-60, 3]], dtype=float)
 _NASOPHARYNX = np.array([[-12, -2], [-16, 8], [-24, 14], [-30, 6], [-26, -6], [-22, -16], [-14, -16]], dtype=float)
 _PALATE = np.array([[-26, 3], [-95, 3], [-96, -3], [-26, -3]], dtype=float)
 _SOFT_PALATE = np.array([[-24, 3], [-16, -8], [-12, -26], [-16, -28], [-22, -12], [-28, -3]], dtype=float)
-_TONGUE = np.array([[-22, -14], [-30, -6], [-70, -8], [-100, -18], [-102, -34], [-85, -52], [-50, -58], [-30, -48], [-18, -32]], dtype=float)
+_TONGUE = np.array([[-22, -14], [-30, -6], [-70, -8], [-100, -18], [-102, -34], [-85, -52], [-50, -58],
+                    [-30, -48], [-18, -32]], dtype=float)
 _MAXILLA = np.array([[-92, 6], [-112, 4], [-115, -6], [-106, -12], [-95, -6]], dtype=float)
 
 
@@ -119,21 +121,30 @@ def _foliation(centre: np.ndarray, period: float, phase: float):
         du, dv = u - centre[0], v - centre[1]
         r = np.hypot(du, dv)
         theta = np.arctan2(dv, du)
-        folia = np.sin(2 * np.pi * r / period + 2.5 * np.sin(5.0 * theta + phase))
+        folia = np.sin(2 * np.pi * r / period + 2.5 * np.sin(5.0 * theta + phase) + 1.5 * np.sin(0.3 * r + 3 * theta))
         core = np.exp(-0.5 * (r / 9.0) ** 2)
-        return 1.0 + 0.16 * folia * (1.0 - core) + 0.1 * core
+        return 1.0 + 0.07 * folia * (1.0 - core) + 0.06 * core
     return pattern
 
 
 def _gyri(phase: float):
+    """Cortical folding: irregular, low-contrast (sulcal CSF partial volume)."""
     def pattern(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        g = np.sin(0.45 * u + 2.2 * np.sin(0.11 * v + phase)) * np.sin(0.42 * v + 2.0 * np.sin(0.13 * u - phase))
-        return 1.0 + 0.12 * g
+        g = np.sin(0.37 * u + 2.7 * np.sin(0.071 * v + phase) + 1.3 * np.sin(0.19 * v - 0.05 * u))
+        g *= np.sin(0.33 * v + 2.3 * np.sin(0.083 * u - phase) + 1.1 * np.sin(0.17 * u + 0.07 * v))
+        return 1.0 + 0.06 * g
     return pattern
 
 
+def head_outer_parts(spine: Spine, hp: HeadParams) -> list[Part]:
+    """Skin and subcutaneous fat of the head (painted before the neck muscles)."""
+    H = head_frame(spine, hp)
+    outer = shapes.chaikin(_HEAD_OUTER, 3)
+    return [poly(H(outer), Tissue.SOFT, 1.0, hw=75.0), poly(H(shapes.shrink(outer, 2.0)), Tissue.FAT, 1.0, hw=72.0)]
+
+
 def head_parts(spine: Spine, hp: HeadParams, cord_top_x: float) -> list[Part]:
-    """All head parts in paint order.
+    """Head parts inside the scalp (skull, brain, face...), in paint order.
 
     Args:
         spine: the built spine.
@@ -144,9 +155,6 @@ def head_parts(spine: Spine, hp: HeadParams, cord_top_x: float) -> list[Part]:
     H = head_frame(spine, hp)
     shift = np.array([cord_top_x - 5.0, 0.0])
     parts: list[Part] = []
-    outer = _HEAD_OUTER.copy()
-    parts.append(poly(H(outer), Tissue.SOFT, 1.0, hw=75.0))
-    parts.append(poly(H(shapes.shrink(outer, 2.0)), Tissue.FAT, 1.0, hw=72.0))
 
     cavity = shapes.chaikin(_CAVITY, 1)
     skull_out = shapes.shrink(cavity, -hp.skull)
@@ -162,14 +170,15 @@ def head_parts(spine: Spine, hp: HeadParams, cord_top_x: float) -> list[Part]:
 
     fossa = shapes.chaikin(_POST_FOSSA + 0.0, 1)
     parts.append(poly(H(fossa), Tissue.CSF, hw=60.0))
-    cereb_c = np.array([44.0, 31.0])
-    cereb = shapes.ellipse(cereb_c, 27.0 - hp.csf_gap, 21.0 - 0.5 * hp.csf_gap, 0.0, 36)
+    cereb_c = np.array([46.0, 31.0])
+    cereb = shapes.ellipse(cereb_c, 31.0 - hp.csf_gap, 24.5 - 0.5 * hp.csf_gap, 0.15, 36)
     tonsil = shapes.ellipse(np.array([27.0, 14.0]), 8.0, 8.5, 0.4, 16)
     fastigium = H(np.array([17.0, 35.0]) + shift)
     fol = _foliation(fastigium, hp.fold_period * hp.scale, hp.fold_phase)
     parts.append(poly(H(tonsil), Tissue.CEREBELLUM, 1.0, fol, hw=55.0))
     parts.append(poly(H(cereb), Tissue.CEREBELLUM, 1.0, fol, hw=55.0))
-    parts.append(poly(H(shapes.ellipse(cereb_c + [-12.0, 3.0], 9.0, 6.0, 0.3, 14)), Tissue.WHITE, 1.0, alpha=0.6, hw=55.0))
+    arbor = shapes.ellipse(cereb_c + [-12.0, 3.0], 9.0, 6.0, 0.3, 14)
+    parts.append(poly(H(arbor), Tissue.WHITE, 1.0, alpha=0.6, hw=55.0))
     parts.append(poly(H(_TENTORIUM_POLY()), Tissue.LIGAMENT, hw=60.0))
 
     parts.append(poly(H(shapes.chaikin(_BRAINSTEM + shift, 2)), Tissue.CORD, hw=16.0, mode="round"))
@@ -189,8 +198,8 @@ def head_parts(spine: Spine, hp: HeadParams, cord_top_x: float) -> list[Part]:
         parts.append(poly(H(fs), Tissue.AIR, hw=12.0, mode="round"))
 
     # Face: nasal cavity, palate, tongue, mandible, nasopharynx.
-    parts.append(poly(H(shapes.chaikin(_TONGUE, 2)), Tissue.MUSCLE, hw=25.0))
-    parts.append(poly(H(shapes.chaikin(_NASAL, 2)), Tissue.AIR, hw=14.0))
+    parts.append(poly(H(shapes.chaikin(_TONGUE, 3)), Tissue.MUSCLE, hw=25.0))
+    parts.append(poly(H(shapes.chaikin(_NASAL, 3)), Tissue.AIR, hw=14.0))
     for k in range(3):
         turb = shapes.ellipse(np.array([-60.0 - 12 * k, 12.0 + 8 * k]), 4.0, 14.0, 1.4, 12)
         parts.append(poly(H(turb), Tissue.SOFT, 1.0, hw=14.0))
@@ -210,10 +219,26 @@ def _TENTORIUM_POLY() -> np.ndarray:  # noqa: N802 - constant-like helper
     return np.vstack([top + [0.0, 0.8], (top - [0.0, 0.8])[::-1]])
 
 
-def head_top_u(spine: Spine, hp: HeadParams) -> float:
-    """u (mm) of the vertex (top of the scalp)."""
+def back_of_head(spine: Spine, hp: HeadParams) -> tuple[np.ndarray, np.ndarray, float]:
+    """The head's posterior outline as a function of u, for trimming the neck layers.
+
+    Returns:
+        ``(u, v, u_nape)``: the outline's posterior-most v at increasing u (vertex to nape),
+        and the u below which the neck is no longer trimmed (the nape, under the occiput).
+    """
     H = head_frame(spine, hp)
-    return float(H(_HEAD_OUTER)[:, 0].min())
+    outer = shapes.chaikin(_HEAD_OUTER, 3)
+    back = outer[outer[:, 0] > 20.0]
+    pts = H(back)
+    order = np.argsort(pts[:, 0])
+    u, v = pts[order, 0], pts[order, 1]
+    u_nape = float(H(np.array([86.0, 10.0]))[0])
+    return u, v, u_nape
+
+
+def inion_u(spine: Spine, hp: HeadParams) -> float:
+    """u (mm) of the external occipital protuberance: the neck muscles insert below it."""
+    return float(head_frame(spine, hp)(_INION)[0])
 
 
 def foramen_magnum(spine: Spine, hp: HeadParams) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ by their mid-sagittal shape, a lateral centre ``xc`` and half width ``hw``, and 
 * ``"slab"``: unchanged while ``|x - xc| < hw`` (brain, body wall, big organs);
 * ``"round"``: the section shrinks like an ellipsoid's, scaled by
   ``f = sqrt(1 - ((x - xc) / hw)^2)`` about the polygon's centroid (heart, bladder, arches);
-* ``"ap"``: only the AP size shrinks by ``f`` about the centroid, along ``axis``
-  (vertebral bodies and discs: their height does not change laterally);
+* ``"ap"``: only the AP size shrinks by ``f``, from the front, along ``axis`` (posterior
+  direction): vertebral bodies and discs keep their height and their posterior wall;
 * ``"tube"``: a band whose two walls close toward its mid-line by ``f`` (cord, sac,
   airway, aorta).
 """
@@ -35,6 +35,8 @@ class Part:
     axis: np.ndarray | None = None
     hw_profile: np.ndarray | None = None
     """Optional ``(N,)`` half width per wall sample of a ``"tube"`` band (overrides ``hw``)."""
+    background: bool = False
+    """Soft-tissue layer that may be painted at half resolution (see ``Canvas.paint_background``)."""
 
 
 def lateral_factor(x: float, xc: float, hw: float) -> float:
@@ -74,9 +76,12 @@ def section(part: Part, x: float) -> Item | None:
     c = pts.mean(axis=0)
     d = pts - c
     if part.mode == "ap":
+        # Vertebral bodies and discs narrow from the front off the midline (kidney-shaped
+        # sections): the posterior wall, next to the canal, stays put.
         axis = np.array([0.0, 1.0]) if part.axis is None else part.axis
         along = d @ axis
-        d = d + ((f - 1.0) * along)[:, None] * axis[None, :]
+        back = along.max()
+        d = d + ((f - 1.0) * (along - back))[:, None] * axis[None, :]
         return replace(item, pts=c + d)
     return replace(item, pts=c + d * f)
 
@@ -91,10 +96,26 @@ def sections(parts: list[Part], x: float) -> list[Item]:
     return out
 
 
+def split_sections(parts: list[Part], x: float) -> tuple[list[Item], list[Item]]:
+    """Sections at ``x`` split into the leading background layers and the rest (both in order)."""
+    n_bg = 0
+    while n_bg < len(parts) and parts[n_bg].background:
+        n_bg += 1
+    return sections(parts[:n_bg], x), sections(parts[n_bg:], x)
+
+
+def render(parts: list[Part], x: float, canvas) -> None:
+    """Paint the section of ``parts`` at lateral position ``x`` on ``canvas`` (background first)."""
+    background, foreground = split_sections(parts, x)
+    canvas.paint_background(background)
+    canvas.paint_all(foreground)
+
+
 def poly(pts: np.ndarray, tissue: int, shade: float = 1.0, pattern=None, alpha: float = 1.0,
          xc: float = 0.0, hw: float = np.inf, mode: str = "slab", axis: np.ndarray | None = None) -> Part:
     """Shorthand for a polygon :class:`Part`."""
-    return Part(Poly(np.asarray(pts, dtype=float), int(tissue), float(shade), pattern, float(alpha)), xc, hw, mode, axis)
+    item = Poly(np.asarray(pts, dtype=float), int(tissue), float(shade), pattern, float(alpha))
+    return Part(item, xc, hw, mode, axis)
 
 
 def band_from_curves(front: np.ndarray, back: np.ndarray, tissue: int, shade: float = 1.0, pattern=None,

@@ -45,7 +45,7 @@ _RANGES: dict[str, dict[Tissue, tuple[float, float]]] = {
     },
     "gre": {
         T.AIR: (0.0, 0.03), T.FAT: (0.2, 0.8), T.MUSCLE: (0.2, 0.45), T.CORTEX: (0.0, 0.1),
-        T.MARROW: (0.3, 0.65), T.ANNULUS: (0.25, 0.5), T.NUCLEUS: (0.65, 1.0), T.CSF: (0.65, 1.0),
+        T.MARROW: (0.3, 0.6), T.ANNULUS: (0.3, 0.65), T.NUCLEUS: (0.7, 1.0), T.CSF: (0.65, 1.0),
         T.CORD: (0.35, 0.6), T.LIGAMENT: (0.02, 0.15), T.BRAIN: (0.4, 0.6), T.CEREBELLUM: (0.4, 0.6),
         T.VESSEL: (0.4, 1.0), T.LUNG: (0.0, 0.08), T.VISCERA: (0.3, 0.6), T.NERVE: (0.35, 0.55),
         T.FLUID: (0.6, 1.0), T.SOFT: (0.3, 0.55), T.WHITE: (0.35, 0.5),
@@ -54,22 +54,22 @@ _RANGES: dict[str, dict[Tissue, tuple[float, float]]] = {
 
 # Texture amplitudes per tissue: (fine grain, coarse patches, streaks along the spine).
 _TEXTURE = np.zeros((N_TISSUES, 3))
-_TEXTURE[T.FAT] = (0.05, 0.08, 0.04)
-_TEXTURE[T.MUSCLE] = (0.1, 0.1, 0.25)
-_TEXTURE[T.MARROW] = (0.14, 0.12, 0.0)
-_TEXTURE[T.NUCLEUS] = (0.05, 0.08, 0.0)
-_TEXTURE[T.ANNULUS] = (0.08, 0.05, 0.0)
-_TEXTURE[T.CSF] = (0.02, 0.03, 0.0)
-_TEXTURE[T.CORD] = (0.04, 0.03, 0.0)
-_TEXTURE[T.BRAIN] = (0.08, 0.1, 0.0)
-_TEXTURE[T.CEREBELLUM] = (0.1, 0.05, 0.0)
-_TEXTURE[T.WHITE] = (0.05, 0.05, 0.0)
-_TEXTURE[T.VISCERA] = (0.12, 0.3, 0.0)
-_TEXTURE[T.LUNG] = (0.3, 0.3, 0.0)
-_TEXTURE[T.VESSEL] = (0.05, 0.3, 0.0)
-_TEXTURE[T.SOFT] = (0.08, 0.1, 0.05)
-_TEXTURE[T.NERVE] = (0.05, 0.0, 0.0)
-_TEXTURE[T.FLUID] = (0.02, 0.05, 0.0)
+_TEXTURE[T.FAT] = (0.03, 0.05, 0.03)
+_TEXTURE[T.MUSCLE] = (0.05, 0.06, 0.12)
+_TEXTURE[T.MARROW] = (0.07, 0.07, 0.0)
+_TEXTURE[T.NUCLEUS] = (0.03, 0.05, 0.0)
+_TEXTURE[T.ANNULUS] = (0.04, 0.03, 0.0)
+_TEXTURE[T.CSF] = (0.01, 0.02, 0.0)
+_TEXTURE[T.CORD] = (0.02, 0.02, 0.0)
+_TEXTURE[T.BRAIN] = (0.04, 0.06, 0.0)
+_TEXTURE[T.CEREBELLUM] = (0.05, 0.03, 0.0)
+_TEXTURE[T.WHITE] = (0.03, 0.03, 0.0)
+_TEXTURE[T.VISCERA] = (0.06, 0.15, 0.0)
+_TEXTURE[T.LUNG] = (0.15, 0.15, 0.0)
+_TEXTURE[T.VESSEL] = (0.03, 0.15, 0.0)
+_TEXTURE[T.SOFT] = (0.04, 0.06, 0.03)
+_TEXTURE[T.NERVE] = (0.03, 0.0, 0.0)
+_TEXTURE[T.FLUID] = (0.01, 0.03, 0.0)
 
 
 @dataclass
@@ -131,22 +131,23 @@ def sample_contrast(rng: np.random.Generator, look: str, wild_p: float = 0.15) -
         variant = "fatsat"  # water-only Dixon / fat-saturated gradient echo
         values[T.FAT] *= rng.uniform(0.1, 0.4)
     # Young, fatty or oedematous marrow varies a lot; couple marrow to age-free randomness.
-    values[T.CORTEX] = min(values[T.CORTEX], 0.6 * values[T.MARROW])
-    texture = _TEXTURE * rng.uniform(0.4, 1.6) * rng.uniform(0.7, 1.3, (N_TISSUES, 3))
+    # Cortical rims are sometimes crisp and black, sometimes barely darker than marrow.
+    values[T.CORTEX] = min(values[T.CORTEX], values[T.MARROW] * rng.uniform(0.05, 0.75))
+    texture = _TEXTURE * rng.uniform(0.3, 1.4) * rng.uniform(0.7, 1.3, (N_TISSUES, 3))
     return Contrast(look, variant, values.astype(np.float32), texture, sample_acquisition(rng, look))
 
 
 def sample_acquisition(rng: np.random.Generator, look: str) -> dict:
     """Acquisition and artefact parameters (resolution, bias, noise, ghosts...)."""
     return {
-        "res_row_mm": rng.uniform(0.0, 1.0) ** 2 * 1.4,  # extra blur (FWHM mm) along S-I
-        "res_col_mm": rng.uniform(0.0, 1.0) ** 2 * 1.4,  # and along A-P
+        "res_row_mm": rng.uniform(0.3, 1.9),  # extra blur (FWHM mm) along S-I
+        "res_col_mm": rng.uniform(0.3, 1.9),  # and along A-P
         "bias": rng.uniform(0.0, 0.45),
         "bias_cells": int(rng.integers(2, 6)),
         "coil": rng.uniform(0.0, 2.0) if rng.random() < 0.6 else 0.0,
         "stations": int(rng.integers(2, 4)) if rng.random() < 0.25 else 1,
         "gamma": float(np.exp(rng.normal(0.0, 0.22))),
-        "noise": float(rng.uniform(0.005, 0.07) * (1.0 + (look == "gre"))),
+        "noise": float(rng.uniform(0.005, 0.06)),
         "gibbs": rng.uniform(0.55, 0.85) if rng.random() < 0.15 else 0.0,
         "gibbs_axis": int(rng.integers(0, 2)),
         "ghosts": rng.uniform(0.03, 0.15) if rng.random() < 0.1 else 0.0,
@@ -187,15 +188,17 @@ def apply_texture(rng: np.random.Generator, image: np.ndarray, classes: np.ndarr
     """Multiply each tissue by its own texture (fine grain, coarse patches, streaks)."""
     h, w = image.shape
     scale = contrast.acq["texture_scale_mm"]
-    fine = rng.standard_normal((h, w)).astype(np.float32)
+    fine = rng.standard_normal((h, w), dtype=np.float32)
     sig = (max(0.35, scale / spacing[0]), max(0.35, scale / spacing[1]))
     fine = ndimage.gaussian_filter(fine, sig, mode="nearest", truncate=2.5)
     fine *= 2.0 * np.sqrt(np.pi * sig[0] * sig[1])
     coarse = _smooth_noise(rng, (h, w), (6.0 / spacing[0], 6.0 / spacing[1]))
     streak = _smooth_noise(rng, (h, w), (14.0 / spacing[0], 1.6 / spacing[1]))
-    amp = contrast.texture[classes]
-    factor = 1.0 + amp[..., 0] * fine + amp[..., 1] * coarse + amp[..., 2] * streak
-    return image * np.maximum(factor, 0.05).astype(np.float32)
+    tex = contrast.texture.astype(np.float32)
+    factor = 1.0 + tex[:, 0][classes] * fine
+    factor += tex[:, 1][classes] * coarse.astype(np.float32)
+    factor += tex[:, 2][classes] * streak.astype(np.float32)
+    return image * np.maximum(factor, 0.05)
 
 
 def apply_flow_voids(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, depth: float,
@@ -266,26 +269,17 @@ def ghosts(image: np.ndarray, amount: float, axis: int, rng: np.random.Generator
 
 def rician(rng: np.random.Generator, image: np.ndarray, sigma: float) -> np.ndarray:
     """Magnitude of the image plus complex Gaussian noise (Rician)."""
-    n1 = rng.standard_normal(image.shape).astype(np.float32)
-    n2 = rng.standard_normal(image.shape).astype(np.float32)
-    return np.sqrt((image + sigma * n1) ** 2 + (sigma * n2) ** 2)
+    n1 = rng.standard_normal(image.shape, dtype=np.float32)
+    n2 = rng.standard_normal(image.shape, dtype=np.float32)
+    n1 *= sigma
+    n1 += image
+    n2 *= sigma
+    return np.sqrt(n1 * n1 + n2 * n2)
 
 
-def finish(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, contrast: Contrast,
-           spacing: tuple[float, float], bias: np.ndarray | None = None) -> np.ndarray:
-    """Turn a clean painted image into an MR-looking one.
-
-    Args:
-        rng: generator.
-        image: ``(H, W)`` painted intensities (model frame).
-        classes: ``(H, W)`` tissue classes.
-        contrast: the image's contrast and acquisition parameters.
-        spacing: pixel size (mm) along rows and columns.
-        bias: optional precomputed multiplicative field (volumes share one across slices).
-
-    Returns:
-        ``(H, W)`` float32, non-negative, arbitrary scale.
-    """
+def finish_slice(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, contrast: Contrast,
+                 spacing: tuple[float, float]) -> np.ndarray:
+    """Per-slice effects: texture, CSF flow voids, blur, Gibbs ringing, motion ghosts."""
     acq = contrast.acq
     img = apply_texture(rng, image, classes, contrast, spacing)
     img = apply_flow_voids(rng, img, classes, acq["flow_voids"], spacing)
@@ -294,22 +288,59 @@ def finish(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, con
         img = gibbs(img, acq["gibbs"], acq["gibbs_axis"])
     if acq["ghosts"] > 0:
         img = ghosts(img, acq["ghosts"], acq["ghost_axis"], rng)
-    img = img * (bias_field(rng, img.shape, acq, spacing) if bias is None else bias)
-    peak = float(np.percentile(img[:: 3, :: 3], 99.5)) + 1e-6
+    return img
+
+
+def finish_global(rng: np.random.Generator, image: np.ndarray, contrast: Contrast, bias: np.ndarray) -> np.ndarray:
+    """Whole-image effects on a 2D slab or a 3D stack of slices (last two axes = the slice).
+
+    Applies the multiplicative ``bias`` (broadcast), normalises by the 99.5th percentile,
+    gamma, Rician noise, optional clipping, and the random gain.
+    """
+    acq = contrast.acq
+    img = image * bias
+    sub = img[..., ::3, ::3]
+    peak = float(np.percentile(sub, 99.5)) + 1e-6
     img = np.clip(img / peak, 0.0, None) ** acq["gamma"]
     img = rician(rng, img, acq["noise"])
     if acq["clip"] > 0:
-        img = np.minimum(img, np.quantile(img[:: 3, :: 3], acq["clip"]))
-    if acq["zero_border"]:
-        h, w = img.shape
-        side = int(rng.integers(0, 4))
-        width = int(rng.integers(1, max(2, min(h, w) // 12)))
-        if side == 0:
-            img[:width] = 0
-        elif side == 1:
-            img[-width:] = 0
-        elif side == 2:
-            img[:, :width] = 0
-        else:
-            img[:, -width:] = 0
+        img = np.minimum(img, np.quantile(img[..., ::3, ::3], acq["clip"]))
     return (img * acq["gain"]).astype(np.float32)
+
+
+def zero_border(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Blank a strip along one edge of the slice (padding seen in cropped / resampled data)."""
+    h, w = image.shape[-2:]
+    side = int(rng.integers(0, 4))
+    width = int(rng.integers(1, max(2, min(h, w) // 12)))
+    out = image.copy()
+    if side == 0:
+        out[..., :width, :] = 0
+    elif side == 1:
+        out[..., -width:, :] = 0
+    elif side == 2:
+        out[..., :, :width] = 0
+    else:
+        out[..., :, -width:] = 0
+    return out
+
+
+def finish(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, contrast: Contrast,
+           spacing: tuple[float, float]) -> np.ndarray:
+    """Turn a clean painted 2D image into an MR-looking one.
+
+    Args:
+        rng: generator.
+        image: ``(H, W)`` painted intensities (model frame).
+        classes: ``(H, W)`` tissue classes.
+        contrast: the image's contrast and acquisition parameters.
+        spacing: pixel size (mm) along rows and columns.
+
+    Returns:
+        ``(H, W)`` float32, non-negative, arbitrary scale.
+    """
+    img = finish_slice(rng, image, classes, contrast, spacing)
+    img = finish_global(rng, img, contrast, bias_field(rng, img.shape, contrast.acq, spacing))
+    if contrast.acq["zero_border"]:
+        img = zero_border(rng, img)
+    return img

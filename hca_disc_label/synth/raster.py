@@ -2,16 +2,18 @@
 
 Two primitives cover everything the scene needs:
 
-* :class:`Poly`: a closed polygon (vertebral body, disc, process, organ...). Scan-line fill
-  with exact horizontal coverage and ``SUPERSAMPLE`` sub-rows per pixel row, evaluated only in
-  the polygon's bounding box, so cost follows the object's size.
-* :class:`Band`: a region between two walls ``va(u) <= v <= vb(u)`` over a range of ``u``
-  (spinal canal, cord, body layers): the long tubular structures that follow the spine. One
-  interval per sub-row, walls interpolated in u, so a 700 mm canal costs a few rows of work.
+* :class:`Poly`: a closed polygon (vertebral body, disc, process, organ...);
+* :class:`Band`: the region between two walls ``va(u) <= v <= vb(u)`` over a range of ``u``
+  (spinal canal, cord, body layers): the long structures that follow the spine.
 
-Painting composites the primitives in order ("over" with the coverage as alpha): partial
-volume at every edge for free, and a tissue-class map records which class covers at least
-half of each pixel.
+All items of an image are rasterised together by :func:`batch_coverage`: every edge emits a
+signed crossing event on each sub-row it spans (``SUPERSAMPLE`` sub-rows per pixel row for
+polygons, one for near-vertical bands), events are accumulated per cell with ``bincount`` and a
+row-wise cumulative sum gives exact horizontal coverage in each item's bounding box, so the
+Python overhead is paid once per image rather than once per item. Items are then composited in
+order ("over", coverage as alpha): partial volume at every edge for free, and a tissue-class
+map records which class covers at least half of each pixel. Large soft-tissue background
+layers can be painted at half resolution (:meth:`Canvas.paint_background`).
 
 Geometry is in mm, ``(u, v)`` = (inferior, posterior); the :class:`Canvas` maps mm to pixels:
 pixel ``(r, c)`` has its centre at ``u = u0 + r * su``, ``v = v0 + c * sv``.
@@ -27,8 +29,9 @@ import numpy as np
 SUPERSAMPLE = 4
 """Sub-rows per pixel row for polygons (horizontal coverage is exact)."""
 
-BAND_SUPERSAMPLE = 2
-"""Sub-rows per pixel row for bands (their walls are near-vertical)."""
+BAND_SUPERSAMPLE = 1
+"""Sub-rows per pixel row for bands: their walls are near-vertical and coverage along a row is
+exact, so one sample per row suffices (ends taper or are capped by other items)."""
 
 Pattern = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """``f(u_mm, v_mm) -> multiplier`` evaluated at pixel centres of an item's bounding box."""
@@ -122,25 +125,7 @@ class Canvas:
     # -- painting ------------------------------------------------------------------------
     def paint(self, item: Item) -> None:
         """Composite one item over the canvas."""
-        if isinstance(item, Band):
-            hit = _band_coverage(item, self)
-        else:
-            hit = _poly_coverage(self.to_px(item.pts), self.shape, item.supersample or SUPERSAMPLE)
-        if hit is None:
-            return
-        r0, c0, cov = hit
-        h, w = cov.shape
-        value = float(self.values[item.tissue]) * item.shade
-        if item.pattern is not None:
-            uu = self.u0 + (r0 + np.arange(h))[:, None] * self.su
-            vv = self.v0 + (c0 + np.arange(w))[None, :] * self.sv
-            value = value * item.pattern(np.broadcast_to(uu, (h, w)), np.broadcast_to(vv, (h, w)))
-        if item.alpha != 1.0:
-            cov = cov * item.alpha
-        region = self.image[r0:r0 + h, c0:c0 + w]
-        region += (value - region) * cov
-        cls = self.classes[r0:r0 + h, c0:c0 + w]
-        cls[cov >= 0.5] = item.tissue
+        self.paint_all([item])
 
     def paint_all(self, items: list[Item]) -> None:
         """Composite items in order (later items over earlier ones).
@@ -151,14 +136,33 @@ class Canvas:
         polys, sss = [], []
         for item in items:
             if isinstance(item, Band):
-                polys.append(self.to_px(_band_polygon(item)))
+                polys.append(_band_polygon(item))
                 sss.append(BAND_SUPERSAMPLE)
             else:
-                polys.append(self.to_px(item.pts))
+                polys.append(item.pts)
                 sss.append(item.supersample or SUPERSAMPLE)
-        for item, hit in zip(items, batch_coverage(polys, sss, self.shape)):
+        origin = np.array([self.u0, self.v0])
+        inv = np.array([1.0 / self.su, 1.0 / self.sv])
+        for item, hit in zip(items, batch_coverage(polys, sss, self.shape, origin, inv)):
             if hit is not None:
                 self._composite(item, *hit)
+
+    def paint_background(self, items: list[Item]) -> None:
+        """Paint soft-tissue background layers at half resolution, then upsample into the canvas.
+
+        Big smooth layers (body wall, cavities, organs, muscles) cost most of the painting
+        and are mostly covered later; at half resolution they cost a quarter, and their
+        blurred edges are invisible after the acquisition blur. Replaces the canvas content.
+        """
+        h, w = self.shape
+        if h * w < 12000 or h < 16 or w < 16:
+            self.paint_all(items)
+            return
+        half = Canvas(((h + 1) // 2, (w + 1) // 2), self.u0 + 0.5 * self.su, self.v0 + 0.5 * self.sv,
+                      2.0 * self.su, 2.0 * self.sv, self.values)
+        half.paint_all(items)
+        self.image = _upsample2(half.image)[:h, :w].astype(np.float32)
+        self.classes = np.repeat(np.repeat(half.classes, 2, axis=0), 2, axis=1)[:h, :w].copy()
 
     def _composite(self, item: Item, r0: int, c0: int, cov: np.ndarray) -> None:
         h, w = cov.shape
@@ -175,6 +179,26 @@ class Canvas:
         cls[cov >= 0.5] = item.tissue
 
 
+def _upsample2(img: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling where each coarse pixel covers a 2 x 2 block of fine pixels."""
+    def along(a: np.ndarray, axis: int) -> np.ndarray:
+        n = a.shape[axis]
+        prev = np.take(a, np.concatenate([[0], np.arange(n - 1)]), axis=axis)
+        nxt = np.take(a, np.concatenate([np.arange(1, n), [n - 1]]), axis=axis)
+        even = 0.75 * a + 0.25 * prev
+        odd = 0.75 * a + 0.25 * nxt
+        out_shape = list(a.shape)
+        out_shape[axis] *= 2
+        out = np.empty(out_shape, dtype=a.dtype)
+        idx = [slice(None)] * a.ndim
+        idx[axis] = slice(0, None, 2)
+        out[tuple(idx)] = even
+        idx[axis] = slice(1, None, 2)
+        out[tuple(idx)] = odd
+        return out
+    return along(along(img, 0), 1)
+
+
 def _band_polygon(band: Band) -> np.ndarray:
     """A band as a closed polygon (u, v) mm; empty stretches (vb <= va) get zero width."""
     u, va, vb = band.u, band.va, band.vb
@@ -189,14 +213,17 @@ def _band_polygon(band: Band) -> np.ndarray:
     return np.concatenate([np.stack([u, va], axis=-1), np.stack([u[::-1], vb[::-1]], axis=-1)])
 
 
-def batch_coverage(polys: list[np.ndarray], supersample: list[int],
-                   shape: tuple[int, int]) -> list[tuple[int, int, np.ndarray] | None]:
+def batch_coverage(polys: list[np.ndarray], supersample: list[int], shape: tuple[int, int],
+                   origin: np.ndarray | None = None,
+                   inv_spacing: np.ndarray | None = None) -> list[tuple[int, int, np.ndarray] | None]:
     """Anti-aliased coverage of many polygons at once.
 
     Args:
-        polys: polygons in pixel coordinates, each ``(M_i, 2)`` (row, col), closed implicitly.
+        polys: polygons, each ``(M_i, 2)``, closed implicitly: in pixel coordinates (row, col),
+            or in mm when ``origin`` / ``inv_spacing`` are given (pixel = (mm - origin) * inv).
         supersample: sub-rows per pixel row for each polygon.
         shape: ``(H, W)`` of the image.
+        origin, inv_spacing: optional mm -> pixel mapping applied to all vertices at once.
 
     Returns:
         Per polygon ``(r0, c0, coverage (h, w))`` in its bounding box clipped to the image,
@@ -210,6 +237,8 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int],
     height, width = shape
     sizes = np.array([len(p) for p in polys])
     verts = np.concatenate(polys, axis=0)
+    if origin is not None:
+        verts = (verts - origin) * inv_spacing
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     ys, xs = verts[:, 0], verts[:, 1]
     r0 = np.maximum(0, np.floor(np.minimum.reduceat(ys, starts) + 0.5)).astype(np.int64)
@@ -273,105 +302,3 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int],
         cov = cov_flat[base[i]:base[i] + block[i]].reshape(rows, cols + 1)[:, :cols]
         out[i] = (int(r0[i]), int(c0[i]), cov)
     return out
-
-
-def _span_coverage(a: np.ndarray, b: np.ndarray, c0: int, c1: int) -> np.ndarray:
-    """Coverage of pixel columns ``c0..c1-1`` by spans ``[a, b]`` (pixel units).
-
-    Args:
-        a, b: ``(S, K)`` span starts / ends per sub-row (empty spans have ``b <= a``).
-
-    Returns:
-        ``(S, c1 - c0)`` coverage in [0, 1] (sum over the K spans).
-    """
-    left = np.arange(c0, c1, dtype=float) - 0.5
-    lo = np.maximum(a[:, :, None], left[None, None, :])
-    hi = np.minimum(b[:, :, None], left[None, None, :] + 1.0)
-    return np.clip(hi - lo, 0.0, 1.0).sum(axis=1)
-
-
-def _poly_coverage(px: np.ndarray, shape: tuple[int, int], ss: int = SUPERSAMPLE) -> tuple[int, int, np.ndarray] | None:
-    """Coverage of a polygon given in pixel coordinates (row, col), in its bounding box.
-
-    Each edge contributes a signed crossing event on every sub-row it spans; along a sub-row
-    the covered length to the right of an event is accumulated cell by cell (fractional part
-    in the event's cell, a full unit in every cell after it: a cumulative sum), which gives
-    exact horizontal coverage in O(crossings + sub-rows x columns) without sorting.
-
-    Returns:
-        ``(r0, c0, coverage (h, w))`` clipped to the image, or None when outside it.
-    """
-    height, width = shape
-    ys, xs = px[:, 0], px[:, 1]
-    y_min, y_max = ys.min(), ys.max()
-    x_min, x_max = xs.min(), xs.max()
-    r0 = max(0, int(np.floor(y_min + 0.5)))
-    r1 = min(height, int(np.floor(y_max + 0.5)) + 1)
-    c0 = max(0, int(np.floor(x_min + 0.5)))
-    c1 = min(width, int(np.floor(x_max + 0.5)) + 1)
-    if r1 <= r0 or c1 <= c0:
-        return None
-    n_sub = (r1 - r0) * ss
-    n_col = c1 - c0
-    # Sub-row k has its centre at Y = k in these units.
-    yy = (ys - (r0 - 0.5)) * ss - 0.5
-    xx = xs - (c0 - 0.5)
-    y0, y1 = yy, np.roll(yy, -1)
-    x0, x1 = xx, np.roll(xx, -1)
-    lo = np.maximum(np.ceil(np.minimum(y0, y1)), 0).astype(np.int64)
-    hi = np.minimum(np.ceil(np.maximum(y0, y1)) - 1, n_sub - 1).astype(np.int64)
-    count = np.maximum(hi - lo + 1, 0)
-    total = int(count.sum())
-    if total == 0:
-        return None
-    edge = np.repeat(np.arange(len(yy)), count)
-    k = lo[edge] + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
-    dy = (y1 - y0)[edge]
-    x = x0[edge] + (k - y0[edge]) * (x1 - x0)[edge] / dy
-    w = np.sign(dy)
-    cell = np.floor(x).astype(np.int64)
-    frac = cell + 1.0 - x
-    stride = n_col + 1
-    inside = (cell >= 0) & (cell < n_col)
-    left = cell < 0
-    a = np.bincount(k[inside] * stride + cell[inside], weights=(w * frac)[inside], minlength=n_sub * stride)
-    step_col = np.where(left, 0, cell + 1)
-    keep = inside | left
-    b = np.bincount(k[keep] * stride + step_col[keep], weights=w[keep], minlength=n_sub * stride)
-    a = a.reshape(n_sub, stride)[:, :n_col]
-    b = np.cumsum(b.reshape(n_sub, stride), axis=1)[:, :n_col]
-    cov = np.clip(np.abs(a + b), 0.0, 1.0)
-    cov = cov.reshape(r1 - r0, ss, n_col).mean(axis=1)
-    return r0, c0, cov
-
-
-def _band_coverage(band: Band, canvas: Canvas) -> tuple[int, int, np.ndarray] | None:
-    """Coverage of a :class:`Band` on the canvas, in its bounding box."""
-    u_top = band.u[0] if band.u_top is None else max(band.u_top, band.u[0])
-    u_bot = band.u[-1] if band.u_bot is None else min(band.u_bot, band.u[-1])
-    if u_bot <= u_top:
-        return None
-    height, width = canvas.shape
-    r_top = (u_top - canvas.u0) / canvas.su
-    r_bot = (u_bot - canvas.u0) / canvas.su
-    r0 = max(0, int(np.floor(r_top + 0.5)))
-    r1 = min(height, int(np.floor(r_bot + 0.5)) + 1)
-    if r1 <= r0:
-        return None
-    ss = BAND_SUPERSAMPLE
-    sub = r0 - 0.5 + (np.arange((r1 - r0) * ss) + 0.5) / ss
-    sub_u = canvas.u0 + sub * canvas.su
-    inside = (sub >= r_top) & (sub <= r_bot)
-    a = (np.interp(sub_u, band.u, band.va) - canvas.v0) / canvas.sv
-    b = (np.interp(sub_u, band.u, band.vb) - canvas.v0) / canvas.sv
-    b = np.where(inside, b, a)
-    valid = b > a
-    if not valid.any():
-        return None
-    c0 = max(0, int(np.floor(a[valid].min() + 0.5)))
-    c1 = min(width, int(np.floor(b[valid].max() + 0.5)) + 1)
-    if c1 <= c0:
-        return None
-    cov = _span_coverage(a[:, None], b[:, None], c0, c1)
-    cov = cov.reshape(r1 - r0, ss, c1 - c0).mean(axis=1)
-    return r0, c0, cov

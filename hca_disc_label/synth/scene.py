@@ -22,7 +22,15 @@ from hca_disc_label.synth.anatomy import (
     sample_params,
 )
 from hca_disc_label.synth.body import BodyParams, sample_body, trunk_parts
-from hca_disc_label.synth.head import HeadParams, head_frame, head_parts, sample_head
+from hca_disc_label.synth.head import (
+    HeadParams,
+    back_of_head,
+    head_frame,
+    head_outer_parts,
+    head_parts,
+    inion_u,
+    sample_head,
+)
 from hca_disc_label.synth.parts import Part, band_from_curves, poly
 from hca_disc_label.synth.tissues import Tissue
 
@@ -96,7 +104,22 @@ def build_parts(subject: Subject, s_range: tuple[float, float] | None = None, la
     return subject.parts
 
 
-def _level_profile(spine: Spine, per_mobile: np.ndarray, above: float | None = None, below: float | None = None) -> np.ndarray:
+class _SubCurve:
+    """A window ``[k0, k1)`` of a spine's curve samples that quacks like the spine for the
+    canal helpers (``s``, ``at``, ``level_s``, ``s_canal``)."""
+
+    def __init__(self, spine: Spine, k0: int, k1: int):
+        self.spine = spine
+        self.s = spine.s[k0:k1]
+        self.level_s = spine.level_s
+        self.s_canal = spine.s_canal
+
+    def at(self, s: np.ndarray, d: np.ndarray | float = 0.0) -> np.ndarray:
+        return self.spine.at(s, d)
+
+
+def _level_profile(spine: Spine, per_mobile: np.ndarray, above: float | None = None,
+                   below: float | None = None) -> np.ndarray:
     xs = list(spine.level_s)
     ys = list(per_mobile)
     if above is not None:
@@ -133,7 +156,8 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
             continue
         axis = shapes.posterior(0.5 * (b.phi_t + b.phi_b))
         out.append(poly(b.outline, Tissue.CORTEX, 1.0, xc=0.0, hw=b.half_width, mode="ap", axis=axis))
-        out.append(poly(marrow_all[i], Tissue.MARROW, b.shade, xc=0.0, hw=b.half_width - p.cortex, mode="ap", axis=axis))
+        out.append(poly(marrow_all[i], Tissue.MARROW, b.shade, xc=0.0, hw=b.half_width - p.cortex, mode="ap",
+                        axis=axis))
         # Endplate signal change next to degenerate discs (Modic 1 ~ oedema, 2 ~ fat).
         for j, (which, kind) in enumerate((("top", b.modic_top), ("bot", b.modic_bot))):
             if kind:
@@ -141,9 +165,22 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
                 into = shapes.tangent(b.phi_t) if which == "top" else -shapes.tangent(b.phi_b)
                 c = 0.5 * (pa + pp) + into * (2.0 + 2.0 * r[i, j])
                 tissue = Tissue.FLUID if kind == 1 else Tissue.FAT
-                ell = shapes.ellipse(c, 2.0 + 2.5 * r[i, 2 + j], 0.42 * b.depth, b.phi_t, 18)
-                out.append(poly(ell, tissue, 0.5 + 0.4 * r[i, 4], alpha=0.4 + 0.4 * r[i, 5],
+                ell = shapes.ellipse(c, 1.5 + 2.0 * r[i, 2 + j], 0.38 * b.depth, b.phi_t, 18)
+                out.append(poly(ell, tissue, 0.5 + 0.4 * r[i, 4], alpha=0.3 + 0.4 * r[i, 5],
                                 hw=0.7 * b.half_width, mode="round"))
+        # Anterior osteophytes (spurs) next to degenerate discs.
+        for spur, corner, phi, sign in (
+                (p.spur[i - 1] if 0 < i <= N_MOBILE else 0.0, b.at, b.phi_t, -1.0),
+                (p.spur[i] if i < N_MOBILE else 0.0, b.ab, b.phi_b, 1.0)):
+            if spur > 0.8:
+                t = shapes.tangent(phi) * sign
+                ant = -shapes.posterior(phi)
+                tri = np.vstack([corner - 3.0 * t - 0.5 * ant, corner + 1.2 * ant + 0.6 * spur * t,
+                                 corner + 0.8 * ant + spur * t + 0.6 * ant, corner - 1.5 * ant])
+                tri = shapes.chaikin(tri, 1)
+                out.append(poly(tri, Tissue.CORTEX, xc=0.0, hw=0.6 * b.half_width, mode="ap", axis=-ant))
+                out.append(poly(shapes.shrink(tri, 0.7), Tissue.MARROW, b.shade, xc=0.0, hw=0.5 * b.half_width,
+                                mode="ap", axis=-ant))
         # Basivertebral vein: bright notch entering the back of the body at mid height.
         if 1 <= i < N_MOBILE + 1 and r[i, 6] < 0.65:
             phi_m = 0.5 * (b.phi_t + b.phi_b)
@@ -152,7 +189,8 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
             t = shapes.tangent(phi_m)
             length = b.depth * (0.2 + 0.2 * r[i, 7])
             w = 0.8 + r[i, 5]
-            vein = np.vstack([mid - w * t, mid + w * t, mid + length * ant + 0.3 * w * t, mid + length * ant - 0.3 * w * t])
+            tip = mid + length * ant
+            vein = np.vstack([mid - w * t, mid + w * t, tip + 0.3 * w * t, tip - 0.3 * w * t])
             out.append(poly(vein, Tissue.FAT, 0.6 + 0.4 * r[i, 4], alpha=0.4 + 0.45 * r[i, 3], hw=3.0, mode="round"))
     return out
 
@@ -160,6 +198,9 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
 def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
     nd = len(spine.discs)
     r = rng.random((nd, 4))
+    # Nucleus brightness varies between people (hydration) and is often lower in the neck.
+    person = 0.55 + 0.5 * rng.random()
+    neck = 0.6 + 0.4 * rng.random()
     out: list[Part] = []
     for i, d in enumerate(spine.discs):
         if not _overlaps(spine.body_s[i, 1] - 5.0, spine.body_s[i + 1, 0] + 5.0, rs):
@@ -172,9 +213,15 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
         out.append(poly(d.outline, Tissue.ANNULUS, 1.0 - 0.3 * degen, hw=d.half_width, mode="ap", axis=d.normal))
         if len(d.nucleus):
             shade = float(np.clip(1.0 - 0.8 * degen * (0.7 + 0.4 * r[i, 0]) + 0.1 * (r[i, 1] - 0.5), 0.12, 1.1))
+            shade = max(0.12, shade * person * (neck if d.value <= 8 else 1.0))
+            # Inner annulus / transition zone: the nucleus fades into the annulus.
+            c = d.nucleus.mean(axis=0)
+            halo = c + (d.nucleus - c) * (1.15 + 0.15 * r[i, 3])
+            out.append(poly(halo, Tissue.NUCLEUS, 0.55 * shade, alpha=0.6, hw=0.65 * d.half_width, mode="round"))
             out.append(poly(d.nucleus, Tissue.NUCLEUS, shade, hw=0.6 * d.half_width, mode="round"))
         if d.cleft is not None:
-            out.append(poly(d.cleft, Tissue.ANNULUS, 0.8, alpha=0.4 + 0.5 * r[i, 2], hw=0.5 * d.half_width, mode="round"))
+            out.append(poly(d.cleft, Tissue.ANNULUS, 0.8, alpha=0.4 + 0.5 * r[i, 2], hw=0.5 * d.half_width,
+                            mode="round"))
     return out
 
 
@@ -182,7 +229,8 @@ def _clip_range(lo: float, hi: float, rs: tuple[float, float]) -> tuple[float, f
     return max(lo, rs[0]), min(hi, rs[1])
 
 
-def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> tuple[list[Part], list[Part], float]:
+def _canal_parts(spine: Spine, rng: np.random.Generator,
+                 rs: tuple[float, float]) -> tuple[list[Part], list[Part], float]:
     """Canal fat / flavum (painted before bones) and the thecal sac, cord, roots (after).
 
     Returns:
@@ -190,33 +238,38 @@ def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
         top of the canal (to join the medulla).
     """
     p = spine.params
-    s = spine.s
     s0, s1 = spine.s_canal
-    ap = canal_ap_profile(spine)
-    d_a = spine.d_wall_a
+    # Work only on the curve samples the field of view needs (plus margin for tapers).
+    k0 = int(np.clip(np.floor(max(rs[0], s0) - 40.0 - spine.s[0]), 0, len(spine.s) - 1))
+    k1 = int(np.clip(np.ceil(min(rs[1], s1) + 40.0 - spine.s[0]) + 1, k0 + 1, len(spine.s)))
+    view = _SubCurve(spine, k0, k1)
+    s = view.s
+    ap = canal_ap_profile(spine)[k0:k1]
+    d_a = spine.d_wall_a[k0:k1]
     # Ligamentum flavum indents the back of the canal at disc levels (more when degenerate).
     tip_s = np.array([spine.tip_s[i + 3] for i in range(N_MOBILE)])
     width = 0.5 * p.disc_h + 3.0
     amp = 0.4 * p.flavum + 2.0 * p.degeneration
     near = np.abs(s[:, None] - tip_s[None, :]) < 4.0 * width[None, :]
-    bump = np.where(near, np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2) * amp[None, :], 0.0).sum(axis=1)
-    epi_a = _level_profile(spine, p.epidural_a, above=0.3, below=3.0)
-    epi_p = _level_profile(spine, p.epidural_p, above=0.5, below=4.0)
+    gauss = np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2)
+    bump = np.where(near, gauss * amp[None, :], 0.0).sum(axis=1)
+    epi_a = _level_profile(view, p.epidural_a, above=0.3, below=3.0)
+    epi_p = _level_profile(view, p.epidural_p, above=0.5, below=4.0)
     sac_a = np.maximum(d_a, 0.0) + epi_a
     sac_p = ap - bump - epi_p
     s_end = float(np.interp(N_MOBILE + p.sac_end, np.arange(len(spine.body_s)), spine.body_s.mean(axis=1)))
     mid = 0.5 * (sac_a + sac_p)
     half = 0.5 * (sac_p - sac_a) * np.sqrt(np.clip((s_end - s) / 18.0, 0.0, 1.0))
     sac_a, sac_p = mid - half, mid + half
-    canal_hw = _level_profile(spine, p.canal_hw, above=p.canal_hw[0] * 1.2, below=6.0)
+    canal_hw = _level_profile(view, p.canal_hw, above=p.canal_hw[0] * 1.2, below=6.0)
     # Cord: AP size by level, tapering into the conus; medulla at the top.
-    cord_r = 0.5 * _level_profile(spine, p.cord_ap, above=p.cord_ap[0] * 1.15)
+    cord_r = 0.5 * _level_profile(view, p.cord_ap, above=p.cord_ap[0] * 1.15)
     level_idx = np.arange(len(spine.level_s), dtype=float)
     s_conus = float(np.interp(p.conus_level, level_idx, spine.level_s))
     cord_r = cord_r * np.sqrt(np.clip((s_conus - s) / 24.0, 0.0, 1.0))
     free = np.maximum(0.5 * (sac_p - sac_a) - cord_r - 0.4, 0.0)
     centre = 0.5 * (sac_a + sac_p) + np.clip(p.cord_shift * 2.0 * free, -free, free)
-    cord_hw = _level_profile(spine, p.cord_hw, above=p.cord_hw[0] * 1.1)
+    cord_hw = _level_profile(view, p.cord_hw, above=p.cord_hw[0] * 1.1)
     cord_front_top = float(np.interp(s0 + 0.5, s, centre - cord_r))
     n_roots = 7
     rr = rng.random((n_roots + 1, 8))
@@ -226,8 +279,8 @@ def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
     lo, hi = _clip_range(s0, s1, rs)
     if hi <= lo:
         return before, after, cord_front_top
-    fat = band_from_curves(_curve(spine, d_a - 0.4, lo, hi), _curve(spine, ap + 0.4, lo, hi), Tissue.FAT,
-                           xc=0.0, hw=float(canal_hw.max()) + 12.0)
+    fat = band_from_curves(_curve(view, d_a - 0.4, lo, hi), _curve(view, ap + 0.4, lo, hi), Tissue.FAT,
+                           xc=0.0, hw=float(canal_hw.max()) + 5.0)
     if fat is not None:
         before.append(fat)
     for i in range(N_MOBILE):
@@ -236,7 +289,7 @@ def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
         f_lo, f_hi = _clip_range(f_lo, f_hi, rs)
         if f_hi <= f_lo:
             continue
-        part = band_from_curves(_curve(spine, ap - bump - 0.3, f_lo, f_hi), _curve(spine, ap + 2.0, f_lo, f_hi),
+        part = band_from_curves(_curve(view, ap - bump - 0.3, f_lo, f_hi), _curve(view, ap + 2.0, f_lo, f_hi),
                                 Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()))
         if part is not None:
             before.append(part)
@@ -247,30 +300,30 @@ def _canal_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
     for tissue, inset in ((Tissue.LIGAMENT, 0.0), (Tissue.CSF, dura)):
         if hi <= lo:
             break
-        part = band_from_curves(_curve(spine, sac_a + inset, lo, hi), _curve(spine, sac_p - inset, lo, hi),
+        part = band_from_curves(_curve(view, sac_a + inset, lo, hi), _curve(view, sac_p - inset, lo, hi),
                                 tissue, 1.0, xc=0.0, mode="tube", hw=20.0,
-                                hw_along=_hw_along(spine, sac_hw - inset, lo, hi))
+                                hw_along=_hw_along(view, sac_hw - inset, lo, hi))
         if part is not None:
             after.append(part)
     lo, hi = _clip_range(s0, s_conus, rs)
     if hi > lo:
-        cord = band_from_curves(_curve(spine, centre - cord_r, lo, hi), _curve(spine, centre + cord_r, lo, hi),
+        cord = band_from_curves(_curve(view, centre - cord_r, lo, hi), _curve(view, centre + cord_r, lo, hi),
                                 Tissue.CORD, 1.0, xc=0.0, mode="tube", hw=8.0,
-                                hw_along=_hw_along(spine, np.maximum(cord_hw, 0.5), lo, hi))
+                                hw_along=_hw_along(view, np.maximum(cord_hw, 0.5), lo, hi))
         if cord is not None:
             after.append(cord)
     # Cauda equina: thin roots from the conus to the sac end, lying posteriorly (supine).
-    for j in range(3 + int(rr[-1, 1] * 5)):
+    for j in range(2 + int(rr[-1, 1] * 4)):
         q = rr[j]
         frac = 0.3 + 0.62 * q[0]
-        width = 0.5 + 0.9 * q[1]
+        width = 0.4 + 0.6 * q[1]
         wave = (0.3 + 1.2 * q[2]) * np.sin(s / (15.0 + 25.0 * q[3]) + 6.3 * q[4])
         c = sac_a + frac * (sac_p - sac_a) + wave
         lo, hi = _clip_range(s_conus - 15.0, s_end - 2.0 - 23.0 * q[5], rs)
         if hi <= lo:
             continue
-        part = band_from_curves(_curve(spine, c - width / 2, lo, hi), _curve(spine, c + width / 2, lo, hi), Tissue.NERVE,
-                                1.0, alpha=0.4 + 0.5 * q[6], xc=3.0 * (q[7] - 0.5) * 2.0, hw=2.0 + 4.0 * q[6],
+        part = band_from_curves(_curve(view, c - width / 2, lo, hi), _curve(view, c + width / 2, lo, hi), Tissue.NERVE,
+                                1.0, alpha=0.2 + 0.35 * q[6], xc=3.0 * (q[7] - 0.5) * 2.0, hw=2.0 + 4.0 * q[6],
                                 mode="round")
         if part is not None:
             after.append(part)
@@ -344,10 +397,10 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
             continue
         shade = spine.bones[i].shade
         out.append(poly(spine.laminae[i], Tissue.CORTEX, xc=0.0, hw=chw + 2.0))
-        out.append(poly(lam_all[i], Tissue.MARROW, shade, xc=0.0, hw=chw + 2.0))
+        out.append(poly(lam_all[i], Tissue.MARROW, 0.85 * shade, xc=0.0, hw=chw + 2.0))
         hw = 6.0 if i < 5 else (4.0 if i < 17 else 5.0)
         out.append(poly(spine.spinous[i], Tissue.CORTEX, xc=0.0, hw=hw, mode="round"))
-        out.append(poly(sp_all[i], Tissue.MARROW, shade, xc=0.0, hw=hw - 0.8, mode="round"))
+        out.append(poly(sp_all[i], Tissue.MARROW, 0.8 * shade, xc=0.0, hw=hw - 0.8, mode="round"))
     # Interspinous ligaments between processes, supraspinous / nuchal ligament along the tips.
     tips = spine.spinous_tips
     ap = canal_ap_profile(spine)
@@ -366,9 +419,9 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
     tang /= np.linalg.norm(tang, axis=1, keepdims=True) + 1e-9
     nrm = np.stack([-tang[:, 1], tang[:, 0]], axis=-1)
     c7 = int(np.argmin(np.linalg.norm(line - tips[5], axis=1)))
-    thick = np.where(np.arange(len(line)) < c7, 2.2, 1.4)
+    thick = np.where(np.arange(len(line)) < c7, 2.0, 1.0)
     strip = np.vstack([line - nrm * (thick / 2)[:, None], (line + nrm * (thick / 2)[:, None])[::-1]])
-    out.append(poly(strip, Tissue.LIGAMENT, 1.0, alpha=0.85, hw=3.0))
+    out.append(poly(strip, Tissue.LIGAMENT, 1.0, alpha=0.55, hw=3.0))
     # C1 posterior arch and the sacral crest.
     if _overlaps(spine.s_canal[0] - 20.0, 20.0, rs):
         out.append(poly(spine.c1_post, Tissue.CORTEX, xc=0.0, hw=22.0))
@@ -379,10 +432,14 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
     return out
 
 
-def _atlas_axis_parts(spine: Spine) -> list[Part]:
+def _atlas_axis_parts(spine: Spine, rng: np.random.Generator) -> list[Part]:
     p = spine.params
+    shade = spine.bones[0].shade
+    line = rng.random()  # how much of the old dens-body synchondrosis still shows
     return [poly(spine.dens, Tissue.CORTEX, xc=0.0, hw=5.5, mode="round"),
-            poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, spine.bones[0].shade, xc=0.0, hw=5.0, mode="round"),
+            poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, shade, xc=0.0, hw=5.0, mode="round"),
+            poly(spine.dens_bridge, Tissue.MARROW, shade, alpha=1.0 if line < 0.6 else 0.6, xc=0.0, hw=5.0,
+                 mode="round"),
             poly(spine.transverse_lig, Tissue.LIGAMENT, xc=0.0, hw=12.0),
             poly(spine.c1_ant, Tissue.CORTEX, xc=0.0, hw=22.0),
             poly(shapes.shrink(spine.c1_ant, 1.1), Tissue.MARROW, xc=0.0, hw=22.0)]
@@ -396,11 +453,16 @@ def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.G
     bones = _bone_parts(spine, rng, rs)
     discs = _disc_parts(spine, rng, rs)
     posterior = _posterior_parts(spine, hp, rng, rs)
-    trunk = trunk_parts(spine, bp, rs)
+    with_head = rs[0] < spine.body_s[2, 0]  # the head reaches down to about C3 (mandible, tongue)
+    trunk = trunk_parts(spine, bp, rs, (*back_of_head(spine, hp), inion_u(spine, hp)))
     parts: list[Part] = []
-    parts += trunk["outer"] + trunk["cavity"] + trunk["organs"] + trunk["posterior"]
-    # The head reaches down to about C3 (mandible, tongue).
-    if rs[0] < spine.body_s[2, 0]:
+    parts += trunk["outer"]
+    if with_head:
+        parts += head_outer_parts(spine, hp)
+    parts += trunk["cavity"] + trunk["organs"] + trunk["posterior"]
+    for part in parts:
+        part.background = True
+    if with_head:
         H = head_frame(spine, hp)
         top_pt = spine.at(spine.s_canal[0] + 0.5, cord_front_top)[0]
         cord_top_x = float((top_pt - H.origin) @ H.post) / H.scale
@@ -410,8 +472,9 @@ def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.G
         parts += _lateral_parts(spine, rs)
     parts += discs
     parts += bones
+    atlas = _atlas_axis_parts(spine, rng)
     if rs[0] < 30.0:
-        parts += _atlas_axis_parts(spine)
+        parts += atlas
     parts += canal_after
     parts += posterior
     return parts

@@ -40,26 +40,6 @@ def ellipse(center: np.ndarray, r_u: float, r_v: float, phi: float = 0.0, n: int
     return rotate(local, phi, np.zeros(2)) + np.asarray(center, dtype=float)
 
 
-def bowed(p0: np.ndarray, p1: np.ndarray, direction: np.ndarray, amount: float, n: int = 6,
-          include_end: bool = False) -> np.ndarray:
-    """Points from ``p0`` toward ``p1`` bowed by ``amount`` mm (parabolic) along ``direction``.
-
-    Args:
-        p0, p1: end points ``(2,)``.
-        direction: unit vector of the bow (the bow is ``amount`` at the middle, 0 at the ends).
-        amount: bow height in mm (negative bows the other way).
-        n: number of points returned (``p1`` excluded unless ``include_end``).
-        include_end: also return ``p1`` (then ``n + 1`` points).
-
-    Returns:
-        ``(n, 2)`` or ``(n + 1, 2)`` array.
-    """
-    m = n + 1 if include_end else n
-    t = np.arange(m, dtype=float) / n
-    base = p0[None, :] + t[:, None] * (p1 - p0)[None, :]
-    return base + (amount * 4.0 * t * (1.0 - t))[:, None] * np.asarray(direction)[None, :]
-
-
 def chaikin(poly: np.ndarray, iterations: int = 2, closed: bool = True) -> np.ndarray:
     """Round a polygon's corners by Chaikin corner cutting (``iterations`` passes)."""
     pts = np.asarray(poly, dtype=float)
@@ -109,7 +89,10 @@ def monotone_u(u: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def bow_at(p0: np.ndarray, p1: np.ndarray, direction: np.ndarray, amount: float, t: np.ndarray) -> np.ndarray:
-    """Points at fractions ``t`` along ``p0 -> p1`` bowed parabolically (see :func:`bowed`)."""
+    """Points at fractions ``t`` along ``p0 -> p1`` bowed by ``amount`` mm along ``direction``.
+
+    The bow is parabolic: ``amount`` at ``t = 0.5``, zero at the ends. Returns ``(len(t), 2)``.
+    """
     t = np.asarray(t, dtype=float)
     base = p0[None, :] + t[:, None] * (p1 - p0)[None, :]
     return base + (amount * 4.0 * t * (1.0 - t))[:, None] * np.asarray(direction)[None, :]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
-from hca_disc_label.synth.parts import sections
+from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import choose_look, finish, sample_contrast
 from hca_disc_label.synth.raster import Canvas
 from hca_disc_label.synth.scene import Subject, build_parts, s_range_for_rows, sample_subject
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 MAX_LATERAL_MM = 2.5
 """A slab is an average of ~6 mm around the mid-sagittal plane; its section is drawn at a
 random lateral offset up to this far from the exact midline."""
+
+SLAB_AVERAGE_P = 0.3
+"""Probability that a slab averages two sections 1.5-3.5 mm either side of that offset."""
 
 
 @dataclass
@@ -92,8 +95,19 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
     contrast = sample_contrast(rng, look)
     parts = build_parts(subject, s_range_for_rows(subject.spine, window.u_top, window.u_bot, margin=60.0))
     canvas = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, contrast.values)
-    canvas.paint_all(sections(parts, lateral))
-    image = finish(rng, canvas.image, canvas.classes, contrast, (spacing_mm, spacing_mm))
+    spread = float(rng.uniform(1.5, 3.5)) if rng.random() < SLAB_AVERAGE_P else 0.0
+    if spread > 0:
+        # Averaged slab (several thin or two thick slices): narrow midline structures blur.
+        # The class map is kept from the section nearer the midline.
+        near, far = sorted((lateral - spread, lateral + spread), key=abs)
+        render(parts, near, canvas)
+        other = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, contrast.values)
+        render(parts, far, other)
+        painted = 0.5 * (canvas.image + other.image)
+    else:
+        render(parts, lateral, canvas)
+        painted = canvas.image
+    image = finish(rng, painted, canvas.classes, contrast, (spacing_mm, spacing_mm))
     discs = tips_in_grid(subject, (h, w), u0, v0, spacing_mm, spacing_mm)
     meta = {
         "look": look,
@@ -102,6 +116,7 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         "region": window.region,
         "window_mm": [window.u_top, window.u_bot, window.v_left, window.v_right],
         "lateral_mm": lateral,
+        "slab_spread_mm": spread,
         "age": float(subject.spine.params.age),
         "scale": float(subject.spine.params.scale),
         "degeneration": {int(v): float(d) for v, d in zip(range(3, 26), subject.spine.params.degeneration) if d > 0},

@@ -45,6 +45,7 @@ class TrainConfig:
         lr: RMSprop learning rate (paper: 2.5e-4).
         lr_schedule: "constant" (paper) or "cosine" (decay to 5 % of ``lr`` over ``steps``).
         lambda_sk: skeleton-loss weight (paper: 2e-4).
+        foreground_weight: peak-pixel weight of the heatmap MSE (0 = the paper's plain MSE).
         seed: data/initialisation seed.
         spacing_mm, slab_mm: input contract of the produced model.
         sigma_px: Gaussian target sigma in heatmap pixels.
@@ -71,10 +72,11 @@ class TrainConfig:
     lr: float = 2.5e-4
     lr_schedule: str = "constant"
     lambda_sk: float = 2e-4
+    foreground_weight: float = 10.0
     seed: int = 0
     spacing_mm: float = 1.0
     slab_mm: float = 6.0
-    sigma_px: float = 1.0
+    sigma_px: float = 1.5
     synthetic_fraction: float = 1.0
     bids: list[Path] = field(default_factory=list)
     val_fraction: float = 0.2
@@ -331,7 +333,7 @@ def train(config: TrainConfig) -> TrainResult:
         if h % multiple:
             raise HCAError(f"crop size {h} is not a multiple of the network's size multiple {multiple}")
     net = net.to(device).train()
-    criterion = HCALoss(lambda_sk=config.lambda_sk).to(device)
+    criterion = HCALoss(lambda_sk=config.lambda_sk, foreground_weight=config.foreground_weight).to(device)
     params = list(net.parameters()) + list(criterion.parameters())
     optimizer = torch.optim.RMSprop(params, lr=config.lr)
     start, best, losses = 0, None, []
@@ -452,10 +454,10 @@ def train_step(model, criterion, optimizer, micro: list[dict], share: int, sigma
     total = 0.0
     out: dict = {}
     for m, mb in enumerate(micro):
-        x = torch.from_numpy(mb["image"]).to(device).contiguous(memory_format=torch.channels_last)
-        coords = torch.from_numpy(mb["coords"]).to(device)
-        present = torch.from_numpy(mb["present"]).to(device)
-        mask = torch.from_numpy(mb["mask"]).to(device)
+        x = torch.as_tensor(mb["image"]).to(device).contiguous(memory_format=torch.channels_last)
+        coords = torch.as_tensor(mb["coords"]).to(device)
+        present = torch.as_tensor(mb["present"]).to(device)
+        mask = torch.as_tensor(mb["mask"]).to(device)
         last = m == len(micro) - 1
         ctx = model.no_sync() if (distributed and not last) else contextlib.nullcontext()
         with ctx:
@@ -509,6 +511,8 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
         "batch_size": config.batch_size,
         "optimizer": f"RMSprop lr {config.lr} ({config.lr_schedule})",
         "lambda_sk": config.lambda_sk,
+        "foreground_weight": config.foreground_weight,
+        "sigma_px": config.sigma_px,
         "init": init_desc,
         "data": {
             "synthetic_fraction": config.synthetic_fraction if train_cases else 1.0,

@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Publish a trained model folder as an embedded default (how models/hca-compact was made).
+
+    python scripts/release_model.py RUN/model EVAL_DIR --name hca-compact --version 0.1.0 \
+        --notes "first embedded default"
+
+Copies the folder's weights and ONNX file into ``models/<name>/`` with a card that records the
+validation measured by ``hca_label evaluate`` (EVAL_DIR/summary.json and summary.md), writes
+``models/<name>/MODEL_CARD.md`` and pins the files (sha256, size) in ``models/registry.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hca_disc_label.weights import (  # noqa: E402
+    entry_from_folder,
+    load_model_folder,
+    update_registry_entry,
+    write_model_folder,
+)
+
+
+def _params(folder) -> int:
+    from hca_disc_label.inference.backends import build_torch_model
+    from hca_disc_label.model.hca_net import count_parameters
+
+    return count_parameters(build_torch_model(folder.architecture, folder.weights_path))
+
+
+def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
+    t = card.get("training_data") or {}
+    data = t.get("data") or {}
+    arch = card["architecture"]
+    contract = card["input"]
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        card.get("description", ""),
+        "",
+        "## Network",
+        f"- HCA-Net, {arch.get('num_stacks')} stacks, width {arch.get('width')}, hourglass depth "
+        f"{arch.get('depth')}, stem stride {arch.get('stem_stride')}; {params:,} parameters.",
+        f"- Channels: one per SCT disc value, {card['channel_values'][0]}..{card['channel_values'][-1]}.",
+        f"- Input contract: {contract['pixel_spacing_mm']} mm pixels, {contract.get('slab_thickness_mm', 6)} mm "
+        f"mid-sagittal slab, percentile normalisation ({contract.get('low_percentile')}–"
+        f"{contract.get('high_percentile')}) to [0, 1], padding to a multiple of {contract['size_multiple']}, "
+        f"output stride {contract['output_stride']}, heatmap sigma {contract.get('heatmap_sigma_px')} px.",
+        "",
+        "## Training (reproducible)",
+        f"- Command: `{t.get('command', '')}`",
+        f"- Seed {t.get('seed')}, {t.get('steps')} steps of batch {t.get('batch_size')}, {t.get('optimizer')}, "
+        f"lambda_sk {t.get('lambda_sk')}, foreground weight {t.get('foreground_weight')}.",
+        f"- Data: synthetic spines (hca_disc_label.synth, fraction {data.get('synthetic_fraction')}) + "
+        f"{', '.join(data.get('bids') or []) or 'no real data'} "
+        f"({len(data.get('train_subjects') or [])} training subjects, "
+        f"{len(data.get('val_subjects') or [])} held out for checkpoint selection).",
+        f"- Machine: {t.get('machine')}; {t.get('images_per_second')} images/s; {t.get('date')}.",
+        "- Never trained on `../shared/data/bids/` (the validation set below).",
+        "",
+        "## Validation on ../shared/data/bids (never used for training)",
+        "",
+        "Measured with `hca_label evaluate -model models/" + card["name"] + " -gt ../shared/data/bids`.",
+        "",
+        eval_md.strip(),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("eval_dir", type=Path)
+    ap.add_argument("--name", default="hca-compact")
+    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument("--notes", default="first embedded default model")
+    ap.add_argument("--description", default=(
+        "Compact HCA-Net trained with hca_label train on synthetic spines and real lumbar "
+        "gradient-echo images; embedded default for T1w and T2w sagittal images."))
+    args = ap.parse_args()
+
+    src = load_model_folder(args.model_dir)
+    summary = json.loads((args.eval_dir / "summary.json").read_text())
+    eval_md = (args.eval_dir / "summary.md").read_text()
+    card = dict(src.card)
+    card.update(name=args.name, version=args.version, description=args.description,
+                release_notes=f"{args.version}: {args.notes}")
+    card["validation"] = {"internal": (src.card.get("validation") or {}), "bids": summary}
+    dest = REPO / "models" / args.name
+    files = {"weights": src.weights_path}
+    if src.onnx_path is not None:
+        files["onnx"] = src.onnx_path
+    folder = write_model_folder(dest, card, files)
+    (dest / "MODEL_CARD.md").write_text(model_card_markdown(folder.card, _params(folder), eval_md))
+    entry = entry_from_folder(folder, embedded=args.name, default_for=["t1", "t2"])
+    update_registry_entry(REPO / "models" / "registry.json", entry)
+    print(f"released {args.name} {args.version} into {dest}")
+
+
+if __name__ == "__main__":
+    main()
