@@ -14,7 +14,9 @@ _HELP = (
     "Reports, in mm of world space: the paper's identity-free protocol (DTT mean ± sd, FNR, FPR, "
     "both rates divided by the number of GT discs, Table 1 shape per contrast T1/T2) and a "
     "label-aware protocol (identity accuracy, mislabelled discs, FP inside / outside the "
-    "annotated range). Writes per_disc.csv, per_case.csv, summary.md, summary.json and "
+    "annotated range). Every distance is given in 3D and in the sagittal plane (world "
+    "left-right axis dropped, as the paper and SCT's -discfile use); matching, FN and FP use the "
+    "3D distance. Writes per_disc.csv, per_case.csv, summary.md, summary.json and "
     "error_per_level.png into -o, and prints the tables."
 )
 _EPILOG = (

@@ -24,6 +24,18 @@ Two protocols are computed for each case (one image):
   value present in the GT but farther than ``fn_mm`` from it is *misplaced* (counted on the
   GT side as a FN, not as a FP).
 
+Every distance is reported twice (matching always uses the first):
+
+* **3D distance** (``distance_mm``): the Euclidean distance in world mm.
+* **Sagittal-plane distance** (``distance_sagittal_mm``): the same pair of points with the
+  world left-right axis dropped, i.e. ``hypot(dy, dz)`` in the NIfTI world frame (RAS+ mm as
+  nibabel reports it, x = left-right). A labeller that writes every disc on the centre slice
+  of a mid-sagittal slab differs from manual labels placed on neighbouring left-right slices
+  by an offset that says nothing about disc localisation; the paper's evaluation and SCT's
+  ``-discfile`` (which snaps labels onto the cord centreline) only use the position in the
+  sagittal plane. FN/FP decisions and identity matching stay on the 3D distance, so adding the
+  sagittal numbers changes no count.
+
 Pooled summaries (:func:`summarise`) are micro-averages over discs: DTT statistics pool all
 matched discs of the group, FNR/FPR divide the group's FN/FP counts by its GT disc count.
 Standard deviations are population standard deviations (``ddof=0``).
@@ -51,6 +63,9 @@ DEFAULT_FP_MM = 10.0
 
 NAN = float("nan")
 
+LR_AXIS = 0
+"""World axis dropped for the sagittal-plane distance: x of RAS+ world mm (left-right)."""
+
 
 @dataclass(frozen=True)
 class Disc:
@@ -69,6 +84,20 @@ class Disc:
     def name(self) -> str:
         """SCT name of the disc, e.g. ``"C2/C3"``."""
         return DISC_NAMES.get(self.value, str(self.value))
+
+
+def distance_mm(a: Disc, b: Disc) -> float:
+    """Euclidean 3D distance between two discs, in world mm."""
+    return float(np.linalg.norm(np.subtract(a.mm, b.mm)))
+
+
+def sagittal_distance_mm(a: Disc, b: Disc) -> float:
+    """Distance in the sagittal plane (world left-right axis dropped), in mm.
+
+    ``hypot(dy, dz)`` of the world (RAS+) coordinates: a pure left-right offset gives 0.
+    """
+    d = np.subtract(a.mm, b.mm)
+    return float(np.hypot(*np.delete(d, LR_AXIS)))
 
 
 def discs_from_points(points: Iterable[Any], source: str = "") -> list[Disc]:
@@ -113,12 +142,15 @@ class PaperGTMatch:
         nearest_value: value of the nearest prediction (any value), None without predictions.
         distance_mm: Euclidean distance to that prediction (nan without predictions).
         matched: distance_mm <= fn_mm (else the GT disc is a FN).
+        distance_sagittal_mm: sagittal-plane distance (left-right axis dropped) to the same
+            prediction (nan without predictions); the nearest prediction is chosen in 3D.
     """
 
     value: int
     nearest_value: int | None
     distance_mm: float
     matched: bool
+    distance_sagittal_mm: float = NAN
 
 
 @dataclass(frozen=True)
@@ -184,7 +216,8 @@ def paper_protocol(gt: Sequence[Disc], pred: Sequence[Disc], fn_mm: float = DEFA
             continue
         j = int(np.argmin(dist[i]))
         d = float(dist[i, j])
-        gt_matches.append(PaperGTMatch(disc.value, pred[j].value, d, d <= fn_mm))
+        gt_matches.append(PaperGTMatch(disc.value, pred[j].value, d, d <= fn_mm,
+                                       sagittal_distance_mm(disc, pred[j])))
     pred_matches = []
     for j, disc in enumerate(pred):
         if len(gt) == 0:
@@ -218,12 +251,15 @@ class LabelGTMatch:
             prediction of another value lies within fn_mm) or ``"missed"``.
         mislabelled_as: value of the nearest other-valued prediction within fn_mm when
             mislabelled, else None.
+        distance_sagittal_mm: sagittal-plane distance (left-right axis dropped) to the
+            prediction with the same value (nan if there is none); never used for the status.
     """
 
     value: int
     distance_mm: float
     status: str
     mislabelled_as: int | None = None
+    distance_sagittal_mm: float = NAN
 
     @property
     def correct(self) -> bool:
@@ -283,23 +319,27 @@ def label_aware_protocol(gt: Sequence[Disc], pred: Sequence[Disc],
     gt_matches = []
     for i, disc in enumerate(gt):
         same = pred_by_value.get(disc.value)
-        d_same = NAN if same is None else float(np.linalg.norm(np.subtract(disc.mm, same.mm)))
+        d_same = NAN if same is None else distance_mm(disc, same)
+        d_sag = NAN if same is None else sagittal_distance_mm(disc, same)
         if same is not None and d_same <= fn_mm:
-            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_CORRECT))
+            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_CORRECT,
+                                           distance_sagittal_mm=d_sag))
             continue
         others = [(float(dist[i, j]), p.value) for j, p in enumerate(pred)
                   if p.value != disc.value and dist[i, j] <= fn_mm]
         if others:
-            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_MISLABELLED, min(others)[1]))
+            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_MISLABELLED, min(others)[1],
+                                           distance_sagittal_mm=d_sag))
         else:
-            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_MISSED))
+            gt_matches.append(LabelGTMatch(disc.value, d_same, GT_MISSED,
+                                           distance_sagittal_mm=d_sag))
     lo = min(gt_by_value, default=None)
     hi = max(gt_by_value, default=None)
     pred_matches = []
     for disc in pred:
         target = gt_by_value.get(disc.value)
         if target is not None:
-            d = float(np.linalg.norm(np.subtract(disc.mm, target.mm)))
+            d = distance_mm(disc, target)
             pred_matches.append(LabelPredMatch(disc.value,
                                                PRED_CORRECT if d <= fn_mm else PRED_MISPLACED))
         elif lo is not None and lo < disc.value < hi:
@@ -396,7 +436,9 @@ class GroupSummary:
 
     Counts are numbers of discs; percentages are in % of the group's GT disc count ``n_gt``
     (nan when ``n_gt`` is 0). ``paper_*`` fields follow the paper protocol, ``label_*`` the
-    label-aware protocol (see the module docstring).
+    label-aware protocol (see the module docstring). ``*_dtt`` are 3D distances and
+    ``*_dtt_sagittal`` the sagittal-plane distances (left-right axis dropped) of the *same*
+    matched discs (matching is decided in 3D), so both have the same ``n``.
     """
 
     n_cases: int
@@ -409,6 +451,7 @@ class GroupSummary:
     paper_fnr_pct: float
     paper_fpr_pct: float
     paper_dtt: DistanceStats
+    paper_dtt_sagittal: DistanceStats
     label_correct: int
     identity_accuracy_pct: float
     label_fn: int
@@ -421,10 +464,12 @@ class GroupSummary:
     label_fpr_pct: float
     label_fpr_inside_range_pct: float
     label_dtt: DistanceStats
+    label_dtt_sagittal: DistanceStats
     cases: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
-        """Flat dict (DTT stats expanded as ``paper_dtt_mean_mm`` ...), nan kept as float."""
+        """Flat dict (DTT stats expanded as ``paper_dtt_mean_mm``,
+        ``paper_dtt_sagittal_mean_mm`` ...), nan kept as float."""
         out: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             if key == "cases":
@@ -442,7 +487,9 @@ class GroupSummary:
 def summarise(cases: Sequence[CaseMetrics]) -> GroupSummary:
     """Pool the discs of several cases into one :class:`GroupSummary`."""
     paper_samples: list[tuple[float, str]] = []
+    paper_sag_samples: list[tuple[float, str]] = []
     label_samples: list[tuple[float, str]] = []
+    label_sag_samples: list[tuple[float, str]] = []
     n_gt = n_pred = 0
     paper_fn = paper_fp = 0
     counts = {s: 0 for s in (GT_CORRECT, GT_MISLABELLED, GT_MISSED)}
@@ -455,11 +502,15 @@ def summarise(cases: Sequence[CaseMetrics]) -> GroupSummary:
         paper_fp += c.paper.n_fp
         for m in c.paper.gt:
             if m.matched:
-                paper_samples.append((m.distance_mm, f"{c.case} {DISC_NAMES[m.value]}"))
+                where = f"{c.case} {DISC_NAMES[m.value]}"
+                paper_samples.append((m.distance_mm, where))
+                paper_sag_samples.append((m.distance_sagittal_mm, where))
         for m in c.label.gt:
             counts[m.status] += 1
             if m.correct:
-                label_samples.append((m.distance_mm, f"{c.case} {DISC_NAMES[m.value]}"))
+                where = f"{c.case} {DISC_NAMES[m.value]}"
+                label_samples.append((m.distance_mm, where))
+                label_sag_samples.append((m.distance_sagittal_mm, where))
         for p in c.label.pred:
             pred_counts[p.status] += 1
     label_fn = n_gt - counts[GT_CORRECT]
@@ -475,6 +526,7 @@ def summarise(cases: Sequence[CaseMetrics]) -> GroupSummary:
         paper_fnr_pct=_pct(paper_fn, n_gt),
         paper_fpr_pct=_pct(paper_fp, n_gt),
         paper_dtt=DistanceStats.from_samples(paper_samples),
+        paper_dtt_sagittal=DistanceStats.from_samples(paper_sag_samples),
         label_correct=counts[GT_CORRECT],
         identity_accuracy_pct=_pct(counts[GT_CORRECT], n_gt),
         label_fn=label_fn,
@@ -487,6 +539,7 @@ def summarise(cases: Sequence[CaseMetrics]) -> GroupSummary:
         label_fpr_pct=_pct(label_fp, n_gt),
         label_fpr_inside_range_pct=_pct(pred_counts[PRED_FP_INSIDE], n_gt),
         label_dtt=DistanceStats.from_samples(label_samples),
+        label_dtt_sagittal=DistanceStats.from_samples(label_sag_samples),
         cases=tuple(c.case for c in cases),
     )
 

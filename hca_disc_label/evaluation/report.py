@@ -1,7 +1,8 @@
 """Evaluation results and their reports: per-disc/per-case CSV, Markdown, JSON and a plot.
 
 All distances are in mm of world space (see :mod:`hca_disc_label.evaluation.metrics` for the
-two protocols). Files are written atomically (temp file + rename) so an interrupted run never
+two protocols), each given as a 3D distance and as a sagittal-plane distance (world left-right
+axis dropped). Files are written atomically (temp file + rename) so an interrupted run never
 leaves a half-written report.
 """
 
@@ -147,28 +148,34 @@ class EvaluationResult:
         return rows
 
     def paper_table(self) -> str:
-        """Markdown table shaped like the paper's Table 1 (paper protocol, one row)."""
+        """Markdown table shaped like the paper's Table 1 (paper protocol, one row).
+
+        Per contrast: 3D DTT, sagittal-plane DTT (same matched discs, left-right axis
+        dropped), FNR and FPR.
+        """
         contrasts = self._table_contrasts()
         head = ["method"]
         for c in contrasts:
-            head += [f"{c} DTT mm", f"{c} FNR %", f"{c} FPR %"]
+            head += [f"{c} DTT mm", f"{c} DTT sag. mm", f"{c} FNR %", f"{c} FPR %"]
         row = [self.method]
         for c in contrasts:
             s = self.summary(contrast=c)
-            row += [_mean_sd(s.paper_dtt), _num(s.paper_fnr_pct), _num(s.paper_fpr_pct)]
+            row += [_mean_sd(s.paper_dtt), _mean_sd(s.paper_dtt_sagittal),
+                    _num(s.paper_fnr_pct), _num(s.paper_fpr_pct)]
         return _markdown([head, row])
 
     def label_table(self) -> str:
         """Markdown table of the label-aware protocol, one row per contrast and overall."""
         head = ["method", "contrast", "cases", "GT discs", "identity acc %", "DTT mm",
-                "median mm", "max mm (disc)", "FNR %", "FPR %", "mislabelled", "missed",
-                "FP inside range", "FP unannotated range"]
+                "median mm", "median sag. mm", "max mm (disc)", "FNR %", "FPR %", "mislabelled",
+                "missed", "FP inside range", "FP unannotated range"]
         rows = [head]
         groups = [(c, self.summary(contrast=c)) for c in self.contrasts()] + [("all", self.overall)]
         for name, s in groups:
             rows.append([self.method, name, str(s.n_cases), str(s.n_gt),
                          _num(s.identity_accuracy_pct), _mean_sd(s.label_dtt),
-                         _num(s.label_dtt.median), _max_worst(s.label_dtt), _num(s.label_fnr_pct),
+                         _num(s.label_dtt.median), _num(s.label_dtt_sagittal.median),
+                         _max_worst(s.label_dtt), _num(s.label_fnr_pct),
                          _num(s.label_fpr_pct), str(s.label_mislabelled), str(s.label_missed),
                          str(s.label_fp_inside_range), str(s.label_fp_unannotated_range)])
         return _markdown(rows)
@@ -176,14 +183,15 @@ class EvaluationResult:
     def subject_table(self) -> str:
         """Markdown table with one row per subject (both protocols)."""
         head = ["subject", "cases", "GT discs", "pred discs", "paper DTT mm", "paper median mm",
-                "paper max mm (disc)", "FNR %", "FPR %", "identity acc %", "label DTT mm",
-                "label median mm", "label FP inside / unannotated"]
+                "paper median sag. mm", "paper max mm (disc)", "FNR %", "FPR %", "identity acc %",
+                "label DTT mm", "label median mm", "label FP inside / unannotated"]
         rows = [head]
         for subject in self.subjects():
             s = self.summary(subject=subject)
             rows.append([subject, str(s.n_cases), str(s.n_gt), str(s.n_pred),
                          _mean_sd(s.paper_dtt), _num(s.paper_dtt.median),
-                         _max_worst(s.paper_dtt), _num(s.paper_fnr_pct), _num(s.paper_fpr_pct),
+                         _num(s.paper_dtt_sagittal.median), _max_worst(s.paper_dtt),
+                         _num(s.paper_fnr_pct), _num(s.paper_fpr_pct),
                          _num(s.identity_accuracy_pct), _mean_sd(s.label_dtt),
                          _num(s.label_dtt.median),
                          f"{s.label_fp_inside_range} / {s.label_fp_unannotated_range}"])
@@ -192,7 +200,9 @@ class EvaluationResult:
     def tables_markdown(self) -> str:
         """The two headline tables (paper protocol, label-aware), as printed by the CLI."""
         return (f"Paper protocol (identity-free nearest match, mm):\n\n{self.paper_table()}\n\n"
-                f"Label-aware protocol (match by SCT value, mm):\n\n{self.label_table()}\n")
+                f"Label-aware protocol (match by SCT value, mm):\n\n{self.label_table()}\n\n"
+                "DTT mm: 3D distance; sag.: sagittal-plane distance (world left-right axis "
+                "dropped). Matching, FN and FP use the 3D distance.\n")
 
     def to_markdown(self) -> str:
         """Full ``summary.md`` text: tables, per-subject table and how to read them."""
@@ -205,7 +215,7 @@ class EvaluationResult:
             f"- ground truth: `{self.gt_root}`",
             f"- cases: {o.n_cases} images ({len(self.subjects())} subjects), {o.n_gt} GT discs, "
             f"{o.n_pred} predicted discs",
-            f"- thresholds: FN {self.fn_mm:g} mm, FP {self.fp_mm:g} mm (Euclidean, world space)",
+            f"- thresholds: FN {self.fn_mm:g} mm, FP {self.fp_mm:g} mm (Euclidean 3D, world space)",
             f"- hca_disc_label {__version__}",
             "",
             "## Paper protocol (Table 1 shape)",
@@ -221,6 +231,8 @@ class EvaluationResult:
             "here every threshold and distance is a Euclidean distance in mm of world space, so "
             "numbers are comparable across voxel sizes but not digit-for-digit with the paper.",
             "",
+            _DISTANCES_NOTE,
+            "",
             "## Label-aware protocol",
             "",
             self.label_table(),
@@ -231,7 +243,8 @@ class EvaluationResult:
             "lies within the threshold) or *missed*. FP = predicted values absent from the GT, "
             "divided by the number of GT discs; *inside range* = between the lowest and highest "
             "GT value, *unannotated range* = outside it (often true discs the annotator did not "
-            "label, e.g. lumbar GT only labels L1/L2-L5/S1).",
+            "label, e.g. lumbar GT only labels L1/L2-L5/S1). *median sag. mm* is the median "
+            "sagittal-plane distance of the correct discs (see above).",
             "",
             "## Per subject",
             "",
@@ -258,6 +271,9 @@ class EvaluationResult:
             "thresholds_mm": {"fn": self.fn_mm, "fp": self.fp_mm},
             "notes": {
                 "units": "mm, Euclidean, world (scanner) space",
+                "distances": ("*_dtt_*: 3D distance; *_dtt_sagittal_*: sagittal-plane distance "
+                              "hypot(dy, dz), world left-right axis (RAS+ x) dropped, of the same "
+                              "matched discs; FN/FP and identity are decided on the 3D distance"),
                 "paper_protocol": "identity-free nearest match; FNR and FPR divided by #GT discs",
                 "label_aware_protocol": "match by SCT value; FP split inside/unannotated range",
                 "sd": "population standard deviation (ddof=0)",
@@ -304,23 +320,40 @@ class EvaluationResult:
         return files
 
 
+_DISTANCES_NOTE = (
+    "**Two distances.** *DTT mm* is the 3D Euclidean distance in world mm. *DTT sag. mm* is "
+    "the distance in the sagittal plane: the same pair of discs with the world left-right axis "
+    "(x of RAS+ world mm) dropped, i.e. hypot(dy, dz). Manual labels sit on whichever "
+    "left-right slice the annotator clicked, while a labeller may write every disc on one "
+    "slice (e.g. the centre of a mid-sagittal slab); that left-right offset says nothing about "
+    "where along the spine the disc was found. The paper and SCT's `-discfile` (which snaps "
+    "labels onto the cord centreline) only use the position in the sagittal plane, so the "
+    "sagittal-plane distance is the comparable number; the 3D one is kept as the stricter "
+    "measure. Both are computed on the same matched discs: matching, FN, FP and identity are "
+    "always decided on the 3D distance."
+)
+
+
 # ------------------------------------------------------------------------- per-disc rows
 PER_DISC_COLUMNS: list[str] = [
     "case", "subject", "session", "contrast", "value", "name", "in_gt", "in_pred",
     "pred_file_missing",
     "gt_x_mm", "gt_y_mm", "gt_z_mm", "pred_x_mm", "pred_y_mm", "pred_z_mm",
     # label-aware protocol (same value)
-    "distance_mm", "label_matched", "label_fn", "label_fp", "label_gt_status", "mislabelled_as",
-    "label_pred_status",
+    "distance_mm", "distance_sagittal_mm", "label_matched", "label_fn", "label_fp",
+    "label_gt_status", "mislabelled_as", "label_pred_status",
     # paper protocol (identity-free)
-    "paper_nearest_pred_value", "paper_distance_mm", "paper_matched", "paper_fn",
-    "paper_pred_nearest_gt_value", "paper_pred_distance_mm", "paper_fp",
+    "paper_nearest_pred_value", "paper_distance_mm", "paper_distance_sagittal_mm",
+    "paper_matched", "paper_fn", "paper_pred_nearest_gt_value", "paper_pred_distance_mm",
+    "paper_fp",
 ]
 """Columns of ``per_disc.csv``. One row per (case, SCT value) present in the GT and/or the
 prediction; coordinates in world mm; ``distance_mm`` is the same-value distance (label-aware),
 ``paper_distance_mm`` the GT disc's distance to its nearest prediction of any value and
-``paper_pred_distance_mm`` the predicted disc's distance to its nearest GT disc. Flags are 0/1;
-empty cells mean "not applicable"."""
+``paper_pred_distance_mm`` the predicted disc's distance to its nearest GT disc (all 3D).
+``distance_sagittal_mm`` and ``paper_distance_sagittal_mm`` are the sagittal-plane distances
+(world left-right axis dropped) of the same pairs as ``distance_mm`` / ``paper_distance_mm``.
+Flags are 0/1; empty cells mean "not applicable"."""
 
 
 def _case_disc_rows(case: CaseResult) -> list[dict[str, Any]]:
@@ -345,11 +378,15 @@ def _case_disc_rows(case: CaseResult) -> list[dict[str, Any]]:
                 row[f"{prefix}_{axis}_mm"] = coord
         if g is not None:
             lg, pg = label_gt[value], paper_gt[value]
-            row.update(distance_mm=lg.distance_mm, label_matched=int(lg.correct),
+            row.update(distance_mm=lg.distance_mm,
+                       distance_sagittal_mm=lg.distance_sagittal_mm,
+                       label_matched=int(lg.correct),
                        label_fn=int(not lg.correct), label_gt_status=lg.status,
                        mislabelled_as=lg.mislabelled_as,
                        paper_nearest_pred_value=pg.nearest_value,
-                       paper_distance_mm=pg.distance_mm, paper_matched=int(pg.matched),
+                       paper_distance_mm=pg.distance_mm,
+                       paper_distance_sagittal_mm=pg.distance_sagittal_mm,
+                       paper_matched=int(pg.matched),
                        paper_fn=int(not pg.matched))
         if p is not None:
             lp, pp = label_pred[value], paper_pred[value]

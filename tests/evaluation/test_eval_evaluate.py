@@ -139,7 +139,7 @@ def test_relabelled_removed_extra_and_missing(tmp_path, bids, lab, caplog):
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "## Missing predictions" in md and "- sub-d_T1w" in md
     # T1 column: every GT disc missed
-    assert "| pred | n/a | 100.00 | 0.00 |" in md
+    assert "| pred | n/a | n/a | 100.00 | 0.00 |" in md
 
 
 def test_duplicate_voxels_use_centroid(tmp_path, bids, lab, caplog):
@@ -184,8 +184,12 @@ def test_all_outputs_written(tmp_path, bids, lab):
         assert path.parent == out and path.stat().st_size > 0
     assert (out / "error_per_level.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "summary.md").read_text()
-    assert "| method | T1 DTT mm | T1 FNR % | T1 FPR % | T2 DTT mm | T2 FNR % | T2 FPR % |" in md
-    assert "| mine | 0.00 (±0.00) | 0.00 | 0.00 | 3.00 (±0.00) | 0.00 | 0.00 |" in md
+    assert ("| method | T1 DTT mm | T1 DTT sag. mm | T1 FNR % | T1 FPR % "
+            "| T2 DTT mm | T2 DTT sag. mm | T2 FNR % | T2 FPR % |") in md
+    # the 3 mm voxel step is rotated 20 degrees about world z: dx = 3 cos 20, dy = 3 sin 20,
+    # so only 3 sin 20 = 1.03 mm of it lies in the sagittal plane
+    assert ("| mine | 0.00 (±0.00) | 0.00 (±0.00) | 0.00 | 0.00 "
+            "| 3.00 (±0.00) | 1.03 (±0.00) | 0.00 | 0.00 |") in md
     assert "divided by the number of GT discs" in md
     rows = _read_csv(out / "per_disc.csv")
     assert len(rows) == 8 and {"gt_x_mm", "pred_z_mm", "paper_fp", "label_fn"} <= set(rows[0])
@@ -196,6 +200,9 @@ def test_all_outputs_written(tmp_path, bids, lab):
     assert "NaN" not in text
     data = json.loads(text)
     assert data["by_contrast"]["T2"]["paper_dtt_mean_mm"] == pytest.approx(3.0)
+    sag = 3.0 * np.sin(np.deg2rad(20.0))
+    assert data["by_contrast"]["T2"]["paper_dtt_sagittal_mean_mm"] == pytest.approx(sag, abs=1e-4)
+    assert data["by_contrast"]["T2"]["label_dtt_sagittal_median_mm"] == pytest.approx(sag, abs=1e-4)
     assert data["thresholds_mm"] == {"fn": 7.0, "fp": 10.0}
     assert data["overall"]["n_gt"] == 8
 
@@ -232,6 +239,8 @@ def test_real_dataset_against_itself(real_bids):
     s = result.overall
     assert s.n_cases == 8 and s.n_gt == 53
     assert s.paper_dtt.max == 0 and s.label_dtt.max == 0
+    assert s.paper_dtt_sagittal.max == 0 and s.label_dtt_sagittal.max == 0
+    assert s.paper_dtt_sagittal.n == s.label_dtt_sagittal.n == 53
     assert (s.paper_fnr_pct, s.paper_fpr_pct, s.identity_accuracy_pct) == (0, 0, 100)
     assert result.contrasts() == ["T1", "T2"]
 
