@@ -12,21 +12,24 @@ import pytest
 from hca_disc_label.cli.main import main
 from hca_disc_label.io import read_disc_labels
 
-# case -> (minimum correctly identified discs within 5 mm, maximum median distance in mm)
+# case -> (contrast, minimum discs with the right value within 5 mm, maximum median distance in
+# mm over same-value pairs). Measured for hca-compact 0.1.0: errsm30 T1w 4/4 (median 3.6 mm),
+# pam50 13/20 (3.7 mm), ivd42 4/5 (3.0 mm).
 GOLDEN = {
-    "sub-errsm30/anat/sub-errsm30_T2w": (3, 3.0),
-    "sub-ivd11/anat/sub-ivd11_T2w": (4, 3.0),
+    "sub-errsm30/anat/sub-errsm30_T1w": ("t1", 4, 4.5),
+    "sub-pam50/anat/sub-pam50_T2w": ("t2", 12, 5.0),
+    "sub-ivd42/anat/sub-ivd42_T2w": ("t2", 4, 3.5),
 }
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_default_model_on_real_image(shared_data, tmp_path, case):
-    min_correct, max_median = GOLDEN[case]
+    contrast, min_correct, max_median = GOLDEN[case]
     bids = shared_data / "bids"
     img = bids / f"{case}.nii.gz"
     gt_path = bids / "derivatives" / "labels" / f"{case}_label-discs_dlabel.nii.gz"
     out = tmp_path / "labels.nii.gz"
-    assert main(["-i", str(img), "-c", "t2", "-o", str(out), "-v", "0"]) == 0
+    assert main(["-i", str(img), "-c", contrast, "-o", str(out), "-v", "0"]) == 0
     pred = {p.value: np.array(p.mm) for p in read_disc_labels(out)}
     gt = {p.value: np.array(p.mm) for p in read_disc_labels(gt_path)}
     dists = [float(np.linalg.norm(pred[v] - gt[v])) for v in gt if v in pred]

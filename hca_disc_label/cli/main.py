@@ -28,7 +28,7 @@ def _invoke(command: click.Command, args: list[str], prog: str) -> int:
     from hca_disc_label.errors import HCAError
 
     try:
-        result = command.main(args=args, prog_name=prog, standalone_mode=False, obj={"argv": [prog, *args]})
+        result = command.main(args=args, prog_name=prog, standalone_mode=False, obj={"argv": [*prog.split(), *args]})
     except click.UsageError as exc:
         if exc.ctx is None:  # parse errors before a context exists carry no usage line
             click.echo(f"Usage: {prog} [OPTIONS]\nTry '{prog} -h' for help.\n", err=True)

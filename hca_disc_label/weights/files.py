@@ -43,6 +43,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _readable(tmp: str) -> None:
+    """mkstemp creates 0600 files; give the final file the usual umask-based mode so a
+    shared cluster cache stays readable by the group."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
     path = Path(path)
@@ -52,6 +60,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -74,6 +83,7 @@ def atomic_copy(src: Path, dst: Path) -> None:
             shutil.copyfileobj(inp, out, _CHUNK)
             out.flush()
             os.fsync(out.fileno())
+        _readable(tmp)
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
