@@ -53,7 +53,7 @@ def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.
                 "output_stride": net.output_stride, "heatmap_sigma_px": 1.0}
     return write_trained_model(out_dir, net.state_dict(), cfg.to_dict(), list(DISC_VALUES), contract,
                                name=name, version=version, training={"note": "random weights"},
-                               validation={}, export_onnx=onnx)
+                               validation={}, with_onnx=onnx)
 
 
 @pytest.fixture(scope="session")

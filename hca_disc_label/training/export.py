@@ -64,7 +64,7 @@ def write_trained_model(
     version: str,
     training: dict,
     validation: dict,
-    export_onnx: bool = True,
+    with_onnx: bool = True,
     description: str = "HCA-Net disc labeller trained with hca_label train.",
     contrasts: tuple[str, ...] = ("t1", "t2"),
     half: bool = True,
@@ -79,7 +79,7 @@ def write_trained_model(
         input_contract: see docs/ARCHITECTURE.md.
         name, version: model identity (semantic version).
         training, validation: recorded in the card.
-        export_onnx: also write ``model.onnx``.
+        with_onnx: also write ``model.onnx``.
         half: store float weights as float16 (half the size; loaded back as float32).
 
     Returns:
@@ -106,14 +106,12 @@ def write_trained_model(
     with tempfile.TemporaryDirectory() as tmp:
         files = {"weights": Path(tmp) / "weights.pt"}
         torch.save(packed, str(files["weights"]))
-        if export_onnx:
+        if with_onnx:
             # export exactly what the torch backend will run (float16-rounded weights)
             net = build_torch_model(architecture, files["weights"])
             files["onnx"] = Path(tmp) / "model.onnx"
-            card["onnx"] = export_onnx_fn(net, files["onnx"])
+            card["onnx"] = export_onnx(net, files["onnx"])
         folder = write_model_folder(out_dir, card, files)
     log.info("model folder written to %s", folder.path)
     return Path(folder.path)
 
-
-export_onnx_fn = export_onnx

@@ -537,5 +537,5 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
     return write_trained_model(
         Path(config.out_dir) / "model", state, arch, values, contract, name=config.name,
         version=config.version, training=training, validation={"internal": val, "best_score_mm": best},
-        export_onnx=config.export_onnx,
+        with_onnx=config.export_onnx,
     )
