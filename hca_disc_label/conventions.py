@@ -42,6 +42,9 @@ OUTPUT_SUFFIX = "_label-discs_dlabel"
 LEGACY_LABEL_SUFFIX = "_labels-disc-manual"
 """Older spine-generic suffix of manual disc labels (read, never written)."""
 
+DEFAULT_THRESHOLD = 0.3
+"""Default minimum confidence (heatmap peak) of a written disc (``-thr``)."""
+
 CONTRASTS: tuple[str, ...] = ("t1", "t2")
 """Values accepted by ``-c``."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option
+from hca_disc_label.conventions import DEFAULT_THRESHOLD
 
 _EPILOG = (
     "Sub-commands: hca_label train | evaluate | models | export | synth (each has -h).\n\n"
@@ -85,7 +86,8 @@ def _print_result(result) -> None:
               help="Inference engine.")
 @click.option("-device", "device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Compute device.")
-@click.option("-thr", "threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.3,
+@click.option("-thr", "threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+              default=DEFAULT_THRESHOLD,
               show_default=True, help="Minimum confidence of a written disc.")
 @click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
 @click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")

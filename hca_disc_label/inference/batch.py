@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.conventions import CONTRASTS, output_name
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, output_name
 from hca_disc_label.errors import DataError, HCAError, ModelError, OutputError
 
 log = logging.getLogger(__name__)
@@ -572,7 +572,7 @@ def label_dataset(
     model: str | None = None,
     backend: str = "auto",
     device: str = "auto",
-    threshold: float = 0.3,
+    threshold: float = DEFAULT_THRESHOLD,
     qc: Path | None = None,
     jobs: int = 1,
     overwrite: bool = False,

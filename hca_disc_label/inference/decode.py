@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, refine_peak
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.3
-"""Minimum heatmap peak (confidence) for a disc to be kept."""
 MIN_GAP_MM = 7.0
 """Smallest distance between consecutive discs, per level of value difference (mm)."""
 MAX_GAP_MM = 60.0

@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from hca_disc_label._version import __version__
-from hca_disc_label.conventions import CONTRASTS, disc_name, output_name
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, disc_name, output_name
 from hca_disc_label.errors import HCAError, InputImageError, NoDiscFoundError, OutputError
-from hca_disc_label.inference.decode import DEFAULT_THRESHOLD, DecodedDisc, decode_heatmaps
+from hca_disc_label.inference.decode import DecodedDisc, decode_heatmaps
 from hca_disc_label.io import (
     LoadedImage,
     check_output_path,

@@ -15,6 +15,7 @@ import numpy as np
 
 from hca_disc_label.synth.anatomy import Spine
 from hca_disc_label.synth.head import HeadParams, foramen_magnum
+from hca_disc_label.synth.randomise import choose_weighted
 
 FOV_MODES: tuple[str, ...] = ("whole", "cervical", "thoracic", "lumbar", "crop", "cervicothoracic", "thoracolumbar")
 """Field-of-view modes accepted by the generators."""
@@ -53,13 +54,7 @@ class Window:
 
 def choose_mode(rng: np.random.Generator, fov_mode: str | None) -> str:
     """The requested mode (validated) or a random one with :data:`FOV_WEIGHTS`."""
-    if fov_mode is not None:
-        if fov_mode not in FOV_MODES:
-            raise ValueError(f"unknown field of view {fov_mode!r}; expected one of {', '.join(FOV_MODES)}")
-        return fov_mode
-    names = list(FOV_WEIGHTS)
-    w = np.array([FOV_WEIGHTS[k] for k in names])
-    return str(rng.choice(names, p=w / w.sum()))
+    return choose_weighted(rng, fov_mode, FOV_WEIGHTS, FOV_MODES, "field of view")
 
 
 def crop_target(rng: np.random.Generator) -> int:

@@ -91,15 +91,21 @@ class Contrast:
     acq: dict = field(default_factory=dict)
 
 
+def choose_weighted(rng: np.random.Generator, requested: str | None, weights: dict[str, float],
+                    allowed: tuple[str, ...], what: str) -> str:
+    """``requested`` (validated against ``allowed``), or a random key drawn with ``weights``."""
+    if requested is not None:
+        if requested not in allowed:
+            raise ValueError(f"unknown {what} {requested!r}; expected one of {', '.join(allowed)}")
+        return requested
+    names = list(weights)
+    w = np.array([weights[k] for k in names])
+    return str(rng.choice(names, p=w / w.sum()))
+
+
 def choose_look(rng: np.random.Generator, look: str | None) -> str:
     """The requested look, or a random one with :data:`LOOK_WEIGHTS`."""
-    if look is not None:
-        if look not in LOOKS:
-            raise ValueError(f"unknown look {look!r}; expected one of {', '.join(LOOKS)}")
-        return look
-    names = list(LOOK_WEIGHTS)
-    w = np.array([LOOK_WEIGHTS[k] for k in names])
-    return str(rng.choice(names, p=w / w.sum()))
+    return choose_weighted(rng, look, LOOK_WEIGHTS, LOOKS, "look")
 
 
 def _draw_values(rng: np.random.Generator, look: str) -> np.ndarray:
