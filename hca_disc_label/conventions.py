@@ -33,6 +33,16 @@ DISC_NAMES: dict[int, str] = {
 DISC_VALUES: tuple[int, ...] = tuple(sorted(DISC_NAMES))
 """All disc values the package can produce, head to feet (2..25)."""
 
+TYPICAL_LEVEL_SPACING_MM: dict[int, float] = {
+    2: 16.5, 3: 18.0, 4: 18.5, 5: 18.5, 6: 18.5, 7: 19.0, 8: 21.0, 9: 22.0, 10: 22.5, 11: 23.0,
+    12: 24.0, 13: 24.5, 14: 26.0, 15: 26.5, 16: 27.5, 17: 29.0, 18: 30.5, 19: 32.0, 20: 34.0,
+    21: 34.0, 22: 34.0, 23: 33.5, 24: 31.5,
+}
+"""Typical adult distance (mm) from the posterior tip of disc ``v`` to that of disc ``v + 1``
+(vertebral body plus disc height along the canal). Only the ratios between levels matter to
+the decoder, which fits one scale per image; values are the medians of the synthetic spine
+engine's adult anatomy."""
+
 NON_DISC_SCT_VALUES: dict[int, str] = {1: "top of C1", 49: "PMG", 50: "PMJ", 60: "conus"}
 """Label values SCT uses for other landmarks; never written as discs."""
 

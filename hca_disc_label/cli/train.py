@@ -68,6 +68,8 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-sigma", "sigma", type=click.FloatRange(0, min_open=True), default=1.5, show_default=True,
               help="Gaussian target sigma in heatmap pixels.")
 @click.option("-seed", "seed", type=int, default=0, show_default=True, help="Seed (data, split, initialisation).")
+@click.option("-split-seed", "split_seed", type=int, default=None,
+              help="Seed of the subject split and synthetic validation images [default: -seed].")
 @click.option("-val-every", "val_every", type=click.IntRange(1), default=200, show_default=True,
               help="Validate every N steps (best checkpoint by validation distance in mm).")
 @click.option("-val-fraction", "val_fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
@@ -86,7 +88,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
-def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, val_every,
+def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.trainer import TrainConfig, train
@@ -94,7 +96,7 @@ def command(ofolder, data, synthetic_fraction, init, arch, steps, batch, lr, lr_
     config = TrainConfig(
         out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,
         lr=lr, lr_schedule=lr_schedule, lambda_sk=lambda_sk, foreground_weight=fg_weight, sigma_px=sigma,
-        seed=seed,
+        seed=seed, split_seed=split_seed,
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
         bids=list(data), val_fraction=val_fraction, val_synthetic=val_synthetic, val_every=val_every, init=init, resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,

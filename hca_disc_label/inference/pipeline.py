@@ -39,8 +39,10 @@ class DiscRecord:
     Attributes:
         value: SCT disc value; name: e.g. "C2/C3".
         voxel: integer indices in the input file's grid; mm: world coordinates (mm).
-        confidence: heatmap peak in [0, 1].
+        confidence: heatmap peak in [0, 1] (how surely a disc is there).
         model_rc: position in the model frame (row, col) pixels (for QC).
+        evidence: the value's own channel at the disc in [0, 1] (how surely it is this
+            disc); low where the value comes from counting along the spine.
     """
 
     value: int
@@ -49,6 +51,7 @@ class DiscRecord:
     mm: tuple[float, float, float]
     confidence: float
     model_rc: tuple[float, float] = field(repr=False)
+    evidence: float = 1.0
 
     def to_json(self) -> dict:
         return {
@@ -57,6 +60,7 @@ class DiscRecord:
             "voxel": list(self.voxel),
             "mm": [round(v, 3) for v in self.mm],
             "confidence": round(self.confidence, 4),
+            "value_evidence": round(self.evidence, 4),
         }
 
 
@@ -133,6 +137,7 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
                 mm=tuple(float(v) for v in mm),
                 confidence=disc.confidence,
                 model_rc=(disc.row, disc.col),
+                evidence=disc.evidence,
             )
         )
     return records

@@ -6,8 +6,9 @@ Layouts used throughout (heatmap frame, see docs/ARCHITECTURE.md):
 * ``coords`` ``(B, V, 2)`` float ``(row, col)`` in **heatmap pixels**; pixel ``(i, j)``
   has its centre at ``(i, j)``;
 * ``present`` ``(B, V)`` bool: the disc is in the image with a known position;
-* ``mask`` ``(B, V)`` float in {0, 1}: the channel's target is known (present, or
-  known to be absent -> all-zero target); unknown channels are left out of the MSE.
+* ``mask`` ``(B, V)`` or ``(B, V, h, w)`` float in {0, 1}: the channel's target is known
+  (present, or known to be absent -> all-zero target), per channel or per pixel; unknown
+  channels/pixels are left out of the MSE.
 
 The paper's skeleton loss (SPEC section 4) softmaxes each channel, draws T samples
 and averages them into a prototype position. The public code builds it from argmax
@@ -97,7 +98,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
 
     Args:
         pred, target: ``(B, V, h, w)``.
-        mask: ``(B, V)`` in {0, 1}.
+        mask: ``(B, V)`` (per channel) or ``(B, V, h, w)`` (per pixel), in {0, 1}.
         foreground_weight: each pixel's squared error is weighted by
             ``1 + foreground_weight * target``. 0 is the paper's plain MSE; a positive value
             keeps the few peak pixels from being drowned by the background, which otherwise
@@ -107,8 +108,10 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
         0-dim tensor: sum of masked squared errors / number of masked-in pixels
         (0, still attached to the graph, when nothing is masked in).
     """
-    m = mask.to(pred.dtype)[..., None, None]
-    count = m.sum() * pred.shape[-1] * pred.shape[-2]
+    m = mask.to(pred.dtype)
+    if m.dim() == 2:
+        m = m[..., None, None]
+    count = m.expand_as(pred).sum()
     err = (pred - target) ** 2
     if foreground_weight:
         err = err * (1.0 + foreground_weight * target)
@@ -230,7 +233,7 @@ class HCALoss(nn.Module):
             merged: ``(B, V, h, w)`` merged prediction.
             intermediates: per-stack predictions, each ``(B, V, h, w)`` (may be empty).
             target: ``(B, V, h, w)`` Gaussian targets (see :func:`render_gaussian_targets`).
-            mask: ``(B, V)`` float in {0, 1}, channels whose target is known.
+            mask: ``(B, V)`` or ``(B, V, h, w)`` float in {0, 1}: where the target is known.
             coords: ``(B, V, 2)`` ``(row, col)`` in heatmap pixels.
             present: ``(B, V)`` bool, disc present with a known position.
 
@@ -244,9 +247,9 @@ class HCALoss(nn.Module):
                                                  for i, p in enumerate(intermediates)]:
             if t.shape != merged.shape:
                 raise ValueError(f"{name} shape {tuple(t.shape)} != merged {tuple(merged.shape)}")
-        if mask.shape != (b, v) or present.shape != (b, v) or coords.shape != (b, v, 2):
+        if mask.shape not in ((b, v), merged.shape) or present.shape != (b, v) or coords.shape != (b, v, 2):
             raise ValueError(
-                f"expected mask/present (B, V) = {(b, v)} and coords (B, V, 2); got mask "
+                f"expected mask (B, V) or (B, V, h, w), present (B, V) = {(b, v)} and coords (B, V, 2); got mask "
                 f"{tuple(mask.shape)}, present {tuple(present.shape)}, coords {tuple(coords.shape)}"
             )
         fg = self.foreground_weight

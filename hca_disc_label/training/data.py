@@ -34,12 +34,17 @@ class TrainSample:
         image: ``(H, W)`` float32 in [0, 1], model frame.
         discs: SCT value -> (row, col) in model pixels, discs present in the image.
         known: values whose target is known: present ones, and absent ones known to be absent
-            (synthetic data: all values; real data: labelled ones and those far outside the FOV).
+            (synthetic data: all values; real data: labelled ones, those far outside the FOV,
+            and visible unlabelled ones outside their ``unsure`` region).
+        unsure: value -> ``(row, col, radius)`` model px: where an unlabelled but probably
+            visible disc of a real image should be; its channel's target is unknown inside
+            that disc-shaped region and zero elsewhere.
     """
 
     image: np.ndarray
     discs: dict[int, tuple[float, float]]
     known: set[int] = field(default_factory=lambda: set(DISC_VALUES))
+    unsure: dict[int, tuple[float, float, float]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -107,29 +112,53 @@ def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm:
     return BidsCase(subject, Path(image_path), prepared.raw, discs)
 
 
-def known_values_real(discs: dict[int, tuple[float, float]], height: int) -> set[int]:
-    """Values whose target is known on a partially labelled real image.
+UNSURE_RADIUS_LEVELS = 0.6
+"""Radius of an unlabelled disc's unknown-target region, in disc spacings (one level away;
+grows by a quarter spacing per further level, as the extrapolation gets less certain)."""
 
-    Labelled values are known; an unlabelled value is known to be absent only when its
-    position, extrapolated from the labelled discs' spacing, lies more than one disc spacing
-    outside the image (it may otherwise be a visible, unannotated disc).
+
+def known_values_real(
+    discs: dict[int, tuple[float, float]], height: int
+) -> tuple[set[int], dict[int, tuple[float, float, float]]]:
+    """Which channels of a partially labelled real image have a known target, and where not.
+
+    Labelled values are known. An unlabelled value is extrapolated from the labelled discs'
+    per-level spacing: far outside the image (more than one spacing) it is known to be
+    absent; otherwise it is probably a visible, unannotated disc, so its target is unknown
+    only around its extrapolated position and known to be zero elsewhere. Without that, a
+    dataset labelled L1/L2..L4/L5 would never teach the L5/S1 channel anything on real images
+    (not even "not on L4/L5, not on the sacrum").
+
+    Args:
+        discs: labelled value -> (row, col) model px.
+        height: image height (rows).
+
+    Returns:
+        ``(known values, unsure regions)``; regions as value -> ``(row, col, radius)`` px.
     """
     values = sorted(discs)
     known = set(values)
+    unsure: dict[int, tuple[float, float, float]] = {}
     if len(values) < 2:
-        return known
+        return known, unsure
     rows = np.array([discs[v][0] for v in values])
+    cols = np.array([discs[v][1] for v in values])
     per_level = float(np.median(np.diff(rows) / np.diff(values)))
     if per_level <= 0:
-        return known
+        return known, unsure
+    col_per_level = float(np.median(np.diff(cols) / np.diff(values)))
     for v in DISC_VALUES:
         if v in known:
             continue
         ref = values[0] if v < values[0] else values[-1]
+        levels = abs(v - ref)
         row = discs[ref][0] + (v - ref) * per_level
-        if row < -per_level or row > height - 1 + per_level:
-            known.add(v)
-    return known
+        known.add(v)
+        if -per_level <= row <= height - 1 + per_level:
+            col = discs[ref][1] + (v - ref) * col_per_level
+            radius = per_level * (UNSURE_RADIUS_LEVELS + 0.25 * (levels - 1))
+            unsure[v] = (float(row), float(col), float(radius))
+    return known, unsure
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -146,10 +175,11 @@ def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0
     inv = np.linalg.inv(fwd)
     image = ndimage.affine_transform(sample.image, inv, offset=centre - inv @ centre, order=1, mode="constant")
     discs = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.discs.items()}
+    unsure = {v: (*(fwd @ (np.array(p[:2]) - centre) + centre), p[2] * scale) for v, p in sample.unsure.items()}
     gamma = float(np.exp(rng.normal(0, 0.25 * strength)))
     image = np.clip(image, 0, 1) ** gamma
     image = image + rng.normal(0, rng.uniform(0, 0.03) * strength, image.shape)
-    return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known))
+    return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known), unsure)
 
 
 def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: int) -> TrainSample:
@@ -173,7 +203,8 @@ def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: i
             discs[v] = (r, c)
         elif inside or edge > -EDGE_MARGIN_PX:
             known.discard(v)
-    return TrainSample(out, discs, known)
+    unsure = {v: (r - top, c - left, rad) for v, (r, c, rad) in sample.unsure.items()}
+    return TrainSample(out, discs, known, unsure)
 
 
 # ----------------------------------------------------------------------------- batches
@@ -214,7 +245,8 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     use_real = spec.real_cases and rng.random() >= spec.synthetic_fraction
     if use_real:
         case = spec.real_cases[int(rng.integers(len(spec.real_cases)))]
-        base = TrainSample(normalise(case.raw), dict(case.discs), known_values_real(case.discs, case.raw.shape[0]))
+        known, unsure = known_values_real(case.discs, case.raw.shape[0])
+        base = TrainSample(normalise(case.raw), dict(case.discs), known, unsure)
         sample = augment(base, rng, spec.augment_real)
     else:
         sample = augment(synthetic_sample(rng, spec.spacing_mm), rng, 0.5)
@@ -226,19 +258,29 @@ def collate(samples: list[TrainSample], channel_values: list[int], stride: int) 
 
     Returns:
         dict with ``image (B,1,H,W)``, ``coords (B,V,2)`` heatmap px (NaN when absent),
-        ``present (B,V)`` bool, ``mask (B,V)`` float32.
+        ``present (B,V)`` bool, ``mask (B,V,h,w)`` float32 in {0, 1} on the heatmap grid
+        (1 = target known at that pixel).
     """
     from hca_disc_label.inference.heatmaps import model_to_heatmap
 
     n, v = len(samples), len(channel_values)
     images = np.stack([s.image for s in samples])[:, None].astype(np.float32)
+    h, w = images.shape[2] // stride, images.shape[3] // stride
     coords = np.full((n, v, 2), np.nan, dtype=np.float32)
     present = np.zeros((n, v), dtype=bool)
-    mask = np.zeros((n, v), dtype=np.float32)
+    mask = np.zeros((n, v, h, w), dtype=np.float32)
+    grid_r = np.arange(h, dtype=np.float32)[:, None]
+    grid_c = np.arange(w, dtype=np.float32)[None, :]
     for b, s in enumerate(samples):
         for k, value in enumerate(channel_values):
             if value in s.discs:
                 coords[b, k] = model_to_heatmap(np.array(s.discs[value]), stride)
                 present[b, k] = True
-            mask[b, k] = 1.0 if value in s.known else 0.0
+            if value not in s.known:
+                continue
+            mask[b, k] = 1.0
+            if value in s.unsure and value not in s.discs:
+                row, col, radius = s.unsure[value]
+                (r, c), rad = model_to_heatmap(np.array([row, col]), stride), radius / stride
+                mask[b, k][(grid_r - r) ** 2 + (grid_c - c) ** 2 <= rad**2] = 0.0
     return {"image": images, "coords": coords, "present": present, "mask": mask}

@@ -47,6 +47,9 @@ class TrainConfig:
         lambda_sk: skeleton-loss weight (paper: 2e-4).
         foreground_weight: peak-pixel weight of the heatmap MSE (0 = the paper's plain MSE).
         seed: data/initialisation seed.
+        split_seed: seed of the train/validation subject split and of the synthetic
+            validation images (None = ``seed``); fixing it lets a continued run draw new
+            training samples while validating on the same held-out subjects.
         spacing_mm, slab_mm: input contract of the produced model.
         sigma_px: Gaussian target sigma in heatmap pixels.
         synthetic_fraction: share of synthetic samples when real data is given.
@@ -74,6 +77,7 @@ class TrainConfig:
     lambda_sk: float = 2e-4
     foreground_weight: float = 10.0
     seed: int = 0
+    split_seed: int | None = None
     spacing_mm: float = 1.0
     slab_mm: float = 6.0
     sigma_px: float = 1.5
@@ -186,6 +190,10 @@ def _loader(stream: _StepStream, workers: int):
     yield from loader
 
 
+def _split_seed(config: TrainConfig) -> int:
+    return config.seed if config.split_seed is None else config.split_seed
+
+
 def _split_real(config: TrainConfig) -> tuple[list, list]:
     """Load BIDS cases and split them by subject (seeded)."""
     from hca_disc_label.training.data import find_bids_pairs, load_bids_case
@@ -194,7 +202,7 @@ def _split_real(config: TrainConfig) -> tuple[list, list]:
     if config.bids and not pairs:
         raise DataError(f"no labelled T1w/T2w image found in {', '.join(map(str, config.bids))}")
     subjects = sorted({s for s, _, _ in pairs})
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(_split_seed(config))
     rng.shuffle(subjects)
     n_val = int(round(config.val_fraction * len(subjects))) if len(subjects) > 1 else 0
     val_subjects = set(subjects[:n_val])
@@ -235,7 +243,7 @@ def _validation_set(config: TrainConfig, val_cases: list, spec: DataSpec) -> lis
 
     items = [(f"real:{c.subject}", normalise(c.raw), c.discs) for c in val_cases]
     for k in range(config.val_synthetic):
-        s = synthetic_sample(np.random.default_rng([config.seed, 999_999, k]), spec.spacing_mm)
+        s = synthetic_sample(np.random.default_rng([_split_seed(config), 999_999, k]), spec.spacing_mm)
         items.append((f"synth:{k}", s.image, s.discs))
     return items
 
@@ -507,6 +515,7 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
     training = {
         "command": config.command_line,
         "seed": config.seed,
+        "split_seed": _split_seed(config),
         "steps": config.steps,
         "batch_size": config.batch_size,
         "optimizer": f"RMSprop lr {config.lr} ({config.lr_schedule})",

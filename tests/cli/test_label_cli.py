@@ -49,7 +49,7 @@ def test_success_writes_labels_sidecar_and_qc(shared_data, tmp_path, tiny_model,
         assert data[tuple(d["voxel"])] == d["value"]
         mm = lab.affine[:3, :3] @ d["voxel"] + lab.affine[:3, 3]
         assert np.allclose(mm, d["mm"], atol=1e-3)
-        assert {"name", "confidence"} <= set(d)
+        assert {"name", "confidence", "value_evidence"} <= set(d)
     assert f"fsleyes {img} {label} -cm red -dr 0 25" in out
     index = (tmp_path / "qc" / "index.html").read_text()
     assert "sub-errsm30" in index

@@ -1,4 +1,8 @@
-"""Decoding: identities never shift; inconsistent peaks are dropped, not relabelled."""
+"""Decoding: positions from peaks, values by anatomy-consistent counting.
+
+Identities never shift at a missing disc, peaks that contradict the anatomy are dropped, and
+where channels disagree with the count (a skipped or swapped value on evenly spaced discs)
+the count wins."""
 
 from __future__ import annotations
 
@@ -58,18 +62,36 @@ def test_spurious_peak_in_wrong_place_is_dropped():
     assert set(out) == set(pts)
 
 
-def test_swapped_peaks_never_relabel():
+def test_swapped_peaks_are_put_back_in_anatomical_order():
     pts = _spine(range(3, 10))
     swapped = dict(pts)
     swapped[5], swapped[6] = pts[6], pts[5]
     out = _decode(_maps(swapped, scale={5: 0.9, 6: 0.8}))
-    # the two swapped discs contradict the order; at most one survives, at its own peak
-    kept = {5, 6} & set(out)
-    assert len(kept) <= 1
-    for v in set(out) - {5, 6}:
+    # channels 5 and 6 fire on each other's disc: the head-to-feet count relabels them
+    assert set(out) == set(pts)
+    for v in pts:
         assert abs(out[v][0] - pts[v][0]) < 1e-3
-    for v in kept:
-        assert abs(out[v][0] - swapped[v][0]) < 1e-3
+
+
+def test_value_skipped_by_the_channels_is_restored_by_counting():
+    # evenly spaced discs; from the fourth on, the channel of the disc below fires a bit
+    # stronger than the right one (two adjacent channels on one disc), so the channels
+    # alone read 3, 4, 5, 7, 8, 9: a level vanishes between two discs one spacing apart
+    pts = _spine(range(3, 9))
+    shifted = {v + (1 if v >= 6 else 0): p for v, p in pts.items()}
+    maps = np.maximum(_maps(shifted, scale={7: 0.7, 8: 0.7, 9: 0.7}),
+                      _maps({v: p for v, p in pts.items() if v >= 6}, scale={6: 0.6, 7: 0.6, 8: 0.6}))
+    out = _decode(maps)
+    assert sorted(out) == sorted(pts)
+    for v, (r, _) in pts.items():
+        assert abs(out[v][0] - r) < 1e-3
+
+
+def test_decoded_discs_report_their_own_channel_evidence():
+    pts = _spine(range(3, 10))
+    out = {d.value: d for d in decode_heatmaps(_maps(pts, scale={6: 0.5}), VALUES, STRIDE, SPACING, 0.3)}
+    assert abs(out[6].confidence - 0.5) < 0.02 and out[6].evidence == pytest.approx(out[6].confidence)
+    assert out[5].evidence > 0.95
 
 
 def test_duplicate_position_two_values_keeps_one():

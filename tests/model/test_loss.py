@@ -67,6 +67,22 @@ def test_masked_mse_ignores_unknown_channels() -> None:
     assert masked_mse(pred, target, mask).item() == pytest.approx(expected.item())
 
 
+def test_masked_mse_per_pixel_mask() -> None:
+    target, mask, _, _ = _batch()
+    pred = torch.rand_like(target)
+    pixel = mask[..., None, None].expand_as(target).clone()
+    # a per-pixel mask equal to the per-channel one gives the same loss
+    assert masked_mse(pred, target, pixel).item() == pytest.approx(masked_mse(pred, target, mask).item())
+    # pixels switched off no longer count, whatever the prediction there
+    pixel[0, 0, :2] = 0.0
+    base = masked_mse(pred, target, pixel)
+    pred2 = pred.clone()
+    pred2[0, 0, :2] = 9.0
+    assert masked_mse(pred2, target, pixel).item() == pytest.approx(base.item())
+    expected = ((pred - target) ** 2)[pixel.bool()].mean()
+    assert base.item() == pytest.approx(expected.item())
+
+
 def test_loss_keys_and_perfect_prediction() -> None:
     target, mask, coords, present = _batch()
     loss_fn = HCALoss()

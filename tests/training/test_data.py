@@ -1,0 +1,59 @@
+"""Training samples of partially labelled real images: where an unlabelled channel is unknown."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hca_disc_label.conventions import DISC_VALUES
+from hca_disc_label.inference.heatmaps import model_to_heatmap
+from hca_disc_label.training.data import TrainSample, augment, collate, crop_to, known_values_real
+
+VALUES = list(DISC_VALUES)
+LUMBAR = {21: (60.0, 130.0), 22: (94.0, 122.0), 23: (128.0, 116.0), 24: (162.0, 114.0)}
+
+
+def test_unlabelled_visible_discs_are_unknown_only_near_their_extrapolated_place():
+    known, unsure = known_values_real(LUMBAR, height=224)
+    assert known == set(DISC_VALUES)  # every channel has a target somewhere
+    # L5/S1 and T12/L1 are one spacing (34 px) beyond the labels, inside the image
+    assert abs(unsure[25][0] - 196.0) < 1e-6 and abs(unsure[20][0] - 26.0) < 1e-6
+    assert 0.5 * 34 < unsure[25][2] < 34  # less than one spacing: the sacrum below stays known
+    assert unsure[19][2] > unsure[20][2]  # two levels away: less certain
+    assert 2 not in unsure and 10 not in unsure  # far outside the image: known absent everywhere
+
+
+def test_single_label_gives_no_extrapolation():
+    known, unsure = known_values_real({22: (50.0, 60.0)}, height=200)
+    assert known == {22} and unsure == {}
+
+
+def test_collate_masks_pixels_of_the_unsure_region_only():
+    known, unsure = known_values_real(LUMBAR, height=224)
+    sample = TrainSample(np.zeros((256, 192), np.float32), dict(LUMBAR), known, unsure)
+    batch = collate([sample], VALUES, stride=4)
+    mask = batch["mask"][0]
+    assert mask.shape == (len(VALUES), 64, 48)
+    for v in LUMBAR:
+        assert mask[VALUES.index(v)].all()
+    m25 = mask[VALUES.index(25)]
+    r, c = np.round(model_to_heatmap(np.array(unsure[25][:2]), 4)).astype(int)
+    assert m25[r, c] == 0.0 and m25[r + 2, c] == 0.0
+    # the labelled L4/L5 disc and the sacrum ~30 mm below L5/S1 keep a known (zero) target
+    assert m25[r + 8, c] == 1.0
+    r24, c24 = np.round(model_to_heatmap(np.array(LUMBAR[24]), 4)).astype(int)
+    assert m25[r24, c24] == 1.0
+    assert 0 < (m25 == 0).sum() < 0.2 * m25.size
+
+
+def test_unsure_regions_follow_augmentation_and_crop():
+    known, unsure = known_values_real(LUMBAR, height=224)
+    sample = TrainSample(np.random.default_rng(0).random((224, 192)).astype(np.float32), dict(LUMBAR), known, unsure)
+    rng = np.random.default_rng(5)
+    moved = crop_to(augment(sample, rng), rng, 192, 128)
+    assert set(moved.unsure) == set(unsure)
+    # the region keeps its place relative to the labelled discs it was extrapolated from
+    for v in (21, 24):
+        if v in moved.discs:
+            before = np.subtract(unsure[25][:2], LUMBAR[v])
+            after = np.subtract(moved.unsure[25][:2], moved.discs[v])
+            assert abs(np.linalg.norm(after) / np.linalg.norm(before) - moved.unsure[25][2] / unsure[25][2]) < 1e-6
