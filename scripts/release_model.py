@@ -74,6 +74,27 @@ def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
     return "\n".join(lines)
 
 
+def _retire_replaced_entries(registry_file: Path, name: str, version: str, contrasts: list[str]) -> None:
+    """Drop entries whose embedded files this release overwrites; hand the defaults over.
+
+    ``models/<name>/`` holds one version: an older entry pointing there would fail its
+    checksums, so it leaves the registry (it stays in git history and can be installed from a
+    file). Other models stop being the default for the released contrasts.
+    """
+    from hca_disc_label.weights.files import atomic_write_json
+
+    data = json.loads(registry_file.read_text(encoding="utf-8"))
+    kept = []
+    for m in data["models"]:
+        if m.get("embedded") == name and m.get("version") != version:
+            print(f"retiring {m['name']} {m['version']} (its embedded files are replaced)")
+            continue
+        m["default_for"] = [c for c in m.get("default_for", []) if c not in contrasts]
+        kept.append(m)
+    data["models"] = kept
+    atomic_write_json(registry_file, data)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model_dir", type=Path)
@@ -97,6 +118,7 @@ def main() -> None:
     files = {"weights": src.weights_path}
     if src.onnx_path is not None:
         files["onnx"] = src.onnx_path
+    _retire_replaced_entries(REPO / "models" / "registry.json", args.name, args.version, ["t1", "t2"])
     folder = write_model_folder(dest, card, files)
     (dest / "MODEL_CARD.md").write_text(model_card_markdown(folder.card, _params(folder), eval_md))
     entry = entry_from_folder(folder, embedded=args.name, default_for=["t1", "t2"])

@@ -285,9 +285,11 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int], shape: tuple
     row_base = base[e_pid] + (k // ss[e_pid]) * stride[e_pid]
     inside = (cell >= 0) & (cell < n_col)
     left = cell < 0
-    a = np.bincount((row_base + cell)[inside], weights=(w * frac)[inside], minlength=total_size)
+    # bincount returns int64 when no weight is selected (an edge run left of every cell)
+    a = np.bincount((row_base + cell)[inside], weights=(w * frac)[inside], minlength=total_size).astype(float)
     keep = inside | left
-    b = np.bincount((row_base + np.where(left, 0, cell + 1))[keep], weights=w[keep], minlength=total_size)
+    b = np.bincount((row_base + np.where(left, 0, cell + 1))[keep], weights=w[keep],
+                    minlength=total_size).astype(float)
     # Row-wise cumulative sum of b: global cumsum minus its value just before each row.
     cb = np.cumsum(b)
     row_len = np.repeat(stride, n_row)

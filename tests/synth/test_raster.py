@@ -42,3 +42,11 @@ def test_batch_coverage_skips_outside():
     out = batch_coverage([np.array([[-10.0, -10.0], [-10.0, -5.0], [-5.0, -5.0]]),
                           np.array([[1.0, 1.0], [1.0, 3.0], [3.0, 3.0], [3.0, 1.0]])], [4, 4], (8, 8))
     assert out[0] is None and out[1] is not None
+
+
+def test_batch_coverage_sliver_left_of_every_pixel_column():
+    # a polygon that reaches the image but whose sampled edges all lie left of column 0:
+    # numpy's bincount then returns integers (this once crashed a training run at step 5163)
+    poly = np.array([[4.58, -1.31], [-0.61, -1.48], [4.81, -0.77], [5.11, -0.50]])
+    (out,) = batch_coverage([poly], [1], (8, 8))
+    assert out is None or (out[2].dtype.kind == "f" and np.all((0 <= out[2]) & (out[2] <= 1)))
