@@ -80,7 +80,8 @@ def _print_result(result) -> None:
               help="Output label file. Default: <input>_label-discs_dlabel.nii.gz.")
 @click.option("-ofolder", "ofolder", type=click.Path(path_type=Path),
               help="Output folder (default: the input's folder; for a dataset: <dataset>/derivatives/labels).")
-@click.option("-x", "x", type=int, help="Force the mid-sagittal slice: index along the file's left-right axis.")
+@click.option("-x", "x", type=int, help="Force the mid-sagittal slice (index along the file's left-right axis); all "
+              "labels are written on it. Default: found by symmetry, each label on its own level's mid-plane.")
 @click.option("-model", "model", help="Model: registry NAME[@VERSION] or a model folder. Default: embedded model.")
 @click.option("-backend", "backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="Inference engine.")

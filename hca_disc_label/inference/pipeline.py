@@ -27,7 +27,7 @@ from hca_disc_label.io import (
     save_image_atomic,
     write_text_atomic,
 )
-from hca_disc_label.preprocessing import DEFAULT_SLAB_MM, PreparedSlab, prepare_slab
+from hca_disc_label.preprocessing import DEFAULT_SLAB_MM, PreparedSlab, local_midsagittal_x, prepare_slab
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,20 @@ def file_slice_to_canonical_x(image: LoadedImage, index: int) -> int:
     return int(round(image.file_to_canonical(ijk)[0]))
 
 
-def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence[DecodedDisc]) -> list[DiscRecord]:
+def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence[DecodedDisc],
+                     lateral: bool = False) -> list[DiscRecord]:
     """Map decoded model-frame discs to voxels of the input file and world mm.
 
-    Each disc lands on the slab's centre slice; its voxel is the nearest voxel of the file grid.
+    Each disc lands on the slab's centre slice, or with ``lateral`` on its own level's
+    left-right symmetry plane near it (:func:`~hca_disc_label.preprocessing.local_midsagittal_x`);
+    its voxel is the nearest voxel of the file grid.
     """
     if not discs:
         return []
     canonical = prepared.geometry.model_to_canonical([d.row for d in discs], [d.col for d in discs])
+    if lateral:
+        for point in canonical:
+            point[0] = local_midsagittal_x(image.data, image.zooms, prepared.geometry.x_center, point[1], point[2])
     file_vox = np.rint(image.canonical_to_file(canonical)).astype(int)
     file_vox = np.clip(file_vox, 0, np.array(image.file_shape) - 1)
     records = []
@@ -207,7 +213,9 @@ def label_discs(
         ofolder: output folder (default: the input's folder).
         qc: QC folder; a PNG, a JSON record and ``index.html`` are written there.
         qc_subject: subject name shown in QC (default: from the file name).
-        x: force the mid-sagittal slice: index along the file's own left-right axis.
+        x: force the mid-sagittal slice: index along the file's own left-right axis; every
+            disc is then written on it (by default each disc is written on its own level's
+            left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).
         model: registry name ``NAME[@VERSION]``, a model folder path, or a loaded
             :class:`~hca_disc_label.weights.ModelFolder`; None = default for contrast.
         backend: "auto" | "torch" | "onnx", or a ready backend object with ``predict``.
@@ -260,7 +268,8 @@ def label_discs(
             f"{input_path}: no intervertebral disc found above confidence {threshold:g} "
             "(is this a sagittal spine image? try -x to choose the slice or lower -thr)"
         )
-    records = discs_to_records(image, prepared, discs)
+    # a slice forced with -x is kept for every disc; otherwise each disc follows its own level
+    records = discs_to_records(image, prepared, discs, lateral=x is None)
     cmd = command_line if command_line is not None else " ".join(sys.argv)
     sidecar = _sidecar(records, folder, engine, input_path, prepared, cmd, threshold, contrast)
     side_path = sidecar_path_for(out_path)

@@ -1,0 +1,40 @@
+"""Per-disc left-right placement: each disc on its own level's symmetry plane."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hca_disc_label.preprocessing import find_midsagittal_slice, local_midsagittal_x
+
+
+def _tilted_spine(upper_x: int, lower_x: int, nx: int = 41, ny: int = 60, nz: int = 80, seed: int = 0) -> np.ndarray:
+    """Canonical volume mirror-symmetric about x = upper_x above mid-height, lower_x below.
+
+    Voxel (x, y, z) holds a random texture of (|x - centre|, y, z): only mirror pairs of
+    slices about the centre match.
+    """
+    texture = np.random.default_rng(seed).random((nx, ny, nz))
+    vol = np.zeros((nx, ny, nz))
+    for z in range(nz):
+        c = upper_x if z >= nz // 2 else lower_x  # canonical z grows superior
+        vol[:, :, z] = texture[np.abs(np.arange(nx) - c), :, z]
+    return vol
+
+
+@pytest.mark.parametrize("zooms", [(1.0, 1.0, 1.0), (0.8, 1.2, 2.0)])
+def test_each_level_finds_its_own_plane(zooms):
+    vol = _tilted_spine(upper_x=18, lower_x=23)
+    global_x = find_midsagittal_slice(vol, zooms[0])
+    assert global_x in (18, 23)
+    assert local_midsagittal_x(vol, zooms, global_x, y=30, z=65) == 18
+    assert local_midsagittal_x(vol, zooms, global_x, y=30, z=12) == 23
+
+
+def test_search_is_limited_and_flat_blocks_keep_the_global_plane():
+    vol = _tilted_spine(upper_x=10, lower_x=30)
+    # the true plane of the lower half is 14 mm away: beyond the 8 mm search
+    assert abs(local_midsagittal_x(vol, (1.0, 1.0, 1.0), 16, y=30, z=12) - 16) <= 8
+    flat = np.zeros((41, 60, 80))
+    assert local_midsagittal_x(flat, (1.0, 1.0, 1.0), 20, y=30, z=40) == 20
+    assert local_midsagittal_x(np.ones((3, 10, 10)), (1.0, 1.0, 1.0), 1, y=5, z=5) == 1
