@@ -133,14 +133,20 @@ def find_midsagittal_slice(vol: np.ndarray, zoom_x: float) -> int:
     middle = (nx - 1) // 2
     if nx < 5:
         return middle
-    score = symmetry_profile(vol, zoom_x)
     lo, hi = int(np.floor(0.15 * nx)), int(np.ceil(0.85 * nx))
-    idx = np.arange(nx)
-    penalty = 0.05 * np.abs(idx - middle) / max(1.0, nx / 2)
-    total = np.where((idx >= lo) & (idx < hi) & np.isfinite(score), score - penalty, -np.inf)
-    if not np.isfinite(total).any():
-        return middle
-    return int(np.argmax(total))
+    return _most_symmetric_slice(symmetry_profile(vol, zoom_x), middle, lo, hi, max(1.0, nx / 2))
+
+
+def _most_symmetric_slice(score: np.ndarray, centre: int, lo: int, hi: int, scale: float) -> int:
+    """Index in ``[lo, hi)`` with the best symmetry ``score``, lightly pulled toward ``centre``.
+
+    The pull (0.05 per ``scale`` slices) breaks ties and makes featureless data fall back to
+    ``centre``, which is also returned when no score in the window is finite.
+    """
+    idx = np.arange(len(score))
+    total = score - 0.05 * np.abs(idx - centre) / scale
+    total = np.where((idx >= lo) & (idx < hi) & np.isfinite(score), total, -np.inf)
+    return int(np.argmax(total)) if np.isfinite(total).any() else int(centre)
 
 
 def local_midsagittal_x(
@@ -176,20 +182,19 @@ def local_midsagittal_x(
     zx, zy, zz = (float(v) for v in zooms)
     if nx < 5:
         return int(x_center)
+    offset_mm = 10.0
+    reach = max(1, int(round(search_mm / zx)))
+    # only slices a candidate plane is compared with: the cost stays small on wide volumes
+    x0 = max(0, x_center - reach - int(round(offset_mm / zx)))
+    x1 = min(nx, x_center + reach + int(round(offset_mm / zx)) + 1)
     hy, hz = max(1, int(round(half_depth_mm / zy))), max(1, int(round(half_height_mm / zz)))
     yi, zi = int(round(y)), int(round(z))
-    block = vol[:, max(0, yi - hy): min(ny, yi + hy + 1), max(0, zi - hz): min(nz, zi + hz + 1)]
+    block = vol[x0:x1, max(0, yi - hy): min(ny, yi + hy + 1), max(0, zi - hz): min(nz, zi + hz + 1)]
     if block.size == 0 or float(np.ptp(block)) == 0.0:
         return int(x_center)
-    score = symmetry_profile(block, zx, max_offset_mm=10.0)
-    reach = max(1, int(round(search_mm / zx)))
-    idx = np.arange(nx)
-    # the same light pull toward the global plane as find_midsagittal_slice: ties stay there
-    total = score - 0.05 * np.abs(idx - x_center) / reach
-    total = np.where((np.abs(idx - x_center) <= reach) & np.isfinite(score), total, -np.inf)
-    if not np.isfinite(total).any():
-        return int(x_center)
-    return int(np.argmax(total))
+    score = symmetry_profile(block, zx, max_offset_mm=offset_mm)
+    c = x_center - x0
+    return x0 + _most_symmetric_slice(score, c, c - reach, c + reach + 1, reach)
 
 
 def slab_indices(x_center: int, nx: int, zoom_x: float, thickness_mm: float) -> tuple[int, ...]:

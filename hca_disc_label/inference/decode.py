@@ -114,8 +114,8 @@ def _expected_distances(values: list[int]) -> np.ndarray:
 
 def _assign(
     positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float
-) -> tuple[float, list[tuple[int, int]]]:
-    """Best labelling over all scales: (score, [(position index, channel index), ...]).
+) -> list[tuple[int, int]]:
+    """Best labelling over all scales: ``[(position index, channel index), ...]`` head to feet.
 
     Dynamic programming over positions sorted head to feet, for every scale at once:
     ``score[s, i, w]`` is the best total of a labelling whose last kept disc is position
@@ -150,12 +150,11 @@ def _assign(
             back_pos[:, i, :] = np.where(better, j, back_pos[:, i, :])
             back_val[:, i, :] = np.where(better, u_best, back_val[:, i, :])
     s, i, w = np.unravel_index(int(np.argmax(score)), score.shape)
-    best = float(score[s, i, w])
     path = []
     while i >= 0:
         path.append((int(i), int(w)))
         i, w = back_pos[s, i, w], back_val[s, i, w]
-    return best, path[::-1]
+    return path[::-1]
 
 
 def decode_heatmaps(
@@ -190,7 +189,7 @@ def decode_heatmaps(
     if not positions:
         return []
     evidence = _evidence(heatmaps, positions, output_stride)
-    _, path = _assign(positions, evidence, list(channel_values), spacing_mm)
+    path = _assign(positions, evidence, list(channel_values), spacing_mm)
     if len(path) < len(positions):
         log.info("dropped %d anatomically inconsistent peak(s)", len(positions) - len(path))
     return [
