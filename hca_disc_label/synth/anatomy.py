@@ -63,6 +63,8 @@ _SPINOUS = np.array([
 _SACRAL = np.array([[27, 37, 24], [22, 30, 20], [18, 24, 16], [14, 18, 12], [11, 13, 9],
                     [9, 10, 7], [8, 8, 6], [7, 6, 5]], dtype=float)
 _SACRAL_DISC_H = np.array([3.0, 1.8, 1.5, 1.2, 1.2, 1.5, 1.2])
+# S1/S2 ranges up to a thin real disc (young adults); the fused remnants below stay thin.
+_SACRAL_DISC_HI = np.array([2.0, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3])
 
 _EXTEND_TOP = 160.0
 _EXTEND_BOTTOM = 260.0
@@ -241,7 +243,7 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
         sacral_h=_SACRAL[:, 0] * k * jit(len(_SACRAL), 0.06),
         sacral_d=_SACRAL[:, 1] * kd * jit(len(_SACRAL), 0.06),
         sacral_hw=_SACRAL[:, 2] * kd,
-        sacral_disc_h=_SACRAL_DISC_H * k * rng.uniform(0.6, 1.3, len(_SACRAL_DISC_H)),
+        sacral_disc_h=_SACRAL_DISC_H * k * rng.uniform(0.6, _SACRAL_DISC_HI, len(_SACRAL_DISC_H)),
         sacral_wedge=np.deg2rad(sac_wedge),
         endplate_sag=rng.uniform(0.3, 1.6, n_bones) * np.concatenate([depth_ratio, np.full(len(_SACRAL), 0.5)]),
         wall_sag=rng.uniform(0.2, 1.2, n_bones),

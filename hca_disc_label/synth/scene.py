@@ -34,6 +34,11 @@ from hca_disc_label.synth.head import (
 from hca_disc_label.synth.parts import Part, band_from_curves, poly
 from hca_disc_label.synth.tissues import Tissue
 
+PERSISTENT_S1S2 = 0.45
+"""Fraction of subjects whose S1/S2 remnant keeps a visible nucleus."""
+SYNCHONDROSIS_LINE = 0.35
+"""Fraction of subjects with a disc-like band at the dens base (subdental synchondrosis)."""
+
 REGION_CHORDS: dict[str, tuple[str, str]] = {
     "whole": ("C2", "S1"),
     "cervical": ("C2", "T1"),
@@ -208,6 +213,11 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
         if d.value == 0:  # fused sacral / coccygeal remnant
             out.append(poly(d.outline, Tissue.ANNULUS, 0.5 + 0.5 * r[i, 0], alpha=0.5 + 0.5 * r[i, 1],
                             hw=d.half_width, mode="ap", axis=d.normal))
+            if i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
+                # S1/S2 often keeps a hydrated nucleus into adulthood: a small disc below
+                # L5/S1 that must not be counted (it is what pulls a count one level low).
+                core = shapes.shrink(d.outline, 0.6)
+                out.append(poly(core, Tissue.NUCLEUS, 0.3 + 0.7 * r[i, 3], hw=0.6 * d.half_width, mode="round"))
             continue
         degen = d.degeneration
         out.append(poly(d.outline, Tissue.ANNULUS, 1.0 - 0.3 * degen, hw=d.half_width, mode="ap", axis=d.normal))
@@ -436,13 +446,35 @@ def _atlas_axis_parts(spine: Spine, rng: np.random.Generator) -> list[Part]:
     p = spine.params
     shade = spine.bones[0].shade
     line = rng.random()  # how much of the old dens-body synchondrosis still shows
-    return [poly(spine.dens, Tissue.CORTEX, xc=0.0, hw=5.5, mode="round"),
-            poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, shade, xc=0.0, hw=5.0, mode="round"),
-            poly(spine.dens_bridge, Tissue.MARROW, shade, alpha=1.0 if line < 0.6 else 0.6, xc=0.0, hw=5.0,
-                 mode="round"),
-            poly(spine.transverse_lig, Tissue.LIGAMENT, xc=0.0, hw=12.0),
+    out = [poly(spine.dens, Tissue.CORTEX, xc=0.0, hw=5.5, mode="round"),
+           poly(shapes.shrink(spine.dens, p.cortex), Tissue.MARROW, shade, xc=0.0, hw=5.0, mode="round"),
+           poly(spine.dens_bridge, Tissue.MARROW, shade, alpha=1.0 if line < 0.6 else 0.6, xc=0.0, hw=5.0,
+                mode="round")]
+    if line >= 1.0 - SYNCHONDROSIS_LINE:
+        # A persistent subdental synchondrosis: a thin disc-like band across the dens base,
+        # dark (sclerotic) or bright (cartilage rest). It is not a disc and carries no label.
+        out.append(poly(synchondrosis_band(spine.dens_bridge, 0.4 + 0.8 * rng.random()),
+                        Tissue.ANNULUS if rng.random() < 0.5 else Tissue.NUCLEUS, 0.4 + 0.6 * rng.random(),
+                        alpha=0.5 + 0.5 * rng.random(), xc=0.0, hw=4.5, mode="round"))
+    out += [poly(spine.transverse_lig, Tissue.LIGAMENT, xc=0.0, hw=12.0),
             poly(spine.c1_ant, Tissue.CORTEX, xc=0.0, hw=22.0),
             poly(shapes.shrink(spine.c1_ant, 1.1), Tissue.MARROW, xc=0.0, hw=22.0)]
+    return out
+
+
+def synchondrosis_band(bridge: np.ndarray, half_thickness: float) -> np.ndarray:
+    """Thin quadrilateral along the middle of the dens-body bridge (``(4, 2)`` mm, u-v).
+
+    Args:
+        bridge: ``(4, 2)`` bridge polygon: posterior-top, anterior-top, anterior-bottom,
+            posterior-bottom corners (as built by :func:`~.anatomy.build_spine`).
+        half_thickness: half the band's height along the dens axis (mm).
+    """
+    top, bottom = bridge[:2], bridge[[3, 2]]
+    mid = 0.5 * (top + bottom)
+    up = top - bottom
+    up = up / (np.linalg.norm(up, axis=1, keepdims=True) + 1e-12) * half_thickness
+    return np.vstack([mid[0] + up[0], mid[1] + up[1], mid[1] - up[1], mid[0] - up[0]])
 
 
 def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator,

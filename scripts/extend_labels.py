@@ -1,0 +1,57 @@
+"""Extend the partial disc labels of a BIDS dataset by one level each way, with a model.
+
+See hca_disc_label/training/extend.py for the rules. The model gives positions only; values
+come from anatomy (next level below / above the labelled range).
+
+    python scripts/extend_labels.py ../shared/data/bids-train /work/runs/bids-train-ext \
+        -model hca-compact@0.2.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hca_disc_label.errors import DataError
+from hca_disc_label.inference.pipeline import label_discs
+from hca_disc_label.training.extend import Detection, extend_labels
+
+
+def model_detector(model: str, workdir: Path):
+    """``image path -> detections`` using ``label_discs`` (values ignored, positions kept)."""
+
+    def detect(image_path: Path) -> list[Detection]:
+        result = label_discs(image_path, output=workdir / "pred.nii.gz", model=model, backend="onnx",
+                             command_line="extend_labels")
+        return [(np.asarray(d.mm, dtype=float), d.voxel) for d in result.discs]
+
+    return detect
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("source", type=Path)
+    ap.add_argument("dest", type=Path)
+    ap.add_argument("-model", default="hca-compact")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as td:
+        try:
+            rows = extend_labels(args.source, args.dest, model_detector(args.model, Path(td)))
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    n = len({r["subject"] for r in rows})
+    for v in sorted({r["value"] for r in rows}):
+        print(f"value {v}: added in {sum(r['value'] == v for r in rows)} images")
+    print(f"{len(rows)} labels added in {n} subjects; see {args.dest / 'extended_labels.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
