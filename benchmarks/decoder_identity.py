@@ -3,9 +3,10 @@
 
     python benchmarks/decoder_identity.py [MODEL] [--shared ../shared] [--synthetic 80]
 
-Sets (none trained on): ``internal`` = the held-out bids-train subjects of split seed 1 plus
-the 16 synthetic validation images of a training run with ``-split-seed 1``; ``synthetic`` =
-further seeded synthetic images; ``bids`` = the validation set (reported, never used to choose).
+Sets (none trained on): ``internal`` = the held-out bids-train subjects of split seed 1 (or of
+``--train-data``) plus the 16 synthetic validation images of a training run with
+``-split-seed 1`` (also reported apart, as ``internal:real`` / ``internal:synthetic``);
+``synthetic`` = further seeded synthetic images; ``bids`` = the validation set (reported, never used to choose).
 A disc is right when the decoded disc of its value lies within 10 mm (model-frame pixels of
 1 mm). This is how the decoder's weights and the 0.1.0 -> 0.2.0 choice were measured.
 """
@@ -29,15 +30,16 @@ from hca_disc_label.training.trainer import TrainConfig, _split_real  # noqa: E4
 from hca_disc_label.weights import resolve_model  # noqa: E402
 
 
-def _images(shared: Path, n_synthetic: int):
+def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):
     """Yield (set name, image (H, W) in [0, 1] or prepared slab, GT discs in model px)."""
-    config = TrainConfig(out_dir=Path("unused"), bids=[shared / "data" / "bids-train"], seed=1)
+    train_data = train_data or shared / "data" / "bids-train"
+    config = TrainConfig(out_dir=Path("unused"), bids=[train_data], seed=1)
     _, held_out = _split_real(config)
     for case in held_out:
-        yield "internal", normalise(case.raw), case.discs
+        yield "internal:real", normalise(case.raw), case.discs
     for k in range(16):
         s = synthetic_sample(np.random.default_rng([1, 999_999, k]), 1.0)
-        yield "internal", s.image, s.discs
+        yield "internal:synthetic", s.image, s.discs
     for k in range(n_synthetic):
         s = synthetic_sample(np.random.default_rng([77, k]), 1.0)
         yield "synthetic", s.image, s.discs
@@ -51,34 +53,41 @@ def _images(shared: Path, n_synthetic: int):
             p.value: (float(r), float(c)) for p, (r, c) in zip(points, rc)}
 
 
+def _score(s: dict, discs: dict, pred: dict) -> None:
+    for v, p in discs.items():
+        s["discs"] += 1
+        if v in pred and np.hypot(*np.subtract(pred[v], p)) <= 10.0:
+            s["right"] += 1
+            s["dist"].append(float(np.hypot(*np.subtract(pred[v], p))))
+    for v, q in pred.items():
+        near = min(discs, key=lambda u: np.hypot(*np.subtract(discs[u], q)), default=None)
+        if near is not None and near != v and np.hypot(*np.subtract(discs[near], q)) <= 10.0:
+            s["wrong"] += 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", default="hca-compact")
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--synthetic", type=int, default=80)
+    ap.add_argument("--train-data", type=Path, default=None,
+                    help="labelled training dataset whose split-seed-1 held-out subjects form the internal set "
+                         "(default SHARED/data/bids-train; e.g. its extension by scripts/extend_labels.py)")
     args = ap.parse_args()
     folder = resolve_model(args.model)
     engine = create_backend(folder, "auto", "cpu")
     contract = folder.input_contract
     stride, multiple = int(contract["output_stride"]), int(contract["size_multiple"])
     stats: dict[str, dict] = {}
-    for name, image, discs in _images(args.shared, args.synthetic):
+    for name, image, discs in _images(args.shared, args.synthetic, args.train_data):
         heatmaps = engine.predict(pad_to_multiple(image.astype(np.float32), multiple))
         pred = {d.value: (d.row, d.col) for d in decode_heatmaps(
             heatmaps, list(folder.channel_values), stride, 1.0, valid_shape=image.shape)}
-        s = stats.setdefault(name, {"discs": 0, "right": 0, "wrong": 0, "dist": []})
-        for v, p in discs.items():
-            s["discs"] += 1
-            if v in pred and np.hypot(*np.subtract(pred[v], p)) <= 10.0:
-                s["right"] += 1
-                s["dist"].append(float(np.hypot(*np.subtract(pred[v], p))))
-        for v, q in pred.items():
-            near = min(discs, key=lambda u: np.hypot(*np.subtract(discs[u], q)), default=None)
-            if near is not None and near != v and np.hypot(*np.subtract(discs[near], q)) <= 10.0:
-                s["wrong"] += 1
+        for key in dict.fromkeys([name.split(":")[0], name]):
+            _score(stats.setdefault(key, {"discs": 0, "right": 0, "wrong": 0, "dist": []}), discs, pred)
     print(f"model {folder.name} {folder.version}")
     for name, s in stats.items():
-        print(f"{name:10s} discs {s['discs']:4d}  identity {100 * s['right'] / max(1, s['discs']):5.1f} %  "
+        print(f"{name:18s} discs {s['discs']:4d}  identity {100 * s['right'] / max(1, s['discs']):5.1f} %  "
               f"median {np.median(s['dist']) if s['dist'] else float('nan'):.2f} mm  wrong values {s['wrong']}")
 
 
