@@ -222,6 +222,11 @@ class DataSpec:
             size multiple.
         augment_real: augmentation strength for real images (synthetic ones are already
             randomised; they get a lighter pass).
+        real_fov_crop: probability that a real image is first cut to a random window of
+            :data:`FOV_CROP_FRACTION` of its height. A real dataset is usually acquired with
+            one field-of-view placement (e.g. always T11 to the sacrum); without this, the
+            network can number discs by their distance to the image edge instead of by
+            anatomy.
     """
 
     spacing_mm: float = 1.0
@@ -230,6 +235,18 @@ class DataSpec:
     heights: tuple[int, ...] = (192, 256, 320, 448)
     widths: tuple[int, ...] = (128, 192)
     augment_real: float = 1.0
+    real_fov_crop: float = 0.0
+
+
+FOV_CROP_FRACTION = (0.45, 0.9)
+"""Range of the kept share of a real image's height under ``real_fov_crop``."""
+
+
+def fov_crop(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
+    """A random window of the sample's full width and part of its height (see ``DataSpec``)."""
+    h, w = sample.image.shape
+    keep = int(round(h * rng.uniform(*FOV_CROP_FRACTION)))
+    return crop_to(sample, rng, max(8, keep), w)
 
 
 def step_shape(spec: DataSpec, seed: int, step: int) -> tuple[int, int]:
@@ -248,6 +265,8 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
         known, unsure = known_values_real(case.discs, case.raw.shape[0])
         base = TrainSample(normalise(case.raw), dict(case.discs), known, unsure)
         sample = augment(base, rng, spec.augment_real)
+        if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
+            sample = fov_crop(sample, rng)
     else:
         sample = augment(synthetic_sample(rng, spec.spacing_mm), rng, 0.5)
     return crop_to(sample, rng, height, width)

@@ -57,3 +57,26 @@ def test_unsure_regions_follow_augmentation_and_crop():
             before = np.subtract(unsure[25][:2], LUMBAR[v])
             after = np.subtract(moved.unsure[25][:2], moved.discs[v])
             assert abs(np.linalg.norm(after) / np.linalg.norm(before) - moved.unsure[25][2] / unsure[25][2]) < 1e-6
+
+
+def test_fov_crop_keeps_part_of_the_height_and_drops_discs_outside_it():
+    from hca_disc_label.training.data import FOV_CROP_FRACTION, fov_crop
+
+    known, unsure = known_values_real(LUMBAR, height=224)
+    image = np.tile(np.arange(224, dtype=np.float32)[:, None] / 224, (1, 160))
+    base = TrainSample(image, dict(LUMBAR), known, unsure)
+    seen_absent = False
+    for seed in range(20):
+        out = fov_crop(base, np.random.default_rng(seed))
+        h = out.image.shape[0]
+        assert FOV_CROP_FRACTION[0] * 224 - 1 <= h <= FOV_CROP_FRACTION[1] * 224 + 1
+        assert out.image.shape[1] == 160
+        top = round(float(out.image[0, 0]) * 224)  # the gradient tells where the window starts
+        for v, (r, c) in out.discs.items():
+            assert np.isclose(r, LUMBAR[v][0] - top) and np.isclose(c, LUMBAR[v][1])
+        for v in set(LUMBAR) - set(out.discs):
+            r = LUMBAR[v][0] - top
+            if r < -3 or r > h + 2:  # clearly outside the window: known absent there
+                assert v in out.known
+                seen_absent = True
+    assert seen_absent
