@@ -87,7 +87,7 @@ def test_tiny_run_writes_model_folder_that_labels(shared_data, tmp_path):
 
     bids = small_bids(shared_data, tmp_path)
     rc = main(["train", "-ofolder", str(tmp_path / "run"), "-data", str(bids), "-synthetic-fraction", "0",
-               "-arch", str(_arch_file(tmp_path)), "-steps", "3", "-batch", "2", "-val-every", "3",
+               "-real-fov-crop", "0.5", "-arch", str(_arch_file(tmp_path)), "-steps", "3", "-batch", "2", "-val-every", "3",
                "-heights", "128", "-widths", "64", "-workers", "0", "-v", "0", "-name", "tiny-run",
                "-val-synthetic", "0"])
     assert rc == 0
@@ -95,6 +95,7 @@ def test_tiny_run_writes_model_folder_that_labels(shared_data, tmp_path):
     card = json.loads((model_dir / "model.json").read_text())
     assert card["name"] == "tiny-run" and card["channel_values"] == list(DISC_VALUES)
     assert card["training_data"]["steps"] == 3 and "onnx" in card["files"]
+    assert card["training_data"]["data"]["real_fov_crop"] == 0.5
     assert set(card["training_data"]["data"]["val_subjects"]).isdisjoint(card["training_data"]["data"]["train_subjects"])
     img = shared_data / "bids" / "sub-errsm30" / "anat" / "sub-errsm30_T2w.nii.gz"
     out = tmp_path / "labels.nii.gz"
