@@ -3,8 +3,9 @@
 See hca_disc_label/training/extend.py for the rules. The model gives positions only; values
 come from anatomy (next level below / above the labelled range).
 
-    python scripts/extend_labels.py ../shared/data/bids-train /work/runs/bids-train-ext \
-        -model hca-compact@0.2.0
+    python scripts/extend_labels.py ../shared/data/bids-train EXT -model MODEL
+
+(hca-compact 0.3.0 was trained on EXT made with MODEL = the 0.2.0 folder, see its model card.)
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Examples::
 
     hca_label models list
     hca_label models info hca-compact@0.1.0 -json
-    hca_label models install hca-compact@0.2.0
-    hca_label models install hca-compact@0.2.0 -from-file weights.pt   # offline / air-gapped
+    hca_label models install hca-compact@0.3.0
+    hca_label models install hca-compact@0.3.0 -from-file weights.pt   # offline / air-gapped
     hca_label models install my-site-model -from-file /shared/exports/my-site-model/
     hca_label models verify
     hca_label models path hca-compact
