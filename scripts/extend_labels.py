@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.errors import DataError
+from hca_disc_label.errors import HCAError
 from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.training.extend import Detection, extend_labels
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as td:
         try:
             rows = extend_labels(args.source, args.dest, model_detector(args.model, Path(td)))
-        except DataError as exc:
+        except HCAError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     n = len({r["subject"] for r in rows})

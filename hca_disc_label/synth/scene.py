@@ -215,7 +215,7 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
                             hw=d.half_width, mode="ap", axis=d.normal))
             if i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
                 # S1/S2 often keeps a hydrated nucleus into adulthood: a small disc below
-                # L5/S1 that must not be counted (it is what pulls a count one level low).
+                # L5/S1 that must not be counted (taken for L5/S1, it shifts every label up).
                 core = shapes.shrink(d.outline, 0.6)
                 out.append(poly(core, Tissue.NUCLEUS, 0.3 + 0.7 * r[i, 3], hw=0.6 * d.half_width, mode="round"))
             continue

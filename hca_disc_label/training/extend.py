@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES, OUTPUT_SUFFIX, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM, output_name
 from hca_disc_label.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -134,14 +134,14 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
         link = dest / image_path.relative_to(source)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(image_path.resolve())
-        lab_rel = label_path.relative_to(source)
-        stem = lab_rel.name.split("_label")[0]
-        out = dest / lab_rel.parent / f"{stem}{OUTPUT_SUFFIX}.nii.gz"
+        out = dest / label_path.relative_to(source).parent / output_name(image_path.name)
         out.parent.mkdir(parents=True, exist_ok=True)
-        # Label voxels are in the label file's grid; the output is written on the image's grid,
-        # so both must be the same grid (true of every BIDS disc-label file we read).
-        points = [(p.value, p.voxel) for p in gt] + [(a.value, a.voxel) for a in added]
-        save_image_atomic(label_image_like(load_image(image_path), points), out)
+        image = load_image(image_path)
+        # The labels are rewritten on the image's grid (through world mm), as detections are.
+        to_vox = np.linalg.inv(image.file_affine)
+        gt_vox = [tuple(int(v) for v in np.rint(to_vox[:3, :3] @ mm[p.value] + to_vox[:3, 3])) for p in gt]
+        points = [(p.value, vox) for p, vox in zip(gt, gt_vox)] + [(a.value, a.voxel) for a in added]
+        save_image_atomic(label_image_like(image, points), out)
         rows += [{"subject": subject, **asdict(a)} for a in added]
         log.info("%s: added %s", subject, [a.value for a in added])
     desc = source / "dataset_description.json"
