@@ -163,7 +163,12 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
     age = rng.uniform(18.0, 85.0)
     jit = lambda n, sd: rng.normal(1.0, sd, n)  # noqa: E731 - tiny local helper
 
-    body_h = _BODY_H * k * jit(N_MOBILE, 0.04)
+    # Relative body heights differ between people too (a long lumbar spine, short cervical
+    # bodies...): a smooth random profile along the column, so level identity cannot be read
+    # from fixed size ratios between neighbouring levels.
+    x = np.linspace(-1.0, 1.0, N_MOBILE)
+    profile = np.exp(rng.normal(0.0, 0.05) * x + rng.normal(0.0, 0.04) * (x * x - 1.0 / 3.0))
+    body_h = _BODY_H * k * profile * jit(N_MOBILE, 0.05)
     body_d = _BODY_D * kd * jit(N_MOBILE, 0.04)
     body_hw = _BODY_HW * kd * jit(N_MOBILE, 0.04)
     disc_h = _DISC_H * k * jit(N_MOBILE, 0.08)
@@ -240,7 +245,7 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
         disc_h=disc_h,
         body_wedge=np.deg2rad(body_w),
         disc_wedge=np.deg2rad(disc_w),
-        sacral_h=_SACRAL[:, 0] * k * jit(len(_SACRAL), 0.06),
+        sacral_h=_SACRAL[:, 0] * k * jit(len(_SACRAL), 0.06) * np.r_[rng.normal(1.0, 0.08), np.ones(len(_SACRAL) - 1)],
         sacral_d=_SACRAL[:, 1] * kd * jit(len(_SACRAL), 0.06),
         sacral_hw=_SACRAL[:, 2] * kd,
         sacral_disc_h=_SACRAL_DISC_H * k * rng.uniform(0.6, _SACRAL_DISC_HI, len(_SACRAL_DISC_H)),
@@ -255,7 +260,8 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
         cord_ap=cord_ap,
         cord_hw=cord_hw,
         cord_shift=rng.normal(0.0, 0.12),
-        conus_level=rng.normal(18.4, 0.6),
+        # Conus tip: mean lower L1, seen from T12 to L3 (~0.8 level sd).
+        conus_level=float(np.clip(rng.normal(18.4, 0.8), 16.8, 20.5)),
         sac_end=rng.uniform(0.8, 2.2),
         dens_h=rng.uniform(13.0, 17.0) * k,
         dens_tilt=np.deg2rad(rng.uniform(0.0, 18.0)),

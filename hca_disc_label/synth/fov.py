@@ -133,7 +133,8 @@ def _crop_window(rng: np.random.Generator, spine: Spine, centre_value: int, regi
     for _ in range(40):
         height = rng.uniform(50.0, 100.0)
         top = centre_u - rng.uniform(0.15, 0.85) * height
-        inside = int(np.sum((tu >= top + 1.0) & (tu <= top + height - 1.0)))
+        # Counted generously (1 mm beyond the edges): a tip within a voxel of the edge is still labelled.
+        inside = int(np.sum((tu >= top - 1.0) & (tu <= top + height + 1.0)))
         if best is None or abs(inside - 3.5) < abs(best[2] - 3.5):
             best = (top, height, inside)
         if 2 <= inside <= 5:
