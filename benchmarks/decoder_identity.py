@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Identity and distance of a model + the decoder on held-out images (model frame).
 
-    python benchmarks/decoder_identity.py [MODEL] [--shared ../shared] [--synthetic 80]
+    python benchmarks/decoder_identity.py [MODEL] [--shared ../shared] [--synthetic 80] [--hints]
 
 Sets (none trained on): ``internal`` = the held-out bids-train subjects of split seed 1 (or of
 ``--train-data``) plus the 16 synthetic validation images of a training run with
@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
-from hca_disc_label.inference.decode import decode_heatmaps  # noqa: E402
+from hca_disc_label.inference.decode import Anchor, AnchorError, decode_heatmaps  # noqa: E402
 from hca_disc_label.io import load_image, read_disc_labels  # noqa: E402
 from hca_disc_label.preprocessing import normalise, pad_to_multiple, prepare_slab  # noqa: E402
 from hca_disc_label.training.data import find_bids_pairs, synthetic_sample  # noqa: E402
@@ -65,6 +65,20 @@ def _score(s: dict, discs: dict, pred: dict) -> None:
             s["wrong"] += 1
 
 
+def _score_hinted(stats: dict, name: str, heatmaps, discs: dict, folder, stride: int, shape) -> None:
+    """One decoding per ground-truth disc given as the hint; unusable hints are counted apart."""
+    key = name.split(":")[0] + "+1 hint"
+    s = stats.setdefault(key, {"discs": 0, "right": 0, "wrong": 0, "dist": [], "unusable": 0})
+    for v, (row, col) in discs.items():
+        try:
+            decoded = decode_heatmaps(heatmaps, list(folder.channel_values), stride, 1.0, valid_shape=shape,
+                                      anchors=[Anchor(v, row, col)])
+        except AnchorError:
+            s["unusable"] += 1
+            continue
+        _score(s, discs, {d.value: (d.row, d.col) for d in decoded})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", default="hca-compact")
@@ -73,6 +87,9 @@ def main() -> None:
     ap.add_argument("--train-data", type=Path, default=None,
                     help="labelled training dataset whose split-seed-1 held-out subjects form the internal set "
                          "(default SHARED/data/bids-train; e.g. its extension by scripts/extend_labels.py)")
+    ap.add_argument("--hints", action="store_true",
+                    help="also decode every image once per ground-truth disc given as a numbering hint "
+                         "(as -initlabel does) and report the identity of all discs under one hint")
     args = ap.parse_args()
     folder = resolve_model(args.model)
     engine = create_backend(folder, "auto", "cpu")
@@ -85,10 +102,13 @@ def main() -> None:
             heatmaps, list(folder.channel_values), stride, 1.0, valid_shape=image.shape)}
         for key in dict.fromkeys([name.split(":")[0], name]):
             _score(stats.setdefault(key, {"discs": 0, "right": 0, "wrong": 0, "dist": []}), discs, pred)
+        if args.hints:
+            _score_hinted(stats, name, heatmaps, discs, folder, stride, image.shape)
     print(f"model {folder.name} {folder.version}")
     for name, s in stats.items():
         print(f"{name:18s} discs {s['discs']:4d}  identity {100 * s['right'] / max(1, s['discs']):5.1f} %  "
-              f"median {np.median(s['dist']) if s['dist'] else float('nan'):.2f} mm  wrong values {s['wrong']}")
+              f"median {np.median(s['dist']) if s['dist'] else float('nan'):.2f} mm  wrong values {s['wrong']}"
+              + (f"  unusable hints {s['unusable']}" if "unusable" in s else ""))
 
 
 if __name__ == "__main__":

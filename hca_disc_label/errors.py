@@ -30,3 +30,7 @@ class NoDiscFoundError(HCAError):
 
 class DataError(HCAError):
     """A dataset (BIDS folder, labels) is missing or malformed."""
+
+
+class HintError(HCAError):
+    """A user's labelling hint (``-initlabel`` / ``-initz``) is unusable or cannot hold."""

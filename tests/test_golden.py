@@ -61,3 +61,40 @@ def test_default_model_finds_disc_positions_on_small_crops(shared_data, tmp_path
     assert sum(d <= max_nearest for d in nearest) >= min_found, nearest
     assert len(pred) <= len(gt) + 2
     assert all(min(gt) - 2 <= v <= max(gt) + 2 for v in pred), sorted(pred)
+
+
+# With one numbering hint (SCT's -initlabel / -initz, taken from one ground-truth disc) the two
+# cases 0.3.0 numbers wrong must come out right: case -> (contrast, hinted value, how).
+GOLDEN_HINTED = {
+    "sub-ivd25/anat/sub-ivd25_T2w": ("t2", 25, "-initlabel"),
+    "sub-errsm30/anat/sub-errsm30_T1w": ("t1", 3, "-initz"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_HINTED))
+def test_default_model_with_one_hint(shared_data, tmp_path, case):
+    import nibabel as nib
+
+    from hca_disc_label.io import load_image
+
+    contrast, value, how = GOLDEN_HINTED[case]
+    bids = shared_data / "bids"
+    img = bids / f"{case}.nii.gz"
+    gt_path = bids / "derivatives" / "labels" / f"{case}_label-discs_dlabel.nii.gz"
+    if how == "-initlabel":
+        lab = nib.load(str(gt_path))
+        data = np.asanyarray(lab.dataobj).copy()
+        data[data != value] = 0
+        hint = tmp_path / "hint.nii.gz"
+        nib.save(nib.Nifti1Image(data.astype(np.int16), lab.affine), str(hint))
+        extra = ["-initlabel", str(hint)]
+    else:
+        voxel = next(p.voxel for p in read_disc_labels(gt_path) if p.value == value)
+        z = int(round(load_image(img).file_to_canonical(np.array(voxel, float))[2]))
+        extra = ["-initz", f"{z},{value}"]
+    out = tmp_path / "labels.nii.gz"
+    assert main(["-i", str(img), "-c", contrast, "-o", str(out), "-v", "0", *extra]) == 0
+    pred = {p.value: np.array(p.mm) for p in read_disc_labels(out)}
+    gt = {p.value: np.array(p.mm) for p in read_disc_labels(gt_path)}
+    dists = [float(np.linalg.norm(pred[v] - gt[v])) for v in gt if v in pred]
+    assert len(dists) == len(gt) and max(dists) <= 5.0, (sorted(pred), dists)

@@ -40,9 +40,24 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) 
     return k, n
 
 
-def _check_batch_options(output, x, qc_subject) -> None:
+def _parse_initz(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``-initz Z,VALUE`` -> ``(Z, VALUE)`` (SCT's syntax, e.g. ``68,4``)."""
+    if value is None:
+        return None
+    try:
+        z, v = (int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected SLICE,VALUE, e.g. 68,4") from None
+    if z < 0 or not 2 <= v <= 25:
+        raise click.BadParameter(f"{value!r}: need SLICE >= 0 and a disc VALUE in 2..25 (3 = C2/C3)")
+    return z, v
+
+
+def _check_batch_options(output, x, qc_subject, init_label=None, init_z=None) -> None:
     for value, flag, hint in ((output, "-o", "use -ofolder"), (x, "-x", "it is chosen per image"),
-                              (qc_subject, "-qc-subject", "subjects come from the file names")):
+                              (qc_subject, "-qc-subject", "subjects come from the file names"),
+                              (init_label, "-initlabel", "hints are per image"),
+                              (init_z, "-initz", "hints are per image")):
         if value is not None:
             raise click.UsageError(f"{flag} applies to a single image, not to a folder ({hint}).")
 
@@ -82,6 +97,13 @@ def _print_result(result) -> None:
               help="Output folder (default: the input's folder; for a dataset: <dataset>/derivatives/labels).")
 @click.option("-x", "x", type=int, help="Force the mid-sagittal slice (index along the file's left-right axis); all "
               "labels are written on it. Default: found by symmetry, each label on its own level's mid-plane.")
+@click.option("-initlabel", "init_label", type=click.Path(path_type=Path),
+              help="Fix the numbering with a label file (as in sct_label_vertebrae): one voxel at a disc's "
+              "posterior tip, value = that disc (e.g. 3 = C2/C3); the detected disc within 10 mm keeps "
+              "it and the others are counted from it.")
+@click.option("-initz", "init_z", metavar="SLICE,VALUE", callback=_parse_initz,
+              help="Fix the numbering from one axial slice (as in sct_label_vertebrae): the detected disc "
+              "nearest slice SLICE of the image in RPI orientation (inferior = 0) gets VALUE, e.g. 68,4.")
 @click.option("-model", "model", help="Model: registry NAME[@VERSION] or a model folder. Default: embedded model.")
 @click.option("-backend", "backend", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="Inference engine.")
@@ -101,11 +123,11 @@ def _print_result(result) -> None:
               help="Folder mode: label only every N-th image starting at K (0-based), e.g. "
               "-shard ${SLURM_ARRAY_TASK_ID}/N in a cluster job array (see docs/cluster.md).")
 @verbose_option
-def command(input_path, contrast, output, ofolder, x, model, backend, device, threshold, qc, qc_subject,
-            jobs, overwrite, shard, verbose):
+def command(input_path, contrast, output, ofolder, x, init_label, init_z, model, backend, device, threshold, qc,
+            qc_subject, jobs, overwrite, shard, verbose):
     setup_logging(verbose)
     if input_path.is_dir():
-        _check_batch_options(output, x, qc_subject)
+        _check_batch_options(output, x, qc_subject, init_label, init_z)
         from hca_disc_label.inference.batch import label_dataset
 
         summary = label_dataset(
@@ -125,7 +147,7 @@ def command(input_path, contrast, output, ofolder, x, model, backend, device, th
     result = label_discs(
         input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
         x=x, model=model, backend=backend, device=device, threshold=threshold,
-        command_line=shlex.join(argv_of(click.get_current_context())),
+        command_line=shlex.join(argv_of(click.get_current_context())), init_label=init_label, init_z=init_z,
     )
     _print_result(result)
     return 0

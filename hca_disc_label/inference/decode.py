@@ -1,6 +1,6 @@
 """Anatomy-aware decoding of disc heatmaps into labelled points.
 
-Each channel is one anatomical disc (an SCT value). Decoding runs in two steps:
+Each channel is one anatomical disc (an SCT value). Decoding runs in two steps (three with hints):
 
 1. *Where are discs?* Local maxima of every channel above the threshold are merged into disc
    positions (peaks of different channels on one disc are one disc).
@@ -13,6 +13,8 @@ Each channel is one anatomical disc (an SCT value). Decoding runs in two steps:
    values, a level is skipped only where a disc is really missing, and where a channel is
    unsure (two adjacent channels firing on one disc, confused mid-thoracic channels) the count
    from the confident discs decides.
+3. *Hints* (optional, SCT's ``-initlabel`` / ``-initz``): a user-named disc keeps its value, the
+   channels' count is shifted by the offset it reveals, and the rest is counted from it.
 
 Positions are in model-frame pixels (row -> inferior, col -> posterior), distances in mm.
 """
@@ -20,6 +22,7 @@ Positions are in model-frame pixels (row -> inferior, col -> posterior), distanc
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +44,14 @@ SPACING_WEIGHT = 8.0
 """Penalty per unit of |log(observed / expected distance)| beyond the tolerance."""
 SPACING_TOLERANCE = 0.1
 """Spacing mismatch (log ratio) accepted at no cost: normal level-to-level variation."""
+ANCHOR_RADIUS_MM = 10.0
+"""A user's hint (``-initlabel`` / ``-initz``) names the detected disc within this distance."""
+HINTED_SKIP_PENALTY = 1.0
+"""With hints, cost per level skipped between two kept discs: once the user has set the
+count, dropping a detected disc to agree with the channels elsewhere is not a way out."""
+_ANCHOR_BONUS = 1.0e4
+"""Added to an anchored position's node score, far above any labelling's total, so the best
+labelling keeps it; its other values are impossible."""
 SCALES = np.exp(np.linspace(np.log(0.55), np.log(1.6), 23))
 """Per-image size scales tried (ratio of the image's spacing to the typical spacing)."""
 
@@ -62,6 +73,26 @@ class DecodedDisc:
     col: float
     confidence: float
     evidence: float = 1.0
+
+
+class AnchorError(ValueError):
+    """A user's hint cannot be honoured (no disc detected there, or hints that contradict)."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A disc value the user fixes (SCT's ``-initlabel`` / ``-initz``).
+
+    Attributes:
+        value: SCT disc value.
+        row: model-frame row (pixels) of the disc.
+        col: model-frame column (pixels), or None when only the level is known (``-initz``):
+            the detected disc nearest in rows is meant.
+    """
+
+    value: int
+    row: float
+    col: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +143,48 @@ def _expected_distances(values: list[int]) -> np.ndarray:
     return along[None, :] - along[:, None]
 
 
+def _anchor_nodes(positions: list[_Position], anchors, values: list[int], spacing_mm: float) -> dict[int, int]:
+    """``{position index: channel index}`` the anchors fix (nearest detected disc of each)."""
+    fixed: dict[int, int] = {}
+    for a in anchors:
+        if a.value not in values:
+            raise AnchorError(f"hint value {a.value} is not one of the model's disc values "
+                              f"({values[0]}..{values[-1]})")
+        d = np.array([abs(p.row - a.row) if a.col is None else np.hypot(p.row - a.row, p.col - a.col)
+                      for p in positions]) * spacing_mm
+        i = int(np.argmin(d)) if len(d) else -1
+        if i < 0 or d[i] > ANCHOR_RADIUS_MM:
+            raise AnchorError(f"no disc detected within {ANCHOR_RADIUS_MM:g} mm of the hint for value {a.value}")
+        if fixed.get(i, values.index(a.value)) != values.index(a.value):
+            raise AnchorError("two hints with different values name the same disc")
+        fixed[i] = values.index(a.value)
+    return fixed
+
+
+def _shift_to_anchors(evidence: np.ndarray, positions: list[_Position], fixed: dict[int, int],
+                      unhinted: dict[int, int]) -> np.ndarray:
+    """Correct the channels' count by the offset the user's hints reveal.
+
+    A network that numbers a spine one level off is usually off by the same amount on every
+    disc; the hint gives that offset at its disc (hinted value minus the value the unhinted
+    decoding gave it, or its strongest channel if that decoding dropped it). Each position's
+    evidence is shifted by the offset of the nearest hinted disc, so the channels still say
+    where levels are missing or doubtful while the hint sets the count.
+    """
+    hinted = sorted(fixed)
+    offsets = {i: fixed[i] - unhinted.get(i, int(np.argmax(evidence[i]))) for i in hinted}
+    out = np.zeros_like(evidence)
+    v = evidence.shape[1]
+    for n, p in enumerate(positions):
+        off = offsets[min(hinted, key=lambda i: abs(positions[i].row - p.row))]
+        lo, hi = max(0, off), min(v, v + off)
+        out[n, lo:hi] = evidence[n, lo - off:hi - off]
+    return out
+
+
 def _assign(
-    positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float
+    positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+    fixed: dict[int, int] | None = None, skip_penalty: float = 0.0,
 ) -> list[tuple[int, int]]:
     """Best labelling over all scales: ``[(position index, channel index), ...]`` head to feet.
 
@@ -126,10 +197,14 @@ def _assign(
     gap_levels = levels[None, :] - levels[:, None]  # (u, w): levels from value u to value w
     step_ok = gap_levels > 0
     expected = np.where(step_ok, _expected_distances(values), 1.0)
+    skip_cost = skip_penalty * np.maximum(0.0, gap_levels - 1)
     rows = np.array([p.row for p in positions])
     cols = np.array([p.col for p in positions])
     dist = spacing_mm * np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
     node = np.array([p.confidence for p in positions])[:, None] + EVIDENCE_WEIGHT * evidence  # (n, V)
+    for i, k in (fixed or {}).items():
+        node[i] = -np.inf
+        node[i, k] = _ANCHOR_BONUS
     scales = SCALES[:, None, None]
     score = np.broadcast_to(node, (len(SCALES), n, v)).copy()
     back_pos = np.full((len(SCALES), n, v), -1, dtype=int)
@@ -141,7 +216,7 @@ def _assign(
                 continue
             ok = step_ok & (d >= MIN_GAP_MM * gap_levels) & (d <= MAX_GAP_MM * gap_levels)
             mismatch = np.abs(np.log(d / (scales * expected)))  # (S, u, w)
-            trans = -SPACING_WEIGHT * np.maximum(0.0, mismatch - SPACING_TOLERANCE)
+            trans = -SPACING_WEIGHT * np.maximum(0.0, mismatch - SPACING_TOLERANCE) - skip_cost
             cand = np.where(ok, score[:, j, :, None] + trans, -np.inf)
             u_best = np.argmax(cand, axis=1)  # (S, w)
             via = np.take_along_axis(cand, u_best[:, None, :], axis=1)[:, 0, :] + node[i]
@@ -164,6 +239,7 @@ def decode_heatmaps(
     spacing_mm: float,
     threshold: float = DEFAULT_THRESHOLD,
     valid_shape: tuple[int, int] | None = None,
+    anchors: Sequence[Anchor] = (),
 ) -> list[DecodedDisc]:
     """Decode network heatmaps into anatomically consistent discs.
 
@@ -175,9 +251,14 @@ def decode_heatmaps(
         threshold: minimum peak value of a detected disc.
         valid_shape: ``(height, width)`` of the unpadded image in model pixels; peaks in the
             padding are ignored.
+        anchors: values the user fixes; each names the detected disc nearest to it (within
+            :data:`ANCHOR_RADIUS_MM`) and the rest is counted from there.
 
     Returns:
         Discs ordered head to feet (increasing value), positions in model-frame pixels.
+
+    Raises:
+        AnchorError: a hint names no detected disc, or the hints cannot all hold at once.
     """
     if heatmaps.ndim != 3 or heatmaps.shape[0] != len(channel_values):
         raise ValueError(f"heatmaps of shape {heatmaps.shape} do not match {len(channel_values)} channels")
@@ -187,9 +268,18 @@ def decode_heatmaps(
         peaks = [p for p in peaks if -0.5 <= p[0] <= h - 0.5 and -0.5 <= p[1] <= w - 0.5]
     positions = _merge(peaks, spacing_mm)
     if not positions:
+        if anchors:
+            raise AnchorError("no disc detected, so the hints cannot be placed")
         return []
     evidence = _evidence(heatmaps, positions, output_stride)
     path = _assign(positions, evidence, list(channel_values), spacing_mm)
+    fixed = _anchor_nodes(positions, anchors, list(channel_values), spacing_mm)
+    if fixed:
+        evidence = _shift_to_anchors(evidence, positions, fixed, dict(path))
+        path = _assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
+    if not set(fixed.items()) <= set(path):
+        raise AnchorError("the hints contradict each other (values must increase head to feet, "
+                          "with room for the levels between them)")
     if len(path) < len(positions):
         log.info("dropped %d anatomically inconsistent peak(s)", len(positions) - len(path))
     return [

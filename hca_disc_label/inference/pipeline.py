@@ -17,13 +17,14 @@ import numpy as np
 
 from hca_disc_label._version import __version__
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, disc_name, output_name
-from hca_disc_label.errors import HCAError, InputImageError, NoDiscFoundError, OutputError
-from hca_disc_label.inference.decode import DecodedDisc, decode_heatmaps
+from hca_disc_label.errors import HCAError, HintError, InputImageError, NoDiscFoundError, OutputError
+from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, decode_heatmaps
 from hca_disc_label.io import (
     LoadedImage,
     check_output_path,
     label_image_like,
     load_image,
+    read_disc_labels,
     save_image_atomic,
     write_text_atomic,
 )
@@ -150,9 +151,9 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
 
 
 def _sidecar(result_discs: list[DiscRecord], model, backend, input_path: Path, slab: PreparedSlab,
-             command_line: str, threshold: float, contrast: str) -> dict:
+             command_line: str, threshold: float, contrast: str, hints: list[dict] | None = None) -> dict:
     weights_sha = model.card.get("files", {}).get("weights", {}).get("sha256")
-    return {
+    out = {
         "GeneratedBy": [
             {
                 "Name": "hca_disc_label",
@@ -172,6 +173,10 @@ def _sidecar(result_discs: list[DiscRecord], model, backend, input_path: Path, s
         "ConfidenceThreshold": threshold,
         "Discs": [d.to_json() for d in result_discs],
     }
+    if hints:
+        # the numbering was set by the user, not by the network alone: say so next to the labels
+        out["NumberingHints"] = hints
+    return out
 
 
 def _resolve(model, contrast: str):
@@ -189,6 +194,38 @@ def _create_backend(folder, backend: str, device: str):
     return create_backend(folder, backend, device)
 
 
+def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | Path | None,
+                 init_z: tuple[int, int] | None) -> list[Anchor]:
+    """Turn SCT-style hints into model-frame :class:`Anchor` s.
+
+    Raises:
+        HintError: the hint file is unreadable or empty, or a hint lies outside the image.
+    """
+    anchors: list[Anchor] = []
+    nz = image.data.shape[2]
+    if init_label is not None:
+        try:
+            points = read_disc_labels(init_label)
+        except HCAError as exc:
+            raise HintError(f"-initlabel: {exc}") from None
+        if not points:
+            raise HintError(f"-initlabel {init_label}: no disc label (values 2..25) in the file")
+        inv = np.linalg.inv(image.affine)
+        for p in points:
+            can = inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3]
+            if np.any(can < -0.5) or np.any(can > np.array(image.data.shape) - 0.5):
+                raise HintError(f"-initlabel {init_label}: the label of value {p.value} lies outside {image.path}")
+            row, col = prepared.geometry.canonical_to_model(can[1:])
+            anchors.append(Anchor(p.value, float(row), float(col)))
+    if init_z is not None:
+        z, value = init_z
+        if not 0 <= z < nz:
+            raise HintError(f"-initz {z},{value}: slice {z} is outside the image (0..{nz - 1}, inferior = 0)")
+        row = prepared.geometry.canonical_to_model(np.array([0.0, float(z)]))[0]
+        anchors.append(Anchor(int(value), float(row)))
+    return anchors
+
+
 def label_discs(
     input_path: str | Path,
     contrast: str = "t2",
@@ -203,6 +240,8 @@ def label_discs(
     threshold: float = DEFAULT_THRESHOLD,
     slab_thickness_mm: float | None = None,
     command_line: str | None = None,
+    init_label: str | Path | None = None,
+    init_z: tuple[int, int] | None = None,
 ) -> LabelResult:
     """Label the intervertebral discs of a sagittal spine MRI in SCT's convention.
 
@@ -223,6 +262,11 @@ def label_discs(
         threshold: minimum confidence of a written disc.
         slab_thickness_mm: override the model's slab thickness (mm).
         command_line: recorded in the sidecar (default: ``sys.argv``).
+        init_label: SCT ``-initlabel``: a label image (any grid; matched in world mm) whose
+            non-zero voxels give disc values at their posterior tips; the detected disc within
+            10 mm of each keeps that value and the others are counted from it.
+        init_z: SCT ``-initz``: ``(slice, value)`` with ``slice`` the axial index of the image
+            in RPI orientation (inferior = 0); the detected disc nearest that slice gets ``value``.
 
     Returns:
         A :class:`LabelResult` (written files and per-disc records).
@@ -254,15 +298,20 @@ def label_discs(
         low_percentile=float(contract.get("low_percentile", 1.0)),
         high_percentile=float(contract.get("high_percentile", 99.5)),
     )
+    anchors = user_anchors(image, prepared, init_label, init_z)
     heatmaps = engine.predict(prepared.image)
-    discs = decode_heatmaps(
-        heatmaps,
-        list(folder.channel_values),
-        int(contract["output_stride"]),
-        float(contract["pixel_spacing_mm"]),
-        threshold=threshold,
-        valid_shape=(prepared.geometry.height, prepared.geometry.width),
-    )
+    try:
+        discs = decode_heatmaps(
+            heatmaps,
+            list(folder.channel_values),
+            int(contract["output_stride"]),
+            float(contract["pixel_spacing_mm"]),
+            threshold=threshold,
+            valid_shape=(prepared.geometry.height, prepared.geometry.width),
+            anchors=anchors,
+        )
+    except AnchorError as exc:
+        raise HintError(f"{input_path}: {exc}") from None
     if not discs:
         raise NoDiscFoundError(
             f"{input_path}: no intervertebral disc found above confidence {threshold:g} "
@@ -271,7 +320,9 @@ def label_discs(
     # a slice forced with -x is kept for every disc; otherwise each disc follows its own level
     records = discs_to_records(image, prepared, discs, lateral=x is None)
     cmd = command_line if command_line is not None else " ".join(sys.argv)
-    sidecar = _sidecar(records, folder, engine, input_path, prepared, cmd, threshold, contrast)
+    hints = ([{"source": "-initlabel", "file": str(init_label)}] if init_label is not None else []) + (
+        [{"source": "-initz", "slice": init_z[0], "value": init_z[1]}] if init_z is not None else [])
+    sidecar = _sidecar(records, folder, engine, input_path, prepared, cmd, threshold, contrast, hints)
     side_path = sidecar_path_for(out_path)
     try:
         save_image_atomic(label_image_like(image, [(r.value, r.voxel) for r in records]), out_path)

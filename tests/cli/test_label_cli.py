@@ -126,7 +126,9 @@ def test_no_disc_found_writes_nothing(shared_data, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["-i", "x.nii.gz", "-c", "t3"], ["-i"], ["-c", "t2"], ["-i", "x.nii.gz", "-bogus"],
-                                  ["-i", "x.nii", "-c", "t2", "-thr", "2"], ["-i", "noext.nii"]])
+                                  ["-i", "x.nii", "-c", "t2", "-thr", "2"], ["-i", "noext.nii"],
+                                  ["-i", "x.nii", "-c", "t2", "-initz", "68"], ["-i", "x.nii", "-c", "t2", "-initz", "a,4"],
+                                  ["-i", "x.nii", "-c", "t2", "-initz", "68,30"], ["-i", "x.nii", "-c", "t2", "-initz", "-1,4"]])
 def test_bad_arguments_exit_2_with_usage(argv, capsys):
     assert main(argv) == 2
     assert "Usage:" in capsys.readouterr().err
@@ -152,3 +154,17 @@ def test_installed_console_script(shared_data, tmp_path, tiny_model):
     assert res.returncode == 1 and "file not found" in res.stderr
     res = subprocess.run([exe, "-c", "t2"], capture_output=True, text=True)
     assert res.returncode == 2
+
+
+def test_hints_exit_codes(shared_data, tmp_path, tiny_model, capsys):
+    img = _copy_input(shared_data, tmp_path)
+    before = sorted(p.name for p in img.parent.iterdir())
+    assert main(["-i", str(img), "-c", "t2", "-model", str(tiny_model), "-initz", "500,4"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "outside the image" in err[0]
+    assert main(["-i", str(img), "-c", "t2", "-model", str(tiny_model), "-initlabel", str(tmp_path / "no.nii.gz")]) == 1
+    assert "-initlabel" in capsys.readouterr().err
+    assert sorted(p.name for p in img.parent.iterdir()) == before
+    # hints are per image: a folder with a hint is a usage error
+    assert main(["-i", str(img.parent), "-initz", "10,4"]) == 2
+    assert "-initz applies to a single image" in capsys.readouterr().err

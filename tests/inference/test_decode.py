@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hca_disc_label.conventions import DISC_VALUES
-from hca_disc_label.inference.decode import decode_heatmaps
+from hca_disc_label.inference.decode import Anchor, AnchorError, decode_heatmaps
 from hca_disc_label.inference.heatmaps import heatmap_to_model, model_to_heatmap, refine_peak, render_heatmaps
 
 VALUES = list(DISC_VALUES)
@@ -123,3 +123,39 @@ def test_subpixel_refinement_is_exact_for_gaussians(centre):
 def test_heatmap_model_roundtrip():
     p = np.array([[13.25, 7.5], [0.0, 0.0]])
     np.testing.assert_allclose(heatmap_to_model(model_to_heatmap(p, 4), 4), p)
+
+
+def _one_level_high(values=range(20, 26)):
+    """Lumbar discs whose channels all read one level too high (value - 1), confidently."""
+    true = _spine(values, gap_mm=32.0)
+    return true, _maps({v - 1: p for v, p in true.items()}, shape=(240, 48))
+
+
+def test_anchor_renumbers_a_confidently_shifted_spine():
+    true, maps = _one_level_high()
+    assert sorted(_decode(maps)) == [v - 1 for v in true]  # without a hint: one level high
+    r, c = true[25]
+    for anchor in (Anchor(25, r + 2.0, c - 1.5), Anchor(25, r + 4.0)):  # -initlabel near the tip / -initz row
+        out = {d.value: d.row for d in decode_heatmaps(maps, VALUES, STRIDE, SPACING, 0.3, anchors=[anchor])}
+        assert sorted(out) == sorted(true)
+        for v, (row, _) in true.items():
+            assert abs(out[v] - row) < 1e-3
+
+
+def test_anchor_in_the_middle_counts_both_ways():
+    true, maps = _one_level_high(range(14, 24))
+    out = {d.value: d.row for d in decode_heatmaps(maps, VALUES, STRIDE, SPACING, 0.3,
+                                                   anchors=[Anchor(18, true[18][0])])}
+    assert sorted(out) == sorted(true)
+
+
+@pytest.mark.parametrize("anchors, message", [
+    ([Anchor(25, 5.0)], "no disc detected within"),  # far above the first disc
+    ([Anchor(26, 60.0)], "not one of the model's disc values"),
+    ([Anchor(22, 20.0), Anchor(21, 52.0)], "contradict"),  # values decreasing head to feet
+    ([Anchor(22, 52.0), Anchor(23, 53.0)], "same disc"),
+])
+def test_impossible_anchors_raise(anchors, message):
+    _, maps = _one_level_high()
+    with pytest.raises(AnchorError, match=message):
+        decode_heatmaps(maps, VALUES, STRIDE, SPACING, 0.3, anchors=anchors)
