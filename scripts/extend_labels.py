@@ -19,15 +19,19 @@ from pathlib import Path
 import numpy as np
 
 from hca_disc_label.errors import HCAError
+from hca_disc_label.inference.backends import create_backend
 from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.training.extend import Detection, extend_labels
+from hca_disc_label.weights import resolve_model
 
 
 def model_detector(model: str, workdir: Path):
     """``image path -> detections`` using ``label_discs`` (values ignored, positions kept)."""
+    folder = resolve_model(model)  # once, not per image
+    engine = create_backend(folder, "onnx", "cpu")
 
     def detect(image_path: Path) -> list[Detection]:
-        result = label_discs(image_path, output=workdir / "pred.nii.gz", model=model, backend="onnx",
+        result = label_discs(image_path, output=workdir / "pred.nii.gz", model=folder, backend=engine,
                              command_line="extend_labels")
         return [(np.asarray(d.mm, dtype=float), d.voxel) for d in result.discs]
 

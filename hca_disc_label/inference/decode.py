@@ -143,7 +143,8 @@ def _expected_distances(values: list[int]) -> np.ndarray:
     return along[None, :] - along[:, None]
 
 
-def _anchor_nodes(positions: list[_Position], anchors, values: list[int], spacing_mm: float) -> dict[int, int]:
+def _anchor_nodes(positions: list[_Position], anchors: Sequence[Anchor], values: list[int],
+                  spacing_mm: float) -> dict[int, int]:
     """``{position index: channel index}`` the anchors fix (nearest detected disc of each)."""
     fixed: dict[int, int] = {}
     for a in anchors:

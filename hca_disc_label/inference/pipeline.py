@@ -202,7 +202,6 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
         HintError: the hint file is unreadable or empty, or a hint lies outside the image.
     """
     anchors: list[Anchor] = []
-    nz = image.data.shape[2]
     if init_label is not None:
         try:
             points = read_disc_labels(init_label)
@@ -219,6 +218,7 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
             anchors.append(Anchor(p.value, float(row), float(col)))
     if init_z is not None:
         z, value = init_z
+        nz = image.data.shape[2]
         if not 0 <= z < nz:
             raise HintError(f"-initz {z},{value}: slice {z} is outside the image (0..{nz - 1}, inferior = 0)")
         row = prepared.geometry.canonical_to_model(np.array([0.0, float(z)]))[0]
