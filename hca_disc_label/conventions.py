@@ -100,3 +100,25 @@ def strip_nifti_ext(name: str) -> str:
         if name.endswith(ext):
             return name[: -len(ext)]
     return name
+
+
+# ----------------------------------------------------------------------------- landmarks
+
+LANDMARKS: dict[int, str] = {
+    102: "C2 body",
+    125: "S1 body",
+    126: "S1/S2",
+}
+"""Landmark channels a model may carry after its disc channels (card key
+``landmark_channels``): structures that fix the count, never written as labels. Codes are
+100 + the SCT number of the vertebra (2 = C2, 25 = S1) or, for 126, of the disc-like
+junction below S1 (what a 26th disc value would be). Positions: the centre of the C2 body
+(the mean of its four corners), the centre of the S1 body, and the posterior point of the
+S1/S2 junction midway between the S1 and S2 posterior corners (like a disc tip). Numbering
+convention for transitional anatomy: values count vertebrae from C1 down, so a disc-like
+S1/S2 (a lumbarised look) is S1/S2, never L5/S1."""
+
+LANDMARK_DISC: dict[int, tuple[int, int]] = {102: (3, +1), 125: (25, -1), 126: (25, -1)}
+"""What a landmark says about the discs: ``code -> (disc value, side)``: the nearest disc on
+that side of the landmark (+1 = below it, -1 = above it) has that value (C2 body -> the disc
+below is C2/C3; S1 body or S1/S2 -> the disc above is L5/S1)."""

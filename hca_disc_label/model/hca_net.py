@@ -371,3 +371,46 @@ class HCANet(nn.Module):
         if all_outputs:
             return self.forward_all(x)
         return self.forward_all(x)[0]
+
+
+def add_output_channels(net: "HCANet", extra: int, seed: int = 0) -> "HCANet":
+    """A copy of ``net`` with ``extra`` new heatmap channels after the existing ones.
+
+    Every trained weight is kept: the per-stack heads and the merge keep their old channels
+    (the merge's input is re-indexed, since it concatenates the stacks' predictions) and the
+    re-projection of each intermediate prediction ignores the new channels at first. New
+    channels start from small random head weights and a merge row that averages their own
+    stacks' predictions, so they predict ~0 until trained. Used to fine-tune a disc
+    model into one that also predicts landmarks.
+    """
+    import torch
+
+    cfg = net.config
+    v_old, stacks = cfg.num_classes, cfg.num_stacks
+    new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "num_classes": v_old + extra}))
+    old_state, state = net.state_dict(), new.state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    v_new = v_old + extra
+    for key, value in state.items():
+        src = old_state[key]
+        if src.shape == value.shape:
+            state[key] = src.clone()
+        elif key.endswith("head.weight"):
+            state[key] = torch.cat([src, 0.01 * torch.randn((extra, *src.shape[1:]), generator=gen)])
+        elif key.endswith("head.bias"):
+            state[key] = torch.cat([src, torch.zeros(extra)])
+        elif key.startswith("prediction_back") and key.endswith("weight"):
+            state[key] = torch.cat([src, torch.zeros((src.shape[0], extra, *src.shape[2:]))], dim=1)
+        elif key == "merge.weight":
+            w = torch.zeros((v_new, v_new * stacks, *src.shape[2:]))
+            for s in range(stacks):
+                w[:v_old, s * v_new:s * v_new + v_old] = src[:, s * v_old:(s + 1) * v_old]
+                for k in range(v_old, v_new):
+                    w[k, s * v_new + k] = 1.0 / stacks
+            state[key] = w
+        elif key == "merge.bias":
+            state[key] = torch.cat([src, torch.zeros(extra)])
+        else:
+            raise ValueError(f"cannot widen {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+    new.load_state_dict(state)
+    return new

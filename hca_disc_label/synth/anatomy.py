@@ -608,7 +608,9 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     keep = np.zeros(disc_outlines.shape[1], dtype=bool)
     keep[9:16] = True  # anterior bulge samples only
     disc_outlines = np.where(keep[None, :, None], wob, disc_outlines)
-    tips_all = 0.5 * (ch.pb[:-1] + ch.pt[1:]) + bulge_p[:, None] * post_dir
+    # SCT's manual convention (PAM50 label_discPosterior, SPEC 2/8): the label is the posterior
+    # edge of the disc midway between the two bodies' posterior corners, not the outer bulge.
+    tips_all = 0.5 * (ch.pb[:-1] + ch.pt[1:])
     nuclei, clefts = _nuclei(ch, sag_b, sag_t, p.degeneration, shape_vals[:N_MOBILE, :3], p.cleft)
 
     bones = []
@@ -720,6 +722,20 @@ def build_spine(p: SpineParams, phi0: float, rng_shape: np.random.Generator) -> 
     spine.dens_bridge = dens_bridge
     _add_posterior_elements(spine)
     return spine
+
+
+def landmark_points(spine: Spine) -> dict[int, np.ndarray]:
+    """Positions (u, v) mm of the landmarks of :data:`~hca_disc_label.conventions.LANDMARKS`.
+
+    C2 and S1 bodies: the mean of the body's four corners; S1/S2: midway between the S1
+    body's posterior-inferior and the S2 body's posterior-superior corners (where a disc tip
+    would be), whatever the junction looks like (fused, thin remnant or disc-like).
+    """
+    def centre(b: Bone) -> np.ndarray:
+        return 0.25 * (b.pt + b.pb + b.at + b.ab)
+
+    s1, s2 = spine.bones[N_MOBILE], spine.bones[N_MOBILE + 1]
+    return {102: centre(spine.bones[0]), 125: centre(s1), 126: 0.5 * (s1.pb + s2.pt)}
 
 
 def canal_ap_profile(spine: Spine) -> np.ndarray:

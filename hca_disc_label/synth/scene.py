@@ -239,6 +239,27 @@ def _clip_range(lo: float, hi: float, rs: tuple[float, float]) -> tuple[float, f
     return max(lo, rs[0]), min(hi, rs[1])
 
 
+N_ROOTS = 7
+"""Cauda equina roots drawn at most (one row of random numbers each, plus one for the canal)."""
+PLL_DISC_MM = (0.8, 2.2)
+"""Thickness of the posterior longitudinal ligament + posterior annulus fibres behind a disc
+(mm). On real T2 this dark band separates the disc's posterior edge (the SCT label) from the
+bright CSF; without it the network learns to put the tip just in front of the CSF and lands
+1-2 mm posterior of annotators' labels on real scans."""
+PLL_BODY_MM = (0.3, 0.9)
+"""Thickness of the ligament behind the vertebral bodies (mm)."""
+
+
+def _pll_profile(s: np.ndarray, tip_s: np.ndarray, disc_h: np.ndarray, u_disc: float,
+                 u_body: float) -> np.ndarray:
+    """Ligament thickness (mm) along arc length ``s``: thicker at the disc levels ``tip_s``."""
+    at_disc = PLL_DISC_MM[0] + (PLL_DISC_MM[1] - PLL_DISC_MM[0]) * u_disc
+    at_body = PLL_BODY_MM[0] + (PLL_BODY_MM[1] - PLL_BODY_MM[0]) * u_body
+    width = 0.5 * disc_h + 2.5
+    near = np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2).max(axis=1)
+    return at_body + (at_disc - at_body) * near
+
+
 def _canal_parts(spine: Spine, rng: np.random.Generator,
                  rs: tuple[float, float]) -> tuple[list[Part], list[Part], float]:
     """Canal fat / flavum (painted before bones) and the thecal sac, cord, roots (after).
@@ -265,7 +286,9 @@ def _canal_parts(spine: Spine, rng: np.random.Generator,
     bump = np.where(near, gauss * amp[None, :], 0.0).sum(axis=1)
     epi_a = _level_profile(view, p.epidural_a, above=0.3, below=3.0)
     epi_p = _level_profile(view, p.epidural_p, above=0.5, below=4.0)
-    sac_a = np.maximum(d_a, 0.0) + epi_a
+    rr = rng.random((N_ROOTS + 1, 8))
+    pll = _pll_profile(s, tip_s, p.disc_h, rr[-1, 2], rr[-1, 3])
+    sac_a = np.maximum(d_a, 0.0) + pll + epi_a
     sac_p = ap - bump - epi_p
     s_end = float(np.interp(N_MOBILE + p.sac_end, np.arange(len(spine.body_s)), spine.body_s.mean(axis=1)))
     mid = 0.5 * (sac_a + sac_p)
@@ -281,8 +304,6 @@ def _canal_parts(spine: Spine, rng: np.random.Generator,
     centre = 0.5 * (sac_a + sac_p) + np.clip(p.cord_shift * 2.0 * free, -free, free)
     cord_hw = _level_profile(view, p.cord_hw, above=p.cord_hw[0] * 1.1)
     cord_front_top = float(np.interp(s0 + 0.5, s, centre - cord_r))
-    n_roots = 7
-    rr = rng.random((n_roots + 1, 8))
 
     before: list[Part] = []
     after: list[Part] = []
@@ -293,6 +314,12 @@ def _canal_parts(spine: Spine, rng: np.random.Generator,
                            xc=0.0, hw=float(canal_hw.max()) + 5.0)
     if fat is not None:
         before.append(fat)
+    # Posterior longitudinal ligament: a dark band on the backs of the bodies and discs, in
+    # front of the epidural fat and the dura. Discs and bodies are painted over its front.
+    pll_part = band_from_curves(_curve(view, d_a - 0.5, lo, hi), _curve(view, d_a + pll, lo, hi),
+                                Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()) * 0.6)
+    if pll_part is not None:
+        before.append(pll_part)
     for i in range(N_MOBILE):
         f_lo = spine.lamina_s[i, 1] - 3.0
         f_hi = spine.lamina_s[i + 1, 0] + 3.0 if i + 1 < N_MOBILE else spine.lamina_s[i, 1] + 10.0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hca_disc_label.synth.anatomy import landmark_points
 from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
 from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import choose_look, finish, sample_contrast
@@ -36,6 +37,8 @@ class SynthSlab:
         meta: look, variant, fov mode, region, window (mm), lateral offset, subject traits.
         classes: ``(H, W)`` uint8 tissue class map (:class:`~.tissues.Tissue`) of the same
             pixels, before blur and noise.
+        landmarks: landmark code (:data:`~hca_disc_label.conventions.LANDMARKS`) ->
+            ``(row, col)`` pixels, for those inside the image.
     """
 
     image: np.ndarray
@@ -43,6 +46,7 @@ class SynthSlab:
     spacing_mm: float
     meta: dict
     classes: np.ndarray | None = field(default=None, repr=False)
+    landmarks: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def draw_subject(rng: np.random.Generator, fov_mode: str | None) -> tuple[str, Subject, Window]:
@@ -64,9 +68,15 @@ def grid_for(window: Window, spacing_row: float, spacing_col: float) -> tuple[in
 def tips_in_grid(subject: Subject, shape: tuple[int, int], u0: float, v0: float, su: float,
                  sv: float) -> dict[int, tuple[float, float]]:
     """Disc tips in pixel coordinates, keeping those whose tip lies within the pixel centres."""
+    return points_in_grid(subject.spine.tips, shape, u0, v0, su, sv)
+
+
+def points_in_grid(points: dict[int, np.ndarray], shape: tuple[int, int], u0: float, v0: float, su: float,
+                   sv: float) -> dict[int, tuple[float, float]]:
+    """``code -> (u, v)`` mm points in pixel coordinates, keeping those within the pixel centres."""
     h, w = shape
     out = {}
-    for value, (u, v) in sorted(subject.spine.tips.items()):
+    for value, (u, v) in sorted(points.items()):
         r, c = (u - u0) / su, (v - v0) / sv
         if 0.0 <= r <= h - 1 and 0.0 <= c <= w - 1:
             out[int(value)] = (float(r), float(c))
@@ -109,6 +119,7 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         painted = canvas.image
     image = finish(rng, painted, canvas.classes, contrast, (spacing_mm, spacing_mm))
     discs = tips_in_grid(subject, (h, w), u0, v0, spacing_mm, spacing_mm)
+    landmarks = points_in_grid(landmark_points(subject.spine), (h, w), u0, v0, spacing_mm, spacing_mm)
     meta = {
         "look": look,
         "variant": contrast.variant,
@@ -121,4 +132,4 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         "scale": float(subject.spine.params.scale),
         "degeneration": {int(v): float(d) for v, d in zip(range(3, 26), subject.spine.params.degeneration) if d > 0},
     }
-    return SynthSlab(image, discs, float(spacing_mm), meta, canvas.classes)
+    return SynthSlab(image, discs, float(spacing_mm), meta, canvas.classes, landmarks)

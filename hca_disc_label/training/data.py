@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from hca_disc_label.conventions import DISC_VALUES, LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, strip_nifti_ext
+from hca_disc_label.conventions import DISC_VALUES, LANDMARKS, LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, strip_nifti_ext
 from hca_disc_label.errors import DataError
 from hca_disc_label.preprocessing import normalise, prepare_slab
 
@@ -39,12 +39,16 @@ class TrainSample:
         unsure: value -> ``(row, col, radius)`` model px: where an unlabelled but probably
             visible disc of a real image should be; its channel's target is unknown inside
             that disc-shaped region and zero elsewhere.
+        landmarks: landmark code (:data:`~hca_disc_label.conventions.LANDMARKS`) ->
+            ``(row, col)`` model px, landmarks present in the image; ``known`` also holds the
+            codes whose target is known (synthetic: all; real: those known to be out of view).
     """
 
     image: np.ndarray
     discs: dict[int, tuple[float, float]]
     known: set[int] = field(default_factory=lambda: set(DISC_VALUES))
     unsure: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    landmarks: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -55,7 +59,8 @@ def synthetic_sample(rng: np.random.Generator, spacing_mm: float) -> TrainSample
     from hca_disc_label.synth import generate_slab
 
     slab = generate_slab(rng, spacing_mm=spacing_mm)
-    return TrainSample(normalise(slab.image), dict(slab.discs), set(DISC_VALUES))
+    return TrainSample(normalise(slab.image), dict(slab.discs), set(DISC_VALUES) | set(LANDMARKS),
+                       landmarks=dict(slab.landmarks))
 
 
 @dataclass
@@ -161,6 +166,36 @@ def known_values_real(
     return known, unsure
 
 
+LANDMARK_PLACE_LEVELS: dict[int, float] = {102: 3 - 0.6, 125: 25 + 0.6, 126: 25 + 1.0}
+"""Where each landmark sits in disc-value units (C2 body centre a little above C2/C3, S1 body
+centre a little below L5/S1, S1/S2 one level below it), to tell from a real image's labelled
+spacing whether a landmark is surely out of view."""
+
+
+def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int) -> set[int]:
+    """Landmark codes of a real image known to be out of view (target known to be zero).
+
+    Real datasets carry no landmark labels: a landmark is extrapolated from the labelled
+    discs' spacing and is known absent only when that place is over two levels outside the
+    image; otherwise its channel is unknown everywhere (never taught "not here" where it may
+    well be).
+    """
+    values = sorted(discs)
+    if len(values) < 2:
+        return set()
+    rows = np.array([discs[v][0] for v in values])
+    per_level = float(np.median(np.diff(rows) / np.diff(values)))
+    if per_level <= 0:
+        return set()
+    out = set()
+    for code, place in LANDMARK_PLACE_LEVELS.items():
+        ref = values[0] if place < values[0] else values[-1]
+        row = discs[ref][0] + (place - ref) * per_level
+        if row < -2.0 * per_level or row > height - 1 + 2.0 * per_level:
+            out.add(code)
+    return out
+
+
 # ----------------------------------------------------------------------------- augmentation
 
 
@@ -175,11 +210,12 @@ def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0
     inv = np.linalg.inv(fwd)
     image = ndimage.affine_transform(sample.image, inv, offset=centre - inv @ centre, order=1, mode="constant")
     discs = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.discs.items()}
+    landmarks = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.landmarks.items()}
     unsure = {v: (*(fwd @ (np.array(p[:2]) - centre) + centre), p[2] * scale) for v, p in sample.unsure.items()}
     gamma = float(np.exp(rng.normal(0, 0.25 * strength)))
     image = np.clip(image, 0, 1) ** gamma
     image = image + rng.normal(0, rng.uniform(0, 0.03) * strength, image.shape)
-    return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known), unsure)
+    return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known), unsure, landmarks)
 
 
 def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: int) -> TrainSample:
@@ -192,19 +228,29 @@ def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: i
     src_r0, src_c0 = max(top, 0), max(left, 0)
     src_r1, src_c1 = min(top + height, h), min(left + width, w)
     out[src_r0 - top:src_r1 - top, src_c0 - left:src_c1 - left] = sample.image[src_r0:src_r1, src_c0:src_c1]
-    discs, known = {}, set(sample.known)
-    for v, (r, c) in sample.discs.items():
+    known = set(sample.known)
+    discs = _points_in_crop(sample.discs, known, top, left, height, width, (h, w))
+    landmarks = _points_in_crop(sample.landmarks, known, top, left, height, width, (h, w))
+    unsure = {v: (r - top, c - left, rad) for v, (r, c, rad) in sample.unsure.items()}
+    return TrainSample(out, discs, known, unsure, landmarks)
+
+
+def _points_in_crop(points: dict[int, tuple[float, float]], known: set[int], top: int, left: int, height: int,
+                    width: int, shape: tuple[int, int]) -> dict[int, tuple[float, float]]:
+    """Points kept by a crop (moved into its frame); those near an edge leave ``known``."""
+    h, w = shape
+    kept = {}
+    for v, (r, c) in points.items():
         r, c = r - top, c - left
-        # a disc is visible only where image data exists (padding hides it too)
+        # a point is visible only where image data exists (padding hides it too)
         inside = (max(0, -top) - 0.5 <= r <= min(height, h - top) - 0.5) and (
             max(0, -left) - 0.5 <= c <= min(width, w - left) - 0.5)
         edge = min(r - max(0, -top), min(height, h - top) - 1 - r, c - max(0, -left), min(width, w - left) - 1 - c)
         if inside and edge >= EDGE_MARGIN_PX:
-            discs[v] = (r, c)
+            kept[v] = (r, c)
         elif inside or edge > -EDGE_MARGIN_PX:
             known.discard(v)
-    unsure = {v: (r - top, c - left, rad) for v, (r, c, rad) in sample.unsure.items()}
-    return TrainSample(out, discs, known, unsure)
+    return kept
 
 
 # ----------------------------------------------------------------------------- batches
@@ -263,6 +309,7 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     if use_real:
         case = spec.real_cases[int(rng.integers(len(spec.real_cases)))]
         known, unsure = known_values_real(case.discs, case.raw.shape[0])
+        known |= known_landmarks_real(case.discs, case.raw.shape[0])
         base = TrainSample(normalise(case.raw), dict(case.discs), known, unsure)
         sample = augment(base, rng, spec.augment_real)
         if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
@@ -274,6 +321,8 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
 
 def collate(samples: list[TrainSample], channel_values: list[int], stride: int) -> dict[str, np.ndarray]:
     """Stack samples into arrays for the loss.
+
+    ``channel_values`` lists the disc values then the landmark codes of the network's channels.
 
     Returns:
         dict with ``image (B,1,H,W)``, ``coords (B,V,2)`` heatmap px (NaN when absent),
@@ -291,9 +340,10 @@ def collate(samples: list[TrainSample], channel_values: list[int], stride: int) 
     grid_r = np.arange(h, dtype=np.float32)[:, None]
     grid_c = np.arange(w, dtype=np.float32)[None, :]
     for b, s in enumerate(samples):
+        points = {**s.discs, **s.landmarks}
         for k, value in enumerate(channel_values):
-            if value in s.discs:
-                coords[b, k] = model_to_heatmap(np.array(s.discs[value]), stride)
+            if value in points:
+                coords[b, k] = model_to_heatmap(np.array(points[value]), stride)
                 present[b, k] = True
             if value not in s.known:
                 continue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_VALUES
+from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import DataError, HCAError
 from hca_disc_label.training.data import DataSpec, collate, make_sample, step_shape
 
@@ -59,6 +59,9 @@ class TrainConfig:
         val_synthetic: number of fixed synthetic validation images.
         val_every: validate (and maybe save best) every this many steps.
         init: model to fine-tune from (registry NAME[@VERSION] or folder); None = scratch.
+        landmarks: also predict the landmark channels of
+            :data:`~hca_disc_label.conventions.LANDMARKS` (after the disc channels); an
+            ``init`` model without them gets them added (:func:`~.hca_net.add_output_channels`).
         resume: continue from ``out_dir/checkpoints/last.pt``.
         micro_batches: gradient accumulation chunks per process.
         workers: data-loading worker processes.
@@ -90,6 +93,7 @@ class TrainConfig:
     val_synthetic: int = 16
     val_every: int = 200
     init: str | None = None
+    landmarks: bool = False
     resume: bool = False
     micro_batches: int = 1
     workers: int = 1
@@ -228,12 +232,21 @@ def _build(config: TrainConfig):
         from hca_disc_label.weights import resolve_model
 
         folder = resolve_model(config.init)
-        values = list(folder.channel_values)
+        values = list(folder.channel_values) + list(folder.landmark_channels)
         net = build_torch_model(folder.architecture, folder.weights_path)
-        return net, dict(folder.architecture), values, f"{folder.name}@{folder.version}"
+        missing = [c for c in LANDMARKS if c not in values] if config.landmarks else []
+        if missing:
+            from hca_disc_label.model.hca_net import add_output_channels
+
+            net = add_output_channels(net, len(missing), seed=config.seed)
+            values += missing
+        arch = {**folder.architecture, "num_classes": len(values)}
+        return net, arch, values, f"{folder.name}@{folder.version}"
     arch = dict(config.architecture or COMPACT_CONFIG.to_dict())
-    arch.setdefault("num_classes", len(DISC_VALUES))
-    return build_torch_model(arch, None), arch, list(DISC_VALUES)[: arch["num_classes"]], None
+    values = list(DISC_VALUES)[: int(arch.get("num_classes", len(DISC_VALUES)))]
+    values += list(LANDMARKS) if config.landmarks else []
+    arch["num_classes"] = len(values)
+    return build_torch_model(arch, None), arch, values, None
 
 
 # ----------------------------------------------------------------------------- validation

@@ -438,6 +438,12 @@ class ModelFolder:
         return list(self.card["channel_values"])
 
     @property
+    def landmark_channels(self) -> list[int]:
+        """Landmark codes of the channels after the disc channels (empty for disc-only models;
+        :data:`~hca_disc_label.conventions.LANDMARKS`)."""
+        return list(self.card.get("landmark_channels") or [])
+
+    @property
     def input_contract(self) -> dict:
         """The input contract (docs/ARCHITECTURE.md), ``slab_thickness_mm`` defaulted to 6."""
         contract = dict(self.card["input"])

@@ -24,15 +24,24 @@ def _dist_to_polyline(point: np.ndarray, poly: np.ndarray, closed: bool) -> floa
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_tips_lie_on_disc_posterior_border_and_canal_front(seed):
+def test_tips_sit_midway_between_the_bodies_posterior_corners(seed):
+    """SCT's manual convention: the posterior edge of the disc between the two bodies'
+    posterior corners (PAM50 label_discPosterior), not the outer bulge."""
     spine = _spine(seed)
     assert sorted(spine.tips) == list(range(2, 26))
-    for disc in spine.discs[:N_MOBILE]:
+    for i, disc in enumerate(spine.discs[:N_MOBILE]):
         tip = spine.tips[disc.value]
-        # On the disc outline (the posterior border), and on the anterior canal wall.
-        assert _dist_to_polyline(tip, disc.outline, closed=True) < 0.05
-        # The canal wall is resampled every 1 mm: within half a sample of the exact tip.
-        assert _dist_to_polyline(tip, spine.wall_a, closed=False) < 0.5
+        upper, lower = spine.bones[i], spine.bones[i + 1]
+        # Measured against the corners of the rendered bodies' outlines, not the chain's numbers.
+        corner_up = upper.outline[np.argmax(upper.outline @ disc.normal + upper.outline @ spine.tangent_at(
+            spine.tip_s[disc.value]))]
+        corner_lo = lower.outline[np.argmax(lower.outline @ disc.normal - lower.outline @ spine.tangent_at(
+            spine.tip_s[disc.value]))]
+        assert np.linalg.norm(tip - 0.5 * (upper.pb + lower.pt)) < 1e-9
+        assert np.linalg.norm(tip - 0.5 * (corner_up + corner_lo)) < 1.5
+        # The disc's own posterior border is at the tip or behind it (a bulge), never in front.
+        behind = np.max((disc.outline - tip) @ disc.normal)
+        assert -0.05 < behind < 6.0
         # Posterior of the disc's centre along the disc's own posterior normal.
         centre = disc.outline.mean(axis=0)
         assert np.dot(tip - centre, disc.normal) > 0.3 * disc.depth

