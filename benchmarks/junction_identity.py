@@ -1,15 +1,17 @@
 #!/usr/bin/env python
 """Identity of model + decoder on the internal junction-hard sets (never ``bids/``).
 
-    python benchmarks/junction_identity.py [MODEL ...] [--sets NAME ...] [--n 32] [--seed 0]
-        [--train-data DIR] [--cache DIR] [--json OUT] [--cases]
+    python benchmarks/junction_identity.py [MODEL ...] [--sets NAME ...] [--n 32] [--seed 0] [--crops 3]
+        [--train-data DIR] [--cache DIR] [--json OUT] [--md OUT] [--cases]
 
 Sets (:mod:`hca_disc_label.evaluation.internal_sets`): ``syn:s1s2-remnant`` (visible S1/S2
-remnant), ``syn:lumbar-sacrum-edge`` (lower edge 1-30 mm below L5/S1), ``syn:cervical-full``
+remnant), ``syn:lumbar-sacrum-edge`` (lower edge 1-30 mm below L5/S1), ``syn:lumbar-above-sacrum``
+(lower edge in the L4 or L5 body, no sacrum in view), ``syn:cervical-full``
 (skull base to T2-T6, 0.8-1 mm), ``syn:crop-from-c2`` (top edge between the dens tip and
 C2/C3), ``real:bids-train-crops`` (the split-seed-1 held-out subjects of ``--train-data``, cut
-to random heights). Each model runs on the same images (backend "auto" on the CPU, the
-``create_backend`` / ``decode_heatmaps`` path of ``decoder_identity.py``).
+to random heights; also reported by which edges were cut). Each model runs on the same images
+(backend "auto" on the CPU, the ``create_backend`` / ``decode_heatmaps`` path of
+``decoder_identity.py``; a model trained with ``-landmarks`` gets its landmark channels decoded too).
 
 A GT disc is *right* when the decoded disc of its value lies within 10 mm; *missed* when no
 decoded disc of any value does. *Wrong values* counts decoded discs whose nearest GT disc
@@ -32,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hca_disc_label.evaluation.internal_sets import SET_NAMES, internal_sets  # noqa: E402
+from hca_disc_label.evaluation.internal_sets import CROPS_PER_IMAGE, SET_NAMES, internal_sets  # noqa: E402
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
 from hca_disc_label.inference.decode import decode_heatmaps  # noqa: E402
 from hca_disc_label.preprocessing import pad_to_multiple  # noqa: E402
@@ -76,8 +78,11 @@ class _Model:
         return out
 
     def decode(self, heatmaps: np.ndarray, shape) -> dict[int, tuple[float, float]]:
+        # disc channels, then the landmark channels of a model trained with -landmarks
+        values = list(self.folder.channel_values)
+        values += [c for c in getattr(self.folder, "landmark_channels", []) if c not in values]
         return {d.value: (d.row, d.col) for d in decode_heatmaps(
-            heatmaps, list(self.folder.channel_values), self.stride, self.spacing, valid_shape=shape)}
+            heatmaps, values, self.stride, self.spacing, valid_shape=shape)}
 
 
 def score_case(discs: dict, pred: dict, spacing: float) -> dict:
@@ -113,7 +118,12 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def _groups(per_case: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    out = dict(per_case)
+    out: dict[str, list[dict]] = {}
+    for name, rows in per_case.items():
+        out[name] = rows
+        kinds = list(dict.fromkeys(r["kind"] for r in rows if r.get("kind")))
+        for kind in kinds if len(kinds) > 1 else []:  # real crops: which edges were cut
+            out[f"{name} [{kind} cut]"] = [r for r in rows if r.get("kind") == kind]
     syn = [r for k, v in per_case.items() if k.startswith("syn:") for r in v]
     if syn and len([k for k in per_case if k.startswith("syn:")]) > 1:
         out["all synthetic"] = syn
@@ -122,30 +132,32 @@ def _groups(per_case: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return out
 
 
-def print_table(label: str, per_case: dict[str, list[dict]]) -> None:
-    print(f"\nmodel {label}")
-    print("| set | images | discs | identity % | images fully right % | median mm (right) "
-          "| wrong values (-1 / +1 / other) | missed |")
-    print("|---|---|---|---|---|---|---|---|")
+def table(label: str, per_case: dict[str, list[dict]]) -> list[str]:
+    """Markdown table of one model's results, one row per set (and group)."""
+    lines = [f"model {label}", "",
+             "| set | images | discs | identity % | images fully right % | median mm (right) "
+             "| wrong values (-1 / +1 / other) | missed |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, rows in _groups(per_case).items():
         s = summarise(rows)
-        print(f"| {name} | {s['images']} | {s['discs']} | {s['identity']:.1f} | {s['full']:.1f} | "
-              f"{s['median_mm']:.2f} | {s['wrong']} ({s['wrong_minus1']} / {s['wrong_plus1']} / "
-              f"{s['wrong_other']}) | {s['missed']} |")
+        lines.append(f"| {name} | {s['images']} | {s['discs']} | {s['identity']:.1f} | {s['full']:.1f} | "
+                     f"{s['median_mm']:.2f} | {s['wrong']} ({s['wrong_minus1']} / {s['wrong_plus1']} / "
+                     f"{s['wrong_other']}) | {s['missed']} |")
+    return lines
 
 
-def print_side_by_side(results: dict[str, dict[str, list[dict]]]) -> None:
+def side_by_side(results: dict[str, dict[str, list[dict]]]) -> list[str]:
+    """Markdown table: identity % / images fully right % / wrong values per set, a column per model."""
     labels = list(results)
-    print("\nside by side: identity % / images fully right % / wrong values")
-    print("| set | " + " | ".join(labels) + " |")
-    print("|---|" + "---|" * len(labels))
-    names = list(_groups(next(iter(results.values()))))
-    for name in names:
+    lines = ["side by side: identity % / images fully right % / wrong values", "",
+             "| set | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for name in _groups(next(iter(results.values()))):
         cells = []
         for label in labels:
             s = summarise(_groups(results[label])[name])
             cells.append(f"{s['identity']:.1f} / {s['full']:.1f} / {s['wrong']}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -154,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--sets", nargs="+", default=list(SET_NAMES), choices=list(SET_NAMES))
     ap.add_argument("--n", type=int, default=None, help="images per synthetic set (default 32)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--crops", type=int, default=CROPS_PER_IMAGE, help="crops per held-out real image")
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     ap.add_argument("--train-data", type=Path, default=None,
                     help=f"labelled dataset whose split-seed-1 held-out subjects are cropped (default {EXT_DATA} "
@@ -161,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     ap.add_argument("--cache", type=Path, default=None, help="save heatmaps here (and reuse them)")
     ap.add_argument("--json", type=Path, default=None, help="write the summaries and per-case results")
+    ap.add_argument("--md", type=Path, default=None, help="write the printed tables (markdown)")
     ap.add_argument("--cases", action="store_true", help="list every image that is not fully right")
     args = ap.parse_args(argv)
     train_data = args.train_data or _default_train_data(args.shared)
@@ -174,24 +188,28 @@ def main(argv: list[str] | None = None) -> dict:
     spacing = spacings.pop()
     results: dict[str, dict[str, list[dict]]] = {m.label: {} for m in models}
     t0 = time.perf_counter()
-    for case in internal_sets(args.sets, n=args.n, seed=args.seed, spacing_mm=spacing, train_data=train_data):
+    for case in internal_sets(args.sets, n=args.n, seed=args.seed, spacing_mm=spacing, train_data=train_data,
+                              crops_per_image=args.crops):
         name, case_id, image, discs = case
         for m in models:
             pred = m.decode(m.heatmaps(name, case_id, image), image.shape)
             row = score_case(discs, pred, spacing)
-            row.update(case=case_id, gt=sorted(discs), pred=sorted(pred))
+            row.update(case=case_id, gt=sorted(discs), pred=sorted(pred), kind=case.meta.get("kind"))
             results[m.label].setdefault(name, []).append(row)
-    print(f"internal sets seed {args.seed}, real data {train_data}, {time.perf_counter() - t0:.0f} s")
+    report = [f"internal sets seed {args.seed}, real data {train_data}"]
     for label, per_case in results.items():
-        print_table(label, per_case)
+        report += [""] + table(label, per_case)
         if args.cases:
-            for name, rows in per_case.items():
-                for r in rows:
-                    if not r["full"]:
-                        print(f"  {name} {r['case']}: right {r['right']}/{r['discs']} offsets {r['offsets']} "
-                              f"missed {r['missed']} gt {r['gt']} pred {r['pred']}")
+            report += [f"- {name} {r['case']}: right {r['right']}/{r['discs']}, offsets {r['offsets']}, "
+                       f"missed {r['missed']}, gt {r['gt']}, decoded {r['pred']}"
+                       for name, rows in per_case.items() for r in rows if not r["full"]]
     if len(results) > 1:
-        print_side_by_side(results)
+        report += [""] + side_by_side(results)
+    print("\n".join(report))
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.md:
+        args.md.parent.mkdir(parents=True, exist_ok=True)
+        args.md.write_text("\n".join(report) + "\n")
     out = {label: {"summary": {k: summarise(v) for k, v in _groups(pc).items()}, "cases": pc}
            for label, pc in results.items()}
     if args.json:

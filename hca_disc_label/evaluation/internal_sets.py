@@ -1,13 +1,16 @@
 """Internal benchmark sets of the cases where the disc count is decided (never ``bids/``).
 
-Five named, seeded sets of model-frame images (row -> inferior, col -> posterior, values in
+Six named, seeded sets of model-frame images (row -> inferior, col -> posterior, values in
 [0, 1], isotropic ``spacing_mm`` pixels) with exact ground-truth discs
 ``{SCT value: (row, col)}`` in model pixels:
 
 * ``syn:s1s2-remnant``: lumbar / thoracolumbar fields showing the sacrum with a visible S1/S2
   remnant nucleus (a disc look-alike one level below L5/S1);
-* ``syn:lumbar-sacrum-edge``: lumbar fields whose lower edge cuts the S1 body 0-30 mm below
+* ``syn:lumbar-sacrum-edge``: lumbar fields whose lower edge cuts the S1 body 1-30 mm below
   the L5/S1 tip (measured along the image rows);
+* ``syn:lumbar-above-sacrum``: lumbar fields whose lower edge cuts the L4 or L5 body (from 5 mm
+  below the L3/L4 tip to 3 mm above L5/S1): no sacrum to count from, as in a real image cut
+  from below;
 * ``syn:cervical-full``: full-field cervicothoracic images like spine-generic's: skull base,
   posterior fossa and jaw at the top, lower edge in the T2..T6 bodies, acquired at 0.8-1.0 mm
   and resampled to the model spacing as the pipeline does;
@@ -41,15 +44,15 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-SYNTHETIC_SETS: tuple[str, ...] = ("syn:s1s2-remnant", "syn:lumbar-sacrum-edge", "syn:cervical-full",
-                                   "syn:crop-from-c2")
+SYNTHETIC_SETS: tuple[str, ...] = ("syn:s1s2-remnant", "syn:lumbar-sacrum-edge", "syn:lumbar-above-sacrum",
+                                   "syn:cervical-full", "syn:crop-from-c2")
 REAL_SETS: tuple[str, ...] = ("real:bids-train-crops",)
 SET_NAMES: tuple[str, ...] = SYNTHETIC_SETS + REAL_SETS
 """All internal set names, in report order."""
 
 SET_CODES: dict[str, int] = {"syn:s1s2-remnant": 11_001, "syn:lumbar-sacrum-edge": 11_002,
                              "syn:cervical-full": 11_003, "syn:crop-from-c2": 11_004,
-                             "real:bids-train-crops": 11_005}
+                             "real:bids-train-crops": 11_005, "syn:lumbar-above-sacrum": 11_006}
 """Fixed stream number of each set in the seed sequence (never reuse one)."""
 
 DEFAULT_SYNTHETIC_N = 32
@@ -62,6 +65,9 @@ SPLIT_SEED = 1
 SACRUM_EDGE_MM = (1.0, 30.0)
 """Lower edge of ``syn:lumbar-sacrum-edge`` below the L5/S1 tip, along the rows (mm). At least
 1 mm so the L5/S1 tip pixel itself stays inside the image."""
+ABOVE_SACRUM_MM = (5.0, 3.0)
+"""Lower edge of ``syn:lumbar-above-sacrum``: from this far below the L3/L4 tip to this far above
+the L5/S1 tip (the L4 or L5 body is cut, the sacrum is out of view)."""
 CERVICAL_SPACING_MM = (0.8, 1.0)
 """Acquisition pixel spacing of ``syn:cervical-full`` (then resampled to the model spacing)."""
 CERVICAL_TOP_ABOVE_FM_MM = (30.0, 100.0)
@@ -266,6 +272,12 @@ def _basion(subject) -> np.ndarray:
     return foramen_magnum(subject.spine, subject.head)[0]
 
 
+def _w_above_sacrum(rng, subject, window):
+    tu = _tips_u(subject.spine)
+    bot = rng.uniform(tu[23] + ABOVE_SACRUM_MM[0], tu[25] - ABOVE_SACRUM_MM[1])
+    return _window(window.u_top, bot, window.v_left, window.v_right, window.region)
+
+
 def _w_cervical_full(rng, subject, window):
     spine = subject.spine
     tu = _tips_u(spine)
@@ -314,6 +326,8 @@ def _check(name: str, discs: dict, meta: dict, shape: tuple[int, int]) -> bool:
                 and abs(meta["remnant_contrast"]) >= REMNANT_MIN_CONTRAST)
     if name == "syn:lumbar-sacrum-edge":
         return max(discs) == 25 and SACRUM_EDGE_MM[0] - 1.0 <= meta["l5s1_to_edge_mm"] <= SACRUM_EDGE_MM[1] + 1.0
+    if name == "syn:lumbar-above-sacrum":
+        return 23 in discs and max(discs) <= 24
     if name == "syn:cervical-full":
         return 3 in discs and max(discs) >= 9
     if name == "syn:crop-from-c2":
@@ -324,6 +338,7 @@ def _check(name: str, discs: dict, meta: dict, shape: tuple[int, int]) -> bool:
 _WINDOWS = {
     "syn:s1s2-remnant": _w_remnant,
     "syn:lumbar-sacrum-edge": _w_sacrum_edge,
+    "syn:lumbar-above-sacrum": _w_above_sacrum,
     "syn:cervical-full": _w_cervical_full,
     "syn:crop-from-c2": _w_crop_c2,
 }
@@ -340,7 +355,7 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0) ->
         rng = np.random.default_rng([int(seed), SET_CODES[name], int(k), attempt])
         if name == "syn:s1s2-remnant":
             base = "lumbar" if rng.random() < 0.75 else "thoracolumbar"
-        elif name == "syn:lumbar-sacrum-edge":
+        elif name in ("syn:lumbar-sacrum-edge", "syn:lumbar-above-sacrum"):
             base = "lumbar"
         else:
             base = "cervical"

@@ -77,6 +77,14 @@ def test_sacrum_edge_ends_0_to_30_mm_below_l5s1(cases):
         assert case.meta["base_mode"] == "lumbar"
 
 
+def test_above_sacrum_ends_in_the_l4_or_l5_body(cases):
+    for case in cases["syn:lumbar-above-sacrum"]:
+        assert 23 in case.discs and max(case.discs) <= 24
+        tips = case.meta["tips_px"]
+        edge = case.image.shape[0] - 0.5
+        assert tips[23][0] + 4.0 <= edge <= tips[25][0] - 2.0
+
+
 def test_cervical_full_goes_from_the_skull_base_to_the_upper_thoracic_spine(cases):
     for case in cases["syn:cervical-full"]:
         m = case.meta
