@@ -1,6 +1,6 @@
 """Internal benchmark sets of the cases where the disc count is decided (never ``bids/``).
 
-Six named, seeded sets of model-frame images (row -> inferior, col -> posterior, values in
+Seven named, seeded sets of model-frame images (row -> inferior, col -> posterior, values in
 [0, 1], isotropic ``spacing_mm`` pixels) with exact ground-truth discs
 ``{SCT value: (row, col)}`` in model pixels:
 
@@ -16,6 +16,8 @@ Six named, seeded sets of model-frame images (row -> inferior, col -> posterior,
   and resampled to the model spacing as the pipeline does;
 * ``syn:crop-from-c2``: crops whose top edge lies between the dens tip and the C2/C3 tip,
   50-120 mm tall;
+* ``syn:crop-below-c2``: the same crops starting 3 mm below C2/C3 down to C4/C5 (no C2 to count
+  from);
 * ``real:bids-train-crops``: the held-out subjects of the trainer's split (split seed 1, the
   trainer's own ``_split_real``) of ``bids-train`` (or of its label extension), each cut to
   several random heights (top, bottom, both edges cut); only discs still inside are kept.
@@ -45,14 +47,15 @@ from typing import Callable, Iterator
 import numpy as np
 
 SYNTHETIC_SETS: tuple[str, ...] = ("syn:s1s2-remnant", "syn:lumbar-sacrum-edge", "syn:lumbar-above-sacrum",
-                                   "syn:cervical-full", "syn:crop-from-c2")
+                                   "syn:cervical-full", "syn:crop-from-c2", "syn:crop-below-c2")
 REAL_SETS: tuple[str, ...] = ("real:bids-train-crops",)
 SET_NAMES: tuple[str, ...] = SYNTHETIC_SETS + REAL_SETS
 """All internal set names, in report order."""
 
 SET_CODES: dict[str, int] = {"syn:s1s2-remnant": 11_001, "syn:lumbar-sacrum-edge": 11_002,
                              "syn:cervical-full": 11_003, "syn:crop-from-c2": 11_004,
-                             "real:bids-train-crops": 11_005, "syn:lumbar-above-sacrum": 11_006}
+                             "real:bids-train-crops": 11_005, "syn:lumbar-above-sacrum": 11_006,
+                             "syn:crop-below-c2": 11_007}
 """Fixed stream number of each set in the seed sequence (never reuse one)."""
 
 DEFAULT_SYNTHETIC_N = 32
@@ -78,6 +81,9 @@ C2_CROP_HEIGHT_MM = (50.0, 120.0)
 C2_CROP_WIDTH_MM = (60.0, 140.0)
 C2_CROP_MARGIN_MM = 4.0
 """The top edge of ``syn:crop-from-c2`` stays this far above the C2/C3 tip (so C2/C3 is in)."""
+BELOW_C2_TOP_MM = 3.0
+"""The top edge of ``syn:crop-below-c2`` lies from this far below the C2/C3 tip down to the C4/C5
+tip (C2 and C2/C3 out of view)."""
 REMNANT_MIN_PX = 8
 """Nucleus pixels (class map) inside the S1/S2 remnant needed to call it visible ..."""
 REMNANT_MIN_CONTRAST = 0.1
@@ -299,6 +305,15 @@ def _w_crop_c2(rng, subject, window):
     return _window(top, bot, left, right, "cervical")
 
 
+def _w_crop_below_c2(rng, subject, window):
+    spine = subject.spine
+    tu = _tips_u(spine)
+    top = rng.uniform(tu[3] + BELOW_C2_TOP_MM, tu[5])
+    bot = top + rng.uniform(*C2_CROP_HEIGHT_MM)
+    left, right = _horizontal(rng, spine, top, bot, rng.uniform(*C2_CROP_WIDTH_MM), (0.35, 0.7))
+    return _window(top, bot, left, right, "cervical")
+
+
 def _resample(image: np.ndarray, discs: dict, src: float, dst: float) -> tuple[np.ndarray, dict, float]:
     """Resample a model-frame image from ``src`` to ``dst`` mm pixels the way the pipeline does
     (:func:`~hca_disc_label.preprocessing.resample_plane` on the canonical plane).
@@ -332,6 +347,8 @@ def _check(name: str, discs: dict, meta: dict, shape: tuple[int, int]) -> bool:
         return 3 in discs and max(discs) >= 9
     if name == "syn:crop-from-c2":
         return 3 in discs and meta["dens_tip_row"] < -0.5 < discs[3][0]
+    if name == "syn:crop-below-c2":
+        return min(discs) >= 4
     raise ValueError(name)
 
 
@@ -341,6 +358,7 @@ _WINDOWS = {
     "syn:lumbar-above-sacrum": _w_above_sacrum,
     "syn:cervical-full": _w_cervical_full,
     "syn:crop-from-c2": _w_crop_c2,
+    "syn:crop-below-c2": _w_crop_below_c2,
 }
 
 

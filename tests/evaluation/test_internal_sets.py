@@ -102,6 +102,14 @@ def test_crop_from_c2_starts_between_the_dens_tip_and_c2c3(cases):
         assert 49.0 <= case.image.shape[0] <= 121.0
 
 
+def test_crop_below_c2_starts_under_c2c3(cases):
+    for case in cases["syn:crop-below-c2"]:
+        tips = case.meta["tips_px"]
+        assert min(case.discs) >= 4
+        assert tips[3][0] + 2.0 <= -0.5 <= tips[5][0] + 1.0  # top edge from below C2/C3 to C4/C5
+        assert 49.0 <= case.image.shape[0] <= 121.0
+
+
 def _fake_case(name: str, height: int = 224) -> SimpleNamespace:
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     discs = {v: (40.0 + 35.0 * k, 120.0 + 2 * k) for k, v in enumerate(range(20, 26))}
