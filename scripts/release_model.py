@@ -19,6 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hca_disc_label.conventions import LANDMARKS  # noqa: E402
 from hca_disc_label.weights import (  # noqa: E402
     entry_from_folder,
     load_model_folder,
@@ -35,6 +36,8 @@ def _params(folder) -> int:
 
 
 def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
+    discs = [v for v in card["channel_values"] if v not in LANDMARKS]
+    landmarks = [v for v in card["channel_values"] if v in LANDMARKS]
     t = card.get("training_data") or {}
     data = t.get("data") or {}
     arch = card["architecture"]
@@ -47,7 +50,8 @@ def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
         "## Network",
         f"- HCA-Net, {arch.get('num_stacks')} stacks, width {arch.get('width')}, hourglass depth "
         f"{arch.get('depth')}, stem stride {arch.get('stem_stride')}; {params:,} parameters.",
-        f"- Channels: one per SCT disc value, {card['channel_values'][0]}..{card['channel_values'][-1]}.",
+        f"- Channels: one per SCT disc value, {discs[0]}..{discs[-1]}"
+        + (f"; landmarks {', '.join(f'{c} ({LANDMARKS[c]})' for c in landmarks)}." if landmarks else "."),
         f"- Input contract: {contract['pixel_spacing_mm']} mm pixels, {contract.get('slab_thickness_mm', 6)} mm "
         f"mid-sagittal slab, percentile normalisation ({contract.get('low_percentile')}–"
         f"{contract.get('high_percentile')}) to [0, 1], padding to a multiple of {contract['size_multiple']}, "

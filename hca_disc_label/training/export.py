@@ -6,8 +6,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-from hca_disc_label.conventions import DISC_VALUES
-
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
@@ -77,8 +75,8 @@ def write_trained_model(
         out_dir: destination folder.
         state: network state dict (float32).
         architecture: ModelConfig dict.
-        channel_values: SCT value of each output channel, then landmark codes
-            (:data:`~hca_disc_label.conventions.LANDMARKS`), written as ``landmark_channels``.
+        channel_values: SCT value of each output channel, then any landmark codes
+            (:data:`~hca_disc_label.conventions.LANDMARKS`).
         input_contract: see docs/ARCHITECTURE.md.
         name, version: model identity (semantic version).
         training, validation: recorded in the card.
@@ -100,15 +98,12 @@ def write_trained_model(
         "description": description,
         "contrasts": list(contrasts),
         "architecture": architecture,
-        "channel_values": [int(v) for v in channel_values if v in DISC_VALUES],
+        "channel_values": [int(v) for v in channel_values],
         "input": input_contract,
         "training_data": training,
         "validation": validation,
         "licence": "MIT",
     }
-    landmarks = [int(v) for v in channel_values if v not in DISC_VALUES]
-    if landmarks:
-        card["landmark_channels"] = landmarks
     with tempfile.TemporaryDirectory() as tmp:
         files = {"weights": Path(tmp) / "weights.pt"}
         torch.save(packed, str(files["weights"]))

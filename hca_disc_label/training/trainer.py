@@ -232,7 +232,7 @@ def _build(config: TrainConfig):
         from hca_disc_label.weights import resolve_model
 
         folder = resolve_model(config.init)
-        values = list(folder.channel_values) + list(folder.landmark_channels)
+        values = list(folder.channel_values)
         net = build_torch_model(folder.architecture, folder.weights_path)
         missing = [c for c in LANDMARKS if c not in values] if config.landmarks else []
         if missing:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from hca_disc_label.conventions import CONTRASTS, DISC_VALUES
+from hca_disc_label.conventions import CONTRASTS, DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import ModelError
 from hca_disc_label.weights.files import atomic_copy, atomic_write_json, sha256_file
 
@@ -356,14 +356,18 @@ def _is_plain_filename(name: Any) -> bool:
 
 
 def _check_channel_values(values: Any, where: str) -> None:
+    """Distinct SCT disc values, then optionally landmark codes (:data:`LANDMARKS`)."""
+    ok_type = isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    discs = [v for v in values if v in DISC_VALUES] if ok_type else []
     if (
-        not isinstance(values, list) or not values
-        or any(not isinstance(v, int) or isinstance(v, bool) or v not in DISC_VALUES for v in values)
+        not ok_type or not discs
+        or any(v not in DISC_VALUES and v not in LANDMARKS for v in values)
+        or values[: len(discs)] != discs
         or len(set(values)) != len(values)
     ):
         raise ValueError(
             f"{where}: channel_values must be a non-empty list of distinct SCT disc values "
-            f"({DISC_VALUES[0]}..{DISC_VALUES[-1]})"
+            f"({DISC_VALUES[0]}..{DISC_VALUES[-1]}), optionally followed by landmark codes {sorted(LANDMARKS)}"
         )
 
 
@@ -434,14 +438,9 @@ class ModelFolder:
 
     @property
     def channel_values(self) -> list[int]:
-        """Output channel k -> SCT disc value."""
+        """Output channel k -> SCT disc value, then the landmark codes of a model that also
+        predicts landmarks (:data:`~hca_disc_label.conventions.LANDMARKS`; never labels)."""
         return list(self.card["channel_values"])
-
-    @property
-    def landmark_channels(self) -> list[int]:
-        """Landmark codes of the channels after the disc channels (empty for disc-only models;
-        :data:`~hca_disc_label.conventions.LANDMARKS`)."""
-        return list(self.card.get("landmark_channels") or [])
 
     @property
     def input_contract(self) -> dict:

@@ -80,3 +80,24 @@ def test_fov_crop_keeps_part_of_the_height_and_drops_discs_outside_it():
                 assert v in out.known
                 seen_absent = True
     assert seen_absent
+
+
+def test_landmarks_follow_augmentation_and_crops_and_reach_their_channels():
+    from hca_disc_label.conventions import LANDMARKS
+    from hca_disc_label.training.data import known_landmarks_real
+
+    image = np.zeros((200, 100), dtype=np.float32)
+    s = TrainSample(image, {24: (100.0, 50.0)}, set(DISC_VALUES) | set(LANDMARKS), {}, {125: (130.0, 40.0)})
+    a = augment(s, np.random.default_rng(0), 0.0)  # strength 0: identity geometry
+    assert np.allclose(a.landmarks[125], (130.0, 40.0))
+    c = crop_to(s, np.random.default_rng(1), 128, 100)
+    codes = VALUES + list(LANDMARKS)
+    batch = collate([c], codes, 4)
+    k = codes.index(125)
+    if 125 in c.landmarks:
+        assert batch["present"][0, k]
+        assert np.allclose(batch["coords"][0, k], model_to_heatmap(np.array(c.landmarks[125]), 4))
+    else:
+        assert not batch["present"][0, k]
+    # a real lumbar image: C2 is far above (known absent), the sacrum may be in view (unknown)
+    assert known_landmarks_real(LUMBAR, height=224) == {102}

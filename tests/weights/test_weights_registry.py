@@ -188,6 +188,8 @@ def test_load_model_folder_names_the_bad_file(tmp_path, helpers, damage, message
 @pytest.mark.parametrize("mutate, message", [
     (lambda c: c.pop("channel_values"), "missing keys"),
     (lambda c: c.update(channel_values=[3, 3]), "channel_values"),
+    (lambda c: c.update(channel_values=[125, 3, 4]), "landmark codes"),  # landmarks come after the discs
+    (lambda c: c.update(channel_values=[3, 4, 99]), "channel_values"),  # neither a disc nor a landmark
     (lambda c: c.update(version="one"), "semantic version"),
     (lambda c: c["input"].update(output_stride=0), "output_stride"),
     (lambda c: c["input"].update(low_percentile=99.5), "low_percentile"),
@@ -200,6 +202,15 @@ def test_invalid_card_is_rejected_before_writing(tmp_path, helpers, mutate, mess
     with pytest.raises(ModelError, match=message):
         write_model_folder(tmp_path / "out", card, {"weights": src})
     assert not (tmp_path / "out" / "model.json").exists()
+
+
+def test_card_with_landmark_channels_after_the_discs_is_accepted(tmp_path, helpers):
+    card = _card(helpers)
+    card["channel_values"] = [3, 4, 5, 102, 125]
+    src = tmp_path / "w.pt"
+    src.write_bytes(b"w")
+    folder = write_model_folder(tmp_path / "out", card, {"weights": src})
+    assert load_model_folder(folder.path).channel_values == [3, 4, 5, 102, 125]
 
 
 def test_resolve_folder_path_spec(tmp_path, helpers, weights_env, registry_writer):
