@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from hca_disc_label.conventions import DEFAULT_THRESHOLD, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
+from hca_disc_label.inference.landmarks import Landmark, detect_landmarks, is_junction, named_discs
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,19 @@ def _shift_to_anchors(evidence: np.ndarray, positions: list[_Position], fixed: d
     return out
 
 
+def _transition(d: float, gap_levels: np.ndarray, expected: np.ndarray, skip_cost: np.ndarray | float,
+                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed value steps and their geometry score for two discs ``d`` mm apart.
+
+    ``gap_levels``, ``expected``, ``skip_cost`` broadcast against ``scales`` (e.g. ``(u, w)``
+    against ``(S, 1, 1)``): levels between the two values, their typical distance (mm), the
+    cost of skipped levels. Returns ``(ok, score)``; ``score`` is 0 where the distance fits.
+    """
+    ok = (gap_levels > 0) & (d >= MIN_GAP_MM * gap_levels) & (d <= MAX_GAP_MM * gap_levels)
+    mismatch = np.abs(np.log(d / (scales * expected)))
+    return ok, -SPACING_WEIGHT * np.maximum(0.0, mismatch - SPACING_TOLERANCE) - skip_cost
+
+
 def _assign(
     positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
     fixed: dict[int, int] | None = None, skip_penalty: float = 0.0,
@@ -215,9 +229,7 @@ def _assign(
             d = dist[j, i]
             if rows[i] <= rows[j] or d <= 0:
                 continue
-            ok = step_ok & (d >= MIN_GAP_MM * gap_levels) & (d <= MAX_GAP_MM * gap_levels)
-            mismatch = np.abs(np.log(d / (scales * expected)))  # (S, u, w)
-            trans = -SPACING_WEIGHT * np.maximum(0.0, mismatch - SPACING_TOLERANCE) - skip_cost
+            ok, trans = _transition(d, gap_levels, expected, skip_cost, scales)
             cand = np.where(ok, score[:, j, :, None] + trans, -np.inf)
             u_best = np.argmax(cand, axis=1)  # (S, w)
             via = np.take_along_axis(cand, u_best[:, None, :], axis=1)[:, 0, :] + node[i]
@@ -261,20 +273,114 @@ def decode_heatmaps(
     Raises:
         AnchorError: a hint names no detected disc, or the hints cannot all hold at once.
     """
+    return decode_details(heatmaps, channel_values, output_stride, spacing_mm, threshold, valid_shape,
+                          anchors).discs
+
+
+# ----------------------------------------------------------------------------- decoding with its evidence
+# What the numbering confidence (``inference.numbering``) re-reads: the positions, the channel
+# evidence and the chosen labelling, and the DP score of any other labelling of the same discs.
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """A decoding with the evidence it was made from.
+
+    Attributes:
+        discs: the decoded discs (what :func:`decode_heatmaps` returns).
+        positions: every merged peak position, head to feet.
+        evidence: ``(n, V)`` channel evidence of each position (unshifted: the network's own).
+        path: chosen ``[(position index, channel index), ...]`` head to feet.
+        fixed: ``{position index: channel index}`` set by hints (empty without hints).
+        channel_values: SCT value of each channel.
+        spacing_mm: model-frame pixel spacing (mm).
+        valid_shape: ``(height, width)`` of the unpadded image (model px), or None.
+        landmarks: landmarks detected in the landmark channels (none for disc-only models).
+        landmark_fixed: ``{position index: channel index}`` the clear landmarks set (the
+            count came from them; empty when none was used or hints were given).
+    """
+
+    discs: list[DecodedDisc]
+    positions: list[_Position]
+    evidence: np.ndarray
+    path: list[tuple[int, int]]
+    fixed: dict[int, int]
+    channel_values: list[int]
+    spacing_mm: float
+    valid_shape: tuple[int, int] | None = None
+    landmarks: list[Landmark] = field(default_factory=list)
+    landmark_fixed: dict[int, int] = field(default_factory=dict)
+
+    def score(self, path: Sequence[tuple[int, int]]) -> float:
+        """Unhinted DP score of another labelling of these positions (see :func:`score_labelling`)."""
+        return score_labelling(self.positions, self.evidence, self.channel_values, self.spacing_mm, path)
+
+
+def score_labelling(positions: Sequence[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+                    path: Sequence[tuple[int, int]]) -> float:
+    """The objective :func:`_assign` maximises, for one given labelling (best size scale).
+
+    ``path`` is ``[(position index, channel index), ...]`` head to feet, as :func:`_assign`
+    returns. ``-inf`` when the labelling breaks a hard rule (values not increasing, a gap too
+    short or too long for its levels); 0 for an empty labelling.
+    """
+    if not path:
+        return 0.0
+    expected = _expected_distances(values)
+    total = np.full(len(SCALES), sum(positions[i].confidence + EVIDENCE_WEIGHT * evidence[i, k] for i, k in path))
+    for (j, u), (i, w) in zip(path[:-1], path[1:]):
+        d = spacing_mm * float(np.hypot(positions[i].row - positions[j].row, positions[i].col - positions[j].col))
+        gap = float(values[w] - values[u])
+        if positions[i].row <= positions[j].row or d <= 0 or gap <= 0:
+            return float("-inf")
+        ok, trans = _transition(d, np.array(gap), np.array(expected[u, w]), 0.0, SCALES)
+        if not ok:
+            return float("-inf")
+        total += trans
+    return float(total.max())
+
+
+def decode_details(
+    heatmaps: np.ndarray,
+    channel_values: list[int],
+    output_stride: int,
+    spacing_mm: float,
+    threshold: float = DEFAULT_THRESHOLD,
+    valid_shape: tuple[int, int] | None = None,
+    anchors: Sequence[Anchor] = (),
+) -> Decoding:
+    """:func:`decode_heatmaps` (same arguments, same errors), with its evidence kept.
+
+    ``channel_values`` may end with landmark codes (:data:`~hca_disc_label.conventions.LANDMARKS`,
+    a model card's ``landmark_channels``); then ``Decoding.channel_values`` lists the disc
+    channels only.
+    """
     if heatmaps.ndim != 3 or heatmaps.shape[0] != len(channel_values):
         raise ValueError(f"heatmaps of shape {heatmaps.shape} do not match {len(channel_values)} channels")
+    is_lm = np.array([v in LANDMARKS for v in channel_values], dtype=bool)
+    landmarks = detect_landmarks(heatmaps[is_lm], [v for v in channel_values if v in LANDMARKS], output_stride,
+                                 valid_shape) if is_lm.any() else []
+    heatmaps = heatmaps[~is_lm]
+    channel_values = [v for v in channel_values if v not in LANDMARKS]
     peaks = _peaks(heatmaps, output_stride, spacing_mm, threshold)
     if valid_shape is not None:
         h, w = valid_shape
         peaks = [p for p in peaks if -0.5 <= p[0] <= h - 0.5 and -0.5 <= p[1] <= w - 0.5]
+    # A remnant disc the network sees as the S1/S2 junction is no disc.
+    peaks = [p for p in peaks if not is_junction(p[0], p[1], p[2], landmarks, spacing_mm, MERGE_MM)]
     positions = _merge(peaks, spacing_mm)
     if not positions:
         if anchors:
             raise AnchorError("no disc detected, so the hints cannot be placed")
-        return []
-    evidence = _evidence(heatmaps, positions, output_stride)
+        return Decoding([], [], np.zeros((0, len(channel_values))), [], {}, list(channel_values), spacing_mm,
+                        valid_shape)
+    network_evidence = evidence = _evidence(heatmaps, positions, output_stride)
     path = _assign(positions, evidence, list(channel_values), spacing_mm)
     fixed = _anchor_nodes(positions, anchors, list(channel_values), spacing_mm)
+    landmark_fixed: dict[int, int] = {}
+    if not fixed and landmarks:  # hints always win over landmarks
+        evidence, path, landmark_fixed = _count_from_landmarks(positions, evidence, channel_values, spacing_mm,
+                                                               landmarks, path)
     if fixed:
         evidence = _shift_to_anchors(evidence, positions, fixed, dict(path))
         path = _assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
@@ -283,8 +389,32 @@ def decode_heatmaps(
                           "with room for the levels between them)")
     if len(path) < len(positions):
         log.info("dropped %d anatomically inconsistent peak(s)", len(positions) - len(path))
-    return [
+    discs = [
         DecodedDisc(int(channel_values[k]), positions[i].row, positions[i].col, positions[i].confidence,
                     float(evidence[i, k]))
         for i, k in path
     ]
+    return Decoding(discs, positions, network_evidence, path, fixed, list(channel_values), spacing_mm, valid_shape,
+                    landmarks, landmark_fixed)
+
+
+def _count_from_landmarks(positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+                          landmarks: list[Landmark], path: list[tuple[int, int]]
+                          ) -> tuple[np.ndarray, list[tuple[int, int]], dict[int, int]]:
+    """Renumber from the clear landmarks in view, as a hint would (evidence shifted by the
+    offset they reveal, their discs forced); the strongest alone if they disagree; unchanged
+    ``(evidence, path, {})`` when no landmark names a disc."""
+    rows = np.array([p.row for p in positions])
+    cols = np.array([p.col for p in positions])
+    named = [(i, values.index(v)) for _, i, v in named_discs(landmarks, rows, cols, spacing_mm) if v in values]
+    for trial in (named, named[:1]):
+        fixed: dict[int, int] = {}
+        for i, k in trial:
+            fixed.setdefault(i, k)
+        if not fixed:
+            break
+        shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
+        new_path = _assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
+        if set(fixed.items()) <= set(new_path):
+            return shifted, new_path, fixed
+    return evidence, path, {}
