@@ -426,17 +426,29 @@ def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, spli
     a stand-in loader that just records which image goes where).
     """
     from hca_disc_label.training import data as data_mod
+    from hca_disc_label.training import trainer
     from hca_disc_label.training.trainer import TrainConfig, _split_real
 
     root = Path(train_data) if train_data is not None else default_train_data()
     config = TrainConfig(out_dir=Path("unused"), bids=[root], seed=split_seed, spacing_mm=spacing_mm)
     real_loader = data_mod.load_bids_case
-    data_mod.load_bids_case = lambda *args, **kwargs: (args, kwargs)
+    modules = [m for m in (data_mod, trainer) if getattr(m, "load_bids_case", None) is real_loader]
+    for m in modules:
+        m.load_bids_case = _Deferred
     try:
         _, held_out = _split_real(config)
     finally:
-        data_mod.load_bids_case = real_loader
-    return [real_loader(*args, **kwargs) for args, kwargs in held_out]
+        for m in modules:
+            m.load_bids_case = real_loader
+    # (if the trainer ever loads through another name, its cases arrive loaded already)
+    return [real_loader(*c.args, **c.kwargs) if isinstance(c, _Deferred) else c for c in held_out]
+
+
+class _Deferred:
+    """Stand-in for ``load_bids_case`` while the trainer splits: records the call only."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
 
 
 CROP_KINDS: tuple[str, ...] = ("top", "bottom", "both")
