@@ -218,6 +218,29 @@ def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0
     return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known), unsure, landmarks)
 
 
+REMAP_KNOTS = 6
+"""Knots of the random intensity curve of :func:`remap_intensity`."""
+
+
+def remap_intensity(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same anatomy in another look: a random smooth intensity curve, sometimes inverted.
+
+    Real training images come from one site and one sequence (gradient echo); remapping their
+    ``[0, 1]`` intensities through a random curve (sorted random knots, so tissues keep their
+    order, or reversed so bright fluid turns dark as on T1) shows the network real vertebrae,
+    discs and sacra in other contrasts, where the synthetic engine's look-alikes are least
+    realistic. Background (0) stays 0.
+    """
+    knots_y = np.sort(rng.uniform(0.0, 1.0, REMAP_KNOTS))
+    knots_y = (knots_y - knots_y[0]) / max(knots_y[-1] - knots_y[0], 1e-6)
+    if rng.random() < 0.35:
+        knots_y = 1.0 - knots_y
+    knots_x = np.linspace(0.0, 1.0, REMAP_KNOTS)
+    out = np.interp(np.clip(image, 0.0, 1.0), knots_x, knots_y)
+    out[image <= 0] = 0.0
+    return out.astype(np.float32)
+
+
 def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: int) -> TrainSample:
     """Random crop/pad to ``(height, width)``; discs leaving the window become known-absent,
     discs within a few pixels of an edge become unknown."""
@@ -273,6 +296,8 @@ class DataSpec:
             one field-of-view placement (e.g. always T11 to the sacrum); without this, the
             network can number discs by their distance to the image edge instead of by
             anatomy.
+        real_remap: probability that a real image's intensities go through a random curve
+            (:func:`remap_intensity`): real anatomy in other looks.
     """
 
     spacing_mm: float = 1.0
@@ -282,6 +307,7 @@ class DataSpec:
     widths: tuple[int, ...] = (128, 192)
     augment_real: float = 1.0
     real_fov_crop: float = 0.0
+    real_remap: float = 0.0
 
 
 FOV_CROP_FRACTION = (0.45, 0.9)
@@ -310,7 +336,10 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
         case = spec.real_cases[int(rng.integers(len(spec.real_cases)))]
         known, unsure = known_values_real(case.discs, case.raw.shape[0])
         known |= known_landmarks_real(case.discs, case.raw.shape[0])
-        base = TrainSample(normalise(case.raw), dict(case.discs), known, unsure)
+        image = normalise(case.raw)
+        if spec.real_remap > 0 and rng.random() < spec.real_remap:
+            image = remap_intensity(image, rng)
+        base = TrainSample(image, dict(case.discs), known, unsure)
         sample = augment(base, rng, spec.augment_real)
         if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
             sample = fov_crop(sample, rng)

@@ -55,6 +55,7 @@ class TrainConfig:
         synthetic_fraction: share of synthetic samples when real data is given.
         real_fov_crop: probability of cutting a real image to a random part of its height
             (see :class:`~hca_disc_label.training.data.DataSpec`).
+        real_remap: probability of a random intensity curve on a real image (same place).
         bids: BIDS datasets to train on; val_fraction of their subjects are held out.
         val_synthetic: number of fixed synthetic validation images.
         val_every: validate (and maybe save best) every this many steps.
@@ -88,6 +89,7 @@ class TrainConfig:
     sigma_px: float = 1.5
     synthetic_fraction: float = 1.0
     real_fov_crop: float = 0.0
+    real_remap: float = 0.0
     bids: list[Path] = field(default_factory=list)
     val_fraction: float = 0.2
     val_synthetic: int = 16
@@ -383,7 +385,7 @@ def train(config: TrainConfig) -> TrainResult:
     spec = DataSpec(spacing_mm=config.spacing_mm,
                     synthetic_fraction=config.synthetic_fraction if train_cases else 1.0,
                     real_cases=train_cases, heights=tuple(config.heights), widths=tuple(config.widths),
-                    real_fov_crop=config.real_fov_crop)
+                    real_fov_crop=config.real_fov_crop, real_remap=config.real_remap)
     if config.batch_size % dist.world:
         raise HCAError(f"batch size {config.batch_size} is not divisible by {dist.world} processes")
     share = config.batch_size // dist.world
@@ -543,6 +545,7 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
         "data": {
             "synthetic_fraction": config.synthetic_fraction if train_cases else 1.0,
             "real_fov_crop": config.real_fov_crop if train_cases else 0.0,
+            "real_remap": config.real_remap if train_cases else 0.0,
             "bids": [str(p) for p in config.bids],
             "train_subjects": sorted({c.subject for c in train_cases}),
             "val_subjects": sorted({c.subject for c in val_cases}),

@@ -101,3 +101,17 @@ def test_landmarks_follow_augmentation_and_crops_and_reach_their_channels():
         assert not batch["present"][0, k]
     # a real lumbar image: C2 is far above (known absent), the sacrum may be in view (unknown)
     assert known_landmarks_real(LUMBAR, height=224) == {102}
+
+
+def test_intensity_remap_keeps_background_and_tissue_order_or_reverses_it():
+    from hca_disc_label.training.data import remap_intensity
+
+    image = np.linspace(0.0, 1.0, 101, dtype=np.float32)[None, :].repeat(3, axis=0)
+    kinds = set()
+    for seed in range(20):
+        out = remap_intensity(image, np.random.default_rng(seed))
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert out[0, 0] == 0.0 and 0.0 <= out.min() and out.max() <= 1.0
+        d = np.diff(out[0, 1:])
+        kinds.add("up" if np.all(d >= -1e-6) else "down" if np.all(d <= 1e-6) else "mixed")
+    assert kinds == {"up", "down"}  # monotone curves of both senses, never scrambled
