@@ -1,0 +1,385 @@
+"""Our QC entry inside Spinal Cord Toolbox's own QC report.
+
+SCT's commands (``sct_label_vertebrae -qc DIR`` ...) share one QC folder per pipeline. Each
+entry is a JSON record ``DIR/_json/qc_<timestamp>.json`` plus two pictures of the same size,
+``background_img.png`` (the anatomy) and ``overlay_img.png`` (transparent, drawn on top; the
+page toggles it), under ``DIR/<dataset>/<subject>/<contrast>/<command>/<timestamp>/``. SCT's
+page (``DIR/index.html``) reads every record from ``DIR/js/datasets.js``, which SCT rewrites
+from ``_json`` after each entry; reviewers mark entries pass/fail there and export the failed
+files (``qc_fail.yml``) for the ``manual_correction`` workflow.
+
+:func:`write_sct_qc_entry` writes our disc labelling as one such entry (command ``hca_label``,
+plane ``Sagittal``, the record keys SCT writes), so a folder shared with SCT's commands lists
+it beside SCT's steps. The format is matched from SCT's documentation of its report and the
+records it writes; none of SCT's code is used or needed (a user without SCT still gets the
+entry, and our own page, :mod:`hca_disc_label.qc.report`).
+
+Where SCT's page is already in the folder, our own page must not replace it:
+:func:`own_pages` says where :func:`~hca_disc_label.qc.report.rebuild_index` writes it
+(``hca_label.html`` always, ``index.html`` only while that is not SCT's page), and
+:func:`refresh_sct_report` re-lists the records in SCT's ``datasets.js`` under the same
+inter-process lock SCT takes, so our entry shows at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from hca_disc_label._version import __version__
+from hca_disc_label.io import atomic_write
+
+log = logging.getLogger(__name__)
+
+COMMAND = "hca_label"
+"""Our command name in SCT's report (its "Function" column)."""
+PLANE = "Sagittal"
+RECORD_KEYS = ("path", "cmdline", "command", "sctVersion", "dataset", "subject", "contrast", "inputFile",
+               "plane", "backgroundImage", "overlayImage", "date", "rank", "qc")
+"""The keys of an SCT QC record, in SCT's order (values of rank / qc are set by the reviewer)."""
+WIDTH_PX = 500
+"""Picture width: what SCT's sagittal entries use, so ours look alike in its viewer."""
+MAX_HEIGHT_PX = 3000
+"""A long field of view (whole spine) is made narrower rather than taller than this."""
+OWN_PAGE = "hca_label.html"
+"""Our own page's name in a QC folder that SCT's page shares (it keeps ``index.html``)."""
+SCT_LOCK_TIMEOUT_S = 60.0
+_UUID_LINE = re.compile(r"^window\.SCT_QC_UUID = '([^']*)';?\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class SagittalView:
+    """A sagittal picture and the discs on it.
+
+    Attributes:
+        image: ``(H, W)`` intensities, row -> inferior (head at the top), col -> posterior
+            (face on the left), as SCT's sagittal entries and our model frame show it.
+        pixel_mm: ``(row, col)`` pixel size in mm (may differ: the picture keeps proportions).
+        discs: ``(value, name, row, col, confidence)`` in picture pixels (floats).
+    """
+
+    image: np.ndarray
+    pixel_mm: tuple[float, float]
+    discs: tuple[tuple[int, str, float, float, float], ...]
+
+
+def view_from_slab(raw: np.ndarray, spacing_mm: float, records: Iterable) -> SagittalView:
+    """The view of our own QC picture: the averaged mid-sagittal slab in the model frame.
+
+    Args:
+        raw: ``(H, W)`` slab (``PreparedSlab.raw``), row -> inferior, col -> posterior.
+        spacing_mm: its isotropic pixel size.
+        records: disc records with ``value``, ``name``, ``model_rc`` and ``confidence``.
+    """
+    discs = tuple((int(r.value), str(r.name), float(r.model_rc[0]), float(r.model_rc[1]), float(r.confidence))
+                  for r in records)
+    return SagittalView(np.asarray(raw, dtype=np.float32), (float(spacing_mm), float(spacing_mm)), discs)
+
+
+def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) -> SagittalView:
+    """The view rebuilt from the files alone: the input image and a written disc-label file.
+
+    The sagittal plane is the labels' median left-right position; ``slab_mm`` of slices around
+    it are averaged (as the labelling did). Confidences are unknown and shown as 1.
+    """
+    from hca_disc_label.conventions import disc_name
+    from hca_disc_label.io import load_image, read_disc_labels
+
+    image = load_image(input_path)
+    points = read_disc_labels(label_path)
+    inv = np.linalg.inv(image.affine)
+    canonical = np.array([inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3] for p in points]).reshape(-1, 3)
+    nx, ny, nz = image.data.shape
+    zx, zy, zz = image.zooms
+    x = int(np.clip(np.rint(np.median(canonical[:, 0])) if len(canonical) else nx // 2, 0, nx - 1))
+    half = max(0, int(round(slab_mm / zx / 2 - 0.5)))
+    slab = image.data[max(0, x - half): x + half + 1].mean(axis=0)  # (y, z)
+    picture = slab[::-1, ::-1].T  # row = nz-1-z (head up), col = ny-1-y (posterior to the right)
+    discs = tuple((p.value, disc_name(p.value), float(nz - 1 - c[2]), float(ny - 1 - c[1]), 1.0)
+                  for p, c in zip(points, canonical))
+    return SagittalView(picture.astype(np.float32), (zz, zy), discs)
+
+
+def qc_location(input_path: Path, dataset: str | None = None, subject: str | None = None) -> tuple[str, str, str]:
+    """``(dataset, subject, contrast)`` of an entry, derived from the input path as SCT does.
+
+    SCT reads ``<dataset>/<subject>/<contrast>/<file>`` from the input's folders (for BIDS
+    data ``contrast`` is ``anat``); ``dataset`` and ``subject`` can be given instead
+    (``-qc-dataset`` / ``-qc-subject``). The same derivation puts our entry in the same group
+    as SCT's entries of the same file.
+    """
+    path = Path(os.path.abspath(input_path))
+    return (dataset or path.parent.parent.parent.name, subject or path.parent.parent.name, path.parent.name)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def render_pictures(view: SagittalView, background: Path, overlay: Path) -> tuple[int, int]:
+    """Write the background (grey anatomy) and overlay (discs, transparent) PNGs; same size.
+
+    The picture keeps physical proportions, :data:`WIDTH_PX` wide (narrower for a long field
+    of view, at most :data:`MAX_HEIGHT_PX` tall). Confident discs are red, the others (below
+    :data:`~hca_disc_label.qc.report.LOW_CONFIDENCE`) yellow. Returns ``(width, height)``.
+    """
+    from PIL import Image, ImageDraw
+
+    from hca_disc_label.qc.report import LOW_CONFIDENCE
+
+    img = np.nan_to_num(np.asarray(view.image, dtype=np.float64))
+    h_mm, w_mm = img.shape[0] * view.pixel_mm[0], img.shape[1] * view.pixel_mm[1]
+    px_per_mm = min(WIDTH_PX / max(w_mm, 1e-6), MAX_HEIGHT_PX / max(h_mm, 1e-6))
+    width, height = max(1, round(w_mm * px_per_mm)), max(1, round(h_mm * px_per_mm))
+    lo, hi = np.percentile(img, [1, 99.5]) if img.size else (0.0, 1.0)
+    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+    back = Image.fromarray(grey).resize((width, height), Image.BILINEAR)
+    atomic_write(background, lambda tmp: back.save(tmp, format="PNG"))
+
+    over = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(over)
+    font = _font(max(12, round(width / 28)))
+    sy, sx = height / img.shape[0], width / img.shape[1]
+    radius = max(4, round(width / 80))
+    for _value, name, row, col, confidence in view.discs:
+        y, x = (row + 0.5) * sy, (col + 0.5) * sx
+        colour = (255, 50, 50, 255) if confidence >= LOW_CONFIDENCE else (255, 210, 0, 255)
+        box = [x - radius, y - radius, x + radius, y + radius]
+        draw.ellipse(box, outline=(0, 0, 0, 255), width=4)
+        draw.ellipse(box, outline=colour, width=2)
+        left, top, right, bottom = draw.textbbox((0, 0), name, font=font)
+        tx = x + radius + 4 if x + radius + 4 + right - left <= width else x - radius - 4 - (right - left)
+        ty = min(max(y - (bottom - top) / 2 - top, 0), max(height - bottom, 0))
+        draw.text((max(tx, 0), ty), name, fill=colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0, 255))
+    atomic_write(overlay, lambda tmp: over.save(tmp, format="PNG"))
+    return width, height
+
+
+def _command_line(command_line: str | None) -> str:
+    """``hca_label <args>``: the program path SCT would not show is cut to the command name."""
+    if not command_line:
+        return " ".join([COMMAND, *sys.argv[1:]])
+    first, _, rest = command_line.strip().partition(" ")
+    if Path(first).name in (COMMAND, "__main__.py", "hca_disc_label"):
+        return f"{COMMAND} {rest}".strip()
+    return command_line
+
+
+def _write_exclusive(path: Path, text: str) -> bool:
+    """Write ``text`` to a new file atomically; False if ``path`` already exists."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)  # atomic, and fails rather than replace another writer's record
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: rename (can replace on a clash)
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_sct_qc_entry(
+    qc_dir: str | os.PathLike,
+    input_path: str | os.PathLike,
+    label_path: str | os.PathLike,
+    view: SagittalView | None = None,
+    *,
+    command_line: str | None = None,
+    dataset: str | None = None,
+    subject: str | None = None,
+    refresh: bool = True,
+    now: _dt.datetime | None = None,
+) -> Path:
+    """Add our disc labelling to a QC folder as an entry of SCT's QC report.
+
+    Args:
+        qc_dir: the QC folder (``-qc``), shared with SCT's commands or not (created if needed).
+        input_path: the labelled image (the entry's ``inputFile``; its folders give dataset,
+            subject and contrast as in :func:`qc_location`).
+        label_path: the written disc-label file (used only when ``view`` is None).
+        view: the picture to show (:func:`view_from_slab`); default :func:`view_from_files`.
+        command_line: the command as run (default: this process's arguments).
+        dataset, subject: override what the input path gives (SCT's ``-qc-dataset`` /
+            ``-qc-subject``).
+        refresh: re-list the records in SCT's page when it is in the folder
+            (:func:`refresh_sct_report`); batch runs do it once at the end instead.
+        now: the entry's time (default: now, local time as SCT writes it).
+
+    Returns:
+        The JSON record's path.
+    """
+    qc_dir = Path(qc_dir)
+    input_path = Path(input_path)
+    view = view if view is not None else view_from_files(input_path, Path(label_path))
+    dataset, subject, contrast = qc_location(input_path, dataset, subject)
+    when = now or _dt.datetime.now()
+    # One folder per entry; the timestamp names it (and the record), as in SCT. A clash (two
+    # writers in the same microsecond) moves this entry on by a microsecond.
+    for _ in range(1000):
+        stamp = when.strftime("%Y_%m_%d_%H%M%S.%f")
+        folder = qc_dir / dataset / subject / contrast / COMMAND / stamp
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir()
+            break
+        except FileExistsError:
+            when += _dt.timedelta(microseconds=1)
+    else:  # pragma: no cover - a thousand entries of one image in one millisecond
+        raise FileExistsError(f"{folder}: QC entry folder already exists")
+    background, overlay = folder / "background_img.png", folder / "overlay_img.png"
+    render_pictures(view, background, overlay)
+    record = {
+        # SCT records the working folder, where its inputs usually lie; the input's own folder
+        # makes ``path/inputFile`` (what the report exports for correction) the real file.
+        "path": os.path.abspath(input_path.parent),
+        "cmdline": _command_line(command_line),
+        "command": COMMAND,
+        "sctVersion": f"hca_disc_label {__version__}",
+        "dataset": dataset,
+        "subject": subject,
+        "contrast": contrast,
+        "inputFile": input_path.name,
+        "plane": PLANE,
+        "backgroundImage": background.relative_to(qc_dir).as_posix(),
+        "overlayImage": overlay.relative_to(qc_dir).as_posix(),
+        "date": when.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "rank": "",
+        "qc": "",
+    }
+    json_dir = qc_dir / "_json"
+    json_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=1)
+    # pictures first, record last: a listed entry never points at a missing picture
+    path = json_dir / f"qc_{stamp}.json"
+    k = 0
+    while not _write_exclusive(path, text):  # SCT wrote a record in the same microsecond
+        k += 1
+        path = json_dir / f"qc_{stamp}_{k}.json"
+    if refresh:
+        refresh_sct_report(qc_dir)
+    return path
+
+
+def sct_report_present(qc_dir: str | os.PathLike) -> bool:
+    """Whether SCT's report page has been laid out in this QC folder (its ``js/datasets.js``)."""
+    return (Path(qc_dir) / "js" / "datasets.js").is_file()
+
+
+def own_pages(qc_dir: str | os.PathLike) -> list[Path]:
+    """Where our own QC page goes: ``hca_label.html``, and ``index.html`` unless it is SCT's page."""
+    qc_dir = Path(qc_dir)
+    pages = [qc_dir / OWN_PAGE]
+    if not sct_report_present(qc_dir):
+        pages.insert(0, qc_dir / "index.html")
+    return pages
+
+
+def _sct_lock_path(qc_dir: Path) -> Path:
+    """The lock file SCT's QC writers share (portalocker's one-slot semaphore in the temp dir)."""
+    real = Path(qc_dir).resolve()
+    name = f"sct_qc-{real.name}-{hashlib.md5(str(real).encode('utf-8')).hexdigest()}"
+    return Path(tempfile.gettempdir()) / f"{name}.00.lock"
+
+
+@contextlib.contextmanager
+def sct_mutex(qc_dir: str | os.PathLike, timeout_s: float = SCT_LOCK_TIMEOUT_S) -> Iterator[bool]:
+    """Hold the lock SCT's QC writers take on this folder (POSIX ``flock`` on its lock file).
+
+    SCT serialises "write the record, refresh the page" of all its processes with a named
+    semaphore (portalocker, a ``flock``-ed file in the temp folder named after the QC folder);
+    taking the same lock keeps our refresh from interleaving with theirs. Yields False (and
+    logs) when the lock cannot be had in time or the platform has no ``flock``.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: SCT's lock is a different primitive there
+        yield False
+        return
+    path = _sct_lock_path(Path(qc_dir))
+    with open(path, "a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.warning("%s: SCT's QC lock %s is busy; refreshing without it", qc_dir, path)
+                    yield False
+                    return
+                time.sleep(0.05)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_sct_records(qc_dir: str | os.PathLike) -> list[dict]:
+    """Every record under ``_json`` in file-name (= time) order; unreadable ones skipped."""
+    records = []
+    for path in sorted((Path(qc_dir) / "_json").glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            log.warning("skipping unreadable SCT QC record %s", path)
+    return records
+
+
+def refresh_sct_report(qc_dir: str | os.PathLike) -> Path | None:
+    """Re-list every record in SCT's page data (``js/datasets.js``), keeping the report's id.
+
+    Does nothing when SCT's page is not in the folder (the next SCT command lays it out and
+    lists our records) or when ``datasets.js`` is not in the form expected (a newer SCT:
+    SCT's own ``py/refresh_qc_entries.py`` in the folder re-lists it). Returns the file
+    rewritten, or None.
+    """
+    qc_dir = Path(qc_dir)
+    target = qc_dir / "js" / "datasets.js"
+    if not target.is_file():
+        return None
+    with sct_mutex(qc_dir):
+        current = target.read_text(encoding="utf-8")
+        match = _UUID_LINE.search(current)
+        if match is None or "window.SCT_QC_DATASETS =" not in current:
+            log.warning("%s is not in the form this version knows; run %s to list the new entry", target,
+                        qc_dir / "py" / "refresh_qc_entries.py")
+            return None
+        uuid = match.group(1)
+        if not uuid:
+            import uuid as _uuid
+
+            uuid = str(_uuid.uuid4())
+        data = json.dumps(load_sct_records(qc_dir))
+        text = f"\nwindow.SCT_QC_UUID = '{uuid}';\nwindow.SCT_QC_DATASETS = {data};\n"
+        atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return target
+
+
+def records_of(qc_dir: str | os.PathLike, command: str = COMMAND) -> Sequence[dict]:
+    """The records of one command (default: ours) in a QC folder."""
+    return [r for r in load_sct_records(qc_dir) if r.get("command") == command]
