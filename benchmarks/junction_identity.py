@@ -12,7 +12,7 @@ C2/C3), ``syn:crop-below-c2`` (top edge from below C2/C3 to C4/C5), ``real:bids-
 (the split-seed-1 held-out subjects of ``--train-data``, cut
 to random heights; also reported by which edges were cut). Each model runs on the same images
 (backend "auto" on the CPU, the ``create_backend`` / ``decode_heatmaps`` path of
-``decoder_identity.py``; a model trained with ``-landmarks`` gets its landmark channels decoded too).
+``decoder_identity.py``; a model's landmark channels go to the decoder with its disc channels).
 
 A GT disc is *right* when the decoded disc of its value lies within 10 mm; *missed* when no
 decoded disc of any value does. *Wrong values* counts decoded discs whose nearest GT disc
@@ -79,7 +79,8 @@ class _Model:
         return out
 
     def decode(self, heatmaps: np.ndarray, shape) -> dict[int, tuple[float, float]]:
-        # disc channels, then the landmark channels of a model trained with -landmarks
+        # channel_values may end with landmark codes (-landmarks models); a card that lists them
+        # apart as landmark_channels gets them appended
         values = list(self.folder.channel_values)
         values += [c for c in getattr(self.folder, "landmark_channels", []) if c not in values]
         return {d.value: (d.row, d.col) for d in decode_heatmaps(
