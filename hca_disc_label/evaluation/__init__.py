@@ -51,6 +51,7 @@ __all__ = [
     "find_ground_truth",
     "find_predictions",
     "read_discs",
+    "read_numbering",
     "summarise",
 ]
 
@@ -81,7 +82,23 @@ def _evaluate_pair(pair: CasePair, fn_mm: float, fp_mm: float) -> CaseResult:
                        "FP", pair.gt.path)
     pred = None if pair.pred is None else read_discs(pair.pred.path)
     metrics = evaluate_case(pair.stem, gt, pred, fn_mm=fn_mm, fp_mm=fp_mm)
-    return CaseResult(pair.gt, None if pair.pred is None else pair.pred.path, metrics)
+    numbering = None if pair.pred is None else read_numbering(pair.pred.path)
+    return CaseResult(pair.gt, None if pair.pred is None else pair.pred.path, metrics, numbering)
+
+
+def read_numbering(label_path: str | os.PathLike[str]) -> dict | None:
+    """The ``Numbering`` block of a prediction's JSON sidecar (``x_label-discs_dlabel.json``
+    next to ``x_label-discs_dlabel.nii.gz``), or None when there is no sidecar or no block."""
+    import json
+
+    path = Path(label_path)
+    stem = path.name[:-7] if path.name.endswith(".nii.gz") else path.stem
+    side = path.with_name(stem + ".json")
+    try:
+        block = json.loads(side.read_text(encoding="utf-8")).get("Numbering")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return block if isinstance(block, dict) else None
 
 
 def evaluate(pred: str | os.PathLike[str], gt: str | os.PathLike[str],

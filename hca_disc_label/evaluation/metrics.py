@@ -547,3 +547,112 @@ def summarise(cases: Sequence[CaseMetrics]) -> GroupSummary:
 def is_nan(value: Any) -> bool:
     """True for float nan (and numpy floats), False for anything else."""
     return isinstance(value, float) and math.isnan(value)
+
+
+# ------------------------------------------------------------ numbering confidence (selective)
+# How well the per-image numbering status (sidecar ``Numbering``: ``ok`` / ``check`` with a
+# confidence) separates images whose values are right from those with a wrong value.
+
+NUMBERING_OK = "ok"
+NUMBERING_CHECK = "check"
+
+
+@dataclass(frozen=True)
+class NumberedCase:
+    """One image with its numbering status and its label-aware outcome.
+
+    Attributes:
+        case: image stem.
+        status: ``"ok"``, ``"check"``, or None when the prediction carries no ``Numbering``.
+        confidence: the sidecar's numbering confidence (nan when absent).
+        n_gt, n_correct: GT discs and those found with their value (label-aware protocol).
+        wrong_value: a GT disc is mislabelled (a prediction of another value lies on it).
+    """
+
+    case: str
+    status: str | None
+    confidence: float
+    n_gt: int
+    n_correct: int
+    wrong_value: bool
+
+
+def numbered_case(metrics: CaseMetrics, numbering: dict | None) -> NumberedCase:
+    """Combine a case's metrics with its sidecar's ``Numbering`` block (or None)."""
+    status = None if not numbering else numbering.get("status")
+    conf = NAN if not numbering or numbering.get("confidence") is None else float(numbering["confidence"])
+    return NumberedCase(metrics.case, status, conf, len(metrics.gt), metrics.label.count(GT_CORRECT),
+                        metrics.label.count(GT_MISLABELLED) > 0)
+
+
+@dataclass(frozen=True)
+class SelectiveAccuracy:
+    """Identity of ``ok`` images vs ``check`` images.
+
+    Attributes:
+        n_images: images with a numbering status (others are ignored here).
+        n_ok, n_check: images per status; ``coverage`` = n_ok / n_images.
+        gt_ok, correct_ok, gt_check, correct_check: GT discs and correct ones per status;
+            ``identity_ok_pct`` / ``identity_check_pct`` = correct / GT in %.
+        wrong_images: images with a wrong value; ``wrong_flagged``: of them ``check``.
+        check_cases: stems of the ``check`` images.
+        n_without_status: images whose prediction had no ``Numbering`` block.
+    """
+
+    n_images: int
+    n_ok: int
+    n_check: int
+    coverage: float
+    gt_ok: int
+    correct_ok: int
+    gt_check: int
+    correct_check: int
+    identity_ok_pct: float
+    identity_check_pct: float
+    wrong_images: int
+    wrong_flagged: int
+    check_cases: tuple[str, ...] = ()
+    n_without_status: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["check_cases"] = list(self.check_cases)
+        return out
+
+
+def selective_accuracy(cases: Sequence[NumberedCase]) -> SelectiveAccuracy:
+    """Pool images by numbering status (micro-average over GT discs)."""
+    rated = [c for c in cases if c.status in (NUMBERING_OK, NUMBERING_CHECK)]
+    ok = [c for c in rated if c.status == NUMBERING_OK]
+    check = [c for c in rated if c.status == NUMBERING_CHECK]
+    gt_ok, cor_ok = sum(c.n_gt for c in ok), sum(c.n_correct for c in ok)
+    gt_ck, cor_ck = sum(c.n_gt for c in check), sum(c.n_correct for c in check)
+    wrong = [c for c in rated if c.wrong_value]
+    return SelectiveAccuracy(
+        n_images=len(rated), n_ok=len(ok), n_check=len(check),
+        coverage=len(ok) / len(rated) if rated else NAN,
+        gt_ok=gt_ok, correct_ok=cor_ok, gt_check=gt_ck, correct_check=cor_ck,
+        identity_ok_pct=_pct(cor_ok, gt_ok), identity_check_pct=_pct(cor_ck, gt_ck),
+        wrong_images=len(wrong), wrong_flagged=sum(c.status == NUMBERING_CHECK for c in wrong),
+        check_cases=tuple(c.case for c in check), n_without_status=len(cases) - len(rated),
+    )
+
+
+def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], bins: int = 10
+                     ) -> list[tuple[float, float, int, float, float]]:
+    """Reliability diagram data: ``(low, high, images, mean confidence, share correct)`` for
+    ``bins`` equal confidence bins over [0, 1] (the last bin includes 1; nan where empty).
+    ``correct`` is per image ("every value right"); nan confidences are skipped."""
+    conf = np.asarray(confidence, dtype=float)
+    ok = np.asarray(correct, dtype=bool)
+    keep = ~np.isnan(conf)
+    conf, ok = conf[keep], ok[keep]
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1], right=False), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        sel = idx == b
+        n = int(sel.sum())
+        out.append((float(edges[b]), float(edges[b + 1]), n, float(conf[sel].mean()) if n else NAN,
+                    float(ok[sel].mean()) if n else NAN))
+    return out

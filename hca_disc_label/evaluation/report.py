@@ -25,7 +25,12 @@ from hca_disc_label.evaluation.metrics import (
     CaseMetrics,
     DistanceStats,
     GroupSummary,
+    NumberedCase,
+    SelectiveAccuracy,
     is_nan,
+    numbered_case,
+    reliability_bins,
+    selective_accuracy,
     summarise,
 )
 
@@ -39,6 +44,7 @@ PER_CASE_CSV = "per_case.csv"
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 PLOT_PNG = "error_per_level.png"
+RELIABILITY_PNG = "numbering_reliability.png"
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,13 @@ class CaseResult:
         gt_file: the ground-truth label file (stem, subject, session, contrast).
         pred_path: the prediction file, None when it was missing.
         metrics: per-disc outcomes of both protocols.
+        numbering: the prediction sidecar's ``Numbering`` block (None when it has none).
     """
 
     gt_file: LabelFile
     pred_path: Path | None
     metrics: CaseMetrics
+    numbering: dict | None = None
 
     @property
     def case(self) -> str:
@@ -117,6 +125,43 @@ class EvaluationResult:
         """Subjects present among the cases, sorted."""
         return sorted({c.subject for c in self.cases})
 
+    # ------------------------------------------------------------------ numbering status
+    def numbered_cases(self) -> list[NumberedCase]:
+        """Every case with its numbering status and confidence (None / nan when absent)."""
+        return [numbered_case(c.metrics, c.numbering) for c in self.cases if not c.metrics.pred_missing]
+
+    def selective(self) -> SelectiveAccuracy:
+        """Selective accuracy: identity of ``ok`` vs ``check`` images, coverage."""
+        return selective_accuracy(self.numbered_cases())
+
+    def has_numbering(self) -> bool:
+        """True when at least one prediction carries a ``Numbering`` block."""
+        return any(c.status is not None for c in self.numbered_cases())
+
+    def reliability(self, bins: int = 10) -> list[tuple[float, float, int, float, float]]:
+        """Confidence bins vs observed share of images without a wrong value."""
+        cases = [c for c in self.numbered_cases() if c.status is not None]
+        return reliability_bins([c.confidence for c in cases], [not c.wrong_value for c in cases], bins)
+
+    def numbering_table(self) -> str:
+        """Markdown table of the selective accuracy (one row)."""
+        s = self.selective()
+        head = ["images", "ok", "check", "coverage %", "identity ok %", "identity check %",
+                "images with a wrong value", "of them check"]
+        row = [str(s.n_images), str(s.n_ok), str(s.n_check), _num(100.0 * s.coverage, 1),
+               f"{_num(s.identity_ok_pct, 1)} ({s.correct_ok}/{s.gt_ok})",
+               f"{_num(s.identity_check_pct, 1)} ({s.correct_check}/{s.gt_check})",
+               str(s.wrong_images), str(s.wrong_flagged)]
+        return _markdown([head, row])
+
+    def reliability_table(self, bins: int = 10) -> str:
+        """Markdown reliability diagram: confidence bin, images, mean confidence, observed."""
+        rows = [["confidence", "images", "mean confidence", "all values right"]]
+        for lo, hi, n, mean, acc in self.reliability(bins):
+            if n:
+                rows.append([f"{lo:.1f}-{hi:.1f}", str(n), _num(mean, 3), _num(acc, 3)])
+        return _markdown(rows)
+
     @property
     def missing_predictions(self) -> list[str]:
         """Cases whose prediction file was missing (counted as all FN)."""
@@ -139,6 +184,8 @@ class EvaluationResult:
                 "contrast": case.contrast, "gt_file": str(case.gt_file.path),
                 "pred_file": "" if case.pred_path is None else str(case.pred_path),
                 "pred_missing": int(case.metrics.pred_missing),
+                "numbering_status": (case.numbering or {}).get("status", ""),
+                "numbering_confidence": (case.numbering or {}).get("confidence", ""),
             }
             summary = summarise([case.metrics]).as_dict()
             for key in ("n_cases", "n_pred_missing"):
@@ -251,6 +298,20 @@ class EvaluationResult:
             self.subject_table(),
             "",
         ]
+        if self.has_numbering():
+            s = self.selective()
+            lines += [
+                "## Numbering confidence (selective accuracy)", "",
+                self.numbering_table(), "",
+                "Each prediction's sidecar gives a numbering `confidence` (probability that every "
+                "written value is right) and `status` (`check` under its threshold). Coverage = "
+                "share of `ok` images; identity per status as above (correct / GT discs); an "
+                "image has a wrong value when one of its GT discs is mislabelled.",
+                "", "`check` images: " + (", ".join(s.check_cases) or "none"), "",
+                "Reliability diagram (confidence bins vs observed share of images without a wrong "
+                f"value; plot: `{RELIABILITY_PNG}`):", "",
+                self.reliability_table(), "",
+            ]
         if self.missing_predictions:
             lines += ["## Missing predictions (counted as all FN)", ""]
             lines += [f"- {c}" for c in self.missing_predictions] + [""]
@@ -284,6 +345,10 @@ class EvaluationResult:
             "by_subject": {s: self.summary(subject=s).as_dict() for s in self.subjects()},
             "cases": self.per_case_rows(),
             "missing_predictions": self.missing_predictions,
+            "numbering": ({"selective": self.selective().as_dict(),
+                           "reliability": [dict(zip(("low", "high", "images", "mean_confidence", "observed"), b))
+                                           for b in self.reliability()]}
+                          if self.has_numbering() else None),
             "predictions_without_ground_truth": [str(p.path) for p in self.orphan_predictions],
         }
         return _json_clean(data)
@@ -315,6 +380,8 @@ class EvaluationResult:
             png = out / PLOT_PNG
             if plot_error_per_level(self, png):
                 files["plot"] = png
+            if self.has_numbering() and plot_reliability(self, out / RELIABILITY_PNG):
+                files["reliability"] = out / RELIABILITY_PNG
         self.files.update(files)
         logger.info("evaluation reports written to %s", out)
         return files
@@ -452,6 +519,21 @@ def _json_clean(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------- plot
+def _pyplot(out_path: Path):
+    """``matplotlib.pyplot`` on the Agg backend, or None (with a warning naming the file that
+    is not written) when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("matplotlib is not installed: %s not written (pip install matplotlib)",
+                       Path(out_path).name)
+        return None
+    return plt
+
+
 def plot_error_per_level(result: EvaluationResult, out_path: Path) -> bool:
     """Plot the error per disc level (one point per case) into a PNG.
 
@@ -462,14 +544,8 @@ def plot_error_per_level(result: EvaluationResult, out_path: Path) -> bool:
     Returns:
         True when written; False (with a warning) when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.warning("matplotlib is not installed: %s not written (pip install matplotlib)",
-                       out_path.name)
+    plt = _pyplot(out_path)
+    if plt is None:
         return False
     import numpy as np
 
@@ -520,6 +596,45 @@ def plot_error_per_level(result: EvaluationResult, out_path: Path) -> bool:
     axes[1].set_xlabel("disc level")
     fig.suptitle(f"{result.method}: error per disc level ({len(result.cases)} cases)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    try:
+        atomic_write(Path(out_path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
+    return True
+
+
+def plot_reliability(result: EvaluationResult, out_path: Path, bins: int = 10) -> bool:
+    """Reliability diagram of the numbering confidence into a PNG: per confidence bin, the
+    observed share of images without a wrong value (bars, with image counts) against the
+    diagonal; the status threshold(s) as vertical lines.
+
+    Returns:
+        True when written; False (with a warning) when matplotlib is not installed.
+    """
+    plt = _pyplot(out_path)
+    if plt is None:
+        return False
+    from hca_disc_label.io import atomic_write
+
+    data = result.reliability(bins)
+    fig, ax = plt.subplots(figsize=(5.0, 4.6))
+    width = 1.0 / bins
+    for lo, hi, n, mean, acc in data:
+        if n:
+            ax.bar(lo, acc, width=width, align="edge", color="C0", alpha=0.7, edgecolor="k")
+            ax.text(lo + width / 2, min(acc, 0.93) + 0.02, str(n), ha="center", fontsize=7)
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+    thresholds = sorted({float(c.numbering["threshold"]) for c in result.cases
+                         if c.numbering and c.numbering.get("threshold") is not None})
+    for t in thresholds:
+        ax.axvline(t, color="C3", lw=1.2, label=f"status threshold {t:g}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("numbering confidence")
+    ax.set_ylabel("observed: images without a wrong value")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"{result.method}: numbering reliability", fontsize=10)
+    fig.tight_layout()
     try:
         atomic_write(Path(out_path), lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:

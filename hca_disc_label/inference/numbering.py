@@ -1,0 +1,416 @@
+"""How sure is the count? A calibrated per-image numbering confidence, its alternative, the hint.
+
+A one-level numbering error looks like a right answer: every disc is found, every channel is
+confident, all values are shifted by one. What can tell them apart is how much better the chosen
+numbering explains the evidence than the *same discs numbered one level up or down*, and
+whether the structures that fix the count (C2 at the top, the sacrum at the bottom, and the
+landmark channels of later models) are in view and agree. This module turns a
+:class:`~hca_disc_label.inference.decode.Decoding` into:
+
+* :func:`numbering_features` -- a few numbers from the decoder's own evidence (score margin to
+  the best ±1 shift, channel agreement, field of view, junctions in view, and the landmark term
+  of models with landmark channels, ``inference.landmarks``);
+* :func:`numbering_confidence` -- a logistic model of "every written value is right", fitted on
+  internal data only (``benchmarks/calibrate_numbering.py``) and stored per model (weights
+  sha256) in ``models/numbering_calibration.json`` (a model card may carry its own
+  ``numbering_calibration`` entry, which wins);
+* :func:`assess_numbering` -- the sidecar's ``Numbering`` block (confidence, ``ok``/``check``,
+  the alternative, the anchors, the threshold) and the one ``-initz`` hint that would settle a
+  doubt (:meth:`Numbering.hint_command`).
+
+Nothing here touches heatmaps again: it re-scores the decoder's positions and evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.inference.decode import Decoding
+from hca_disc_label.inference.landmarks import named_discs
+
+FEATURES: tuple[str, ...] = (
+    "margin", "log_margin", "agree", "alt_agree", "log_discs", "junction", "edge_room", "skips", "landmark_margin",
+)
+"""Every feature :func:`numbering_features` computes (a calibration uses a subset, by name)."""
+
+MARGIN_CLIP = 12.0
+"""Score margins are clipped to +-this (a margin beyond it says nothing more)."""
+LOG_MARGIN_OFFSET = 0.3
+"""``log_margin = log(max(margin, 0) + this)``: doubt grows fast as the margin nears 0."""
+JUNCTION_ROOM_MM = 15.0
+"""A junction counts as in view when the image goes on at least this far past its disc."""
+EDGE_ROOM_CAP_MM = 40.0
+"""Room between the end discs and the image edges is capped here (mm)."""
+DEFAULT_NUMBERING_THRESHOLD = 0.5
+"""Status cut of a model without its own calibrated threshold (``-numbering-thr``)."""
+CALIBRATION_FILENAME = "numbering_calibration.json"
+"""Per-model calibrations next to the registry (``models/``), keyed by weights sha256."""
+
+
+def _name(value: int) -> str:
+    """Disc name, also one level beyond the channels (S1/S2 below L5/S1)."""
+    if value in DISC_NAMES:
+        return DISC_NAMES[value]
+    return {1: "above C1/C2 (no disc)", 26: "S1/S2"}.get(value, f"value {value}")
+
+
+# ----------------------------------------------------------------------------- features
+
+
+def shifted_path(decoding: Decoding, offset: int) -> tuple[list[tuple[int, int]], list[int]]:
+    """The chosen discs with every value moved by ``offset`` levels.
+
+    Returns ``(path, dropped)``: the shifted labelling (only values the model has) and the
+    position indices whose shifted value is beyond the channels (e.g. a lowest "L5/S1" that
+    would be S1/S2).
+    """
+    v = len(decoding.channel_values)
+    path = [(i, k + offset) for i, k in decoding.path if 0 <= k + offset < v]
+    dropped = [i for i, k in decoding.path if not 0 <= k + offset < v]
+    return path, dropped
+
+
+def shift_scores(decoding: Decoding) -> dict[int, float]:
+    """DP score of the chosen numbering (key 0) and of the same discs shifted by -1 and +1.
+
+    A disc shifted beyond the channels keeps its detection confidence (it is still there, just
+    not a disc value the model names) but no channel evidence.
+    """
+    out = {0: decoding.score(decoding.path)}
+    for offset in (-1, 1):
+        path, dropped = shifted_path(decoding, offset)
+        out[offset] = decoding.score(path) + sum(decoding.positions[i].confidence for i in dropped)
+    return out
+
+
+def landmark_votes(decoding: Decoding) -> list[tuple[object, int, int]]:
+    """``[(landmark, chosen value of the disc it names, value it says)]`` for the clear
+    landmarks of ``decoding`` (:func:`~hca_disc_label.inference.landmarks.named_discs`) whose
+    disc was kept; empty for disc-only models."""
+    if not decoding.landmarks or not decoding.positions:
+        return []
+    rows = np.array([p.row for p in decoding.positions])
+    cols = np.array([p.col for p in decoding.positions])
+    chosen = dict(decoding.path)
+    return [(lm, decoding.channel_values[chosen[i]], value)
+            for lm, i, value in named_discs(decoding.landmarks, rows, cols, decoding.spacing_mm) if i in chosen]
+
+
+def landmark_margin(decoding: Decoding, alt_offset: int) -> float:
+    """Landmark term: confidence-weighted votes of the landmarks for the chosen count minus
+    their votes for the alternative (every value + ``alt_offset``). 0 without landmarks."""
+    total = 0.0
+    for lm, chosen, says in landmark_votes(decoding):
+        implied = says - chosen  # the offset the landmark asks for
+        total += lm.confidence * (float(implied == 0) - float(implied == alt_offset))
+    return float(total)
+
+
+@dataclass(frozen=True)
+class NumberingEvidence:
+    """Features of one decoding plus what the alternative numbering is.
+
+    Attributes:
+        features: ``{name: value}`` for every name of :data:`FEATURES`.
+        alt_offset: the more plausible one-level shift (-1 or +1): alternative value - chosen.
+        scores: DP score of the chosen numbering (0) and of the -1 / +1 shifts.
+    """
+
+    features: dict[str, float]
+    alt_offset: int
+    scores: dict[int, float]
+
+
+def numbering_features(decoding: Decoding) -> NumberingEvidence:
+    """Per-image evidence about the count (see :data:`FEATURES`).
+
+    * ``margin``: score of the chosen numbering minus the better of the two one-level shifts,
+      clipped to +-:data:`MARGIN_CLIP` (DP objective: detection + channel evidence - geometry);
+      ``log_margin``: its log (:data:`LOG_MARGIN_OFFSET`), what the calibration uses;
+    * ``agree`` / ``alt_agree``: share of discs whose strongest channel is the chosen value /
+      the alternative's value;
+    * ``log_discs``: log of the number of discs (a long run of discs is counted more surely);
+    * ``junction``: 1 when a count-fixing end is in view (C1/C2 or C2/C3 at the top, L5/S1 at
+      the bottom, with at least :data:`JUNCTION_ROOM_MM` of image beyond it), else 0;
+    * ``edge_room``: the larger room (mm, capped) between an end disc and its image edge,
+      divided by :data:`EDGE_ROOM_CAP_MM` -- a field of view cut right at the last disc leaves
+      the count to the channels alone;
+    * ``skips``: levels skipped between kept discs (a missing disc is where a count can slip);
+    * ``landmark_margin``: :func:`landmark_margin` of the decoding's landmarks (0 for
+      disc-only models such as 0.3.0; a calibration of a landmark model weighs it).
+    """
+    if not decoding.path:
+        raise ValueError("no decoded disc: nothing to number")
+    scores = shift_scores(decoding)
+    alt = -1 if scores[-1] >= scores[1] else 1
+    margin = scores[0] - scores[alt]
+    margin = float(np.clip(margin if np.isfinite(margin) else MARGIN_CLIP, -MARGIN_CLIP, MARGIN_CLIP))
+    ev = decoding.evidence
+    strongest = [int(np.argmax(ev[i])) for i, _ in decoding.path]
+    chosen = [k for _, k in decoding.path]
+    n = len(chosen)
+    values = [decoding.channel_values[k] for k in chosen]
+    rows = [decoding.positions[i].row for i, _ in decoding.path]
+    sp = decoding.spacing_mm
+    height = decoding.valid_shape[0] if decoding.valid_shape is not None else None
+    room_top = sp * rows[0] if height is not None else EDGE_ROOM_CAP_MM
+    room_bottom = sp * (height - 1 - rows[-1]) if height is not None else EDGE_ROOM_CAP_MM
+    top_junction = values[0] <= 3 and room_top >= JUNCTION_ROOM_MM
+    bottom_junction = values[-1] == 25 and room_bottom >= JUNCTION_ROOM_MM
+    features = {
+        "margin": margin,
+        "log_margin": math.log(max(margin, 0.0) + LOG_MARGIN_OFFSET),
+        "agree": float(np.mean([s == k for s, k in zip(strongest, chosen)])),
+        "alt_agree": float(np.mean([s == k + alt for s, k in zip(strongest, chosen)])),
+        "log_discs": math.log(n),
+        "junction": float(top_junction or bottom_junction),
+        "edge_room": min(EDGE_ROOM_CAP_MM, max(room_top, room_bottom, 0.0)) / EDGE_ROOM_CAP_MM,
+        "skips": float(sum(max(0, b - a - 1) for a, b in zip(values[:-1], values[1:]))),
+        "landmark_margin": landmark_margin(decoding, alt),
+    }
+    return NumberingEvidence(features, alt, scores)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic model ``P(all values right) = sigmoid(intercept + sum coef[f] * feature[f])``.
+
+    Attributes:
+        features, coef: feature names (of :data:`FEATURES`) and their weights.
+        intercept: bias.
+        mean, scale: standardisation applied to each feature before the weights.
+        threshold: default status cut (``-numbering-thr``).
+        alt_temperature: the alternative's share of the doubt is
+            ``sigmoid((score[alt] - score[other]) / alt_temperature)``.
+        source: what it was fitted for / on (shown in the sidecar).
+    """
+
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float = DEFAULT_NUMBERING_THRESHOLD
+    alt_temperature: float = 1.0
+    source: str = ""
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        x = np.array([features.get(f, 0.0) for f in self.features], dtype=float)
+        z = self.intercept + float(np.dot(self.coef, (x - np.array(self.mean)) / np.array(self.scale)))
+        return float(1.0 / (1.0 + math.exp(-np.clip(z, -50.0, 50.0))))
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "coef": [round(c, 6) for c in self.coef],
+                "intercept": round(self.intercept, 6), "mean": [round(m, 6) for m in self.mean],
+                "scale": [round(s, 6) for s in self.scale], "threshold": round(self.threshold, 4),
+                "alt_temperature": round(self.alt_temperature, 4), "source": self.source}
+
+    @classmethod
+    def from_json(cls, raw: Mapping) -> Calibration:
+        feats = tuple(str(f) for f in raw["features"])
+        unknown = set(feats) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"numbering calibration uses unknown features {sorted(unknown)}")
+        n = len(feats)
+        coef, mean, scale = (tuple(float(v) for v in raw.get(k, d)) for k, d in
+                             (("coef", ()), ("mean", [0.0] * n), ("scale", [1.0] * n)))
+        if not (len(coef) == len(mean) == len(scale) == n) or any(s <= 0 for s in scale):
+            raise ValueError("numbering calibration: features, coef, mean and scale must match")
+        return cls(feats, coef, float(raw["intercept"]), mean, scale, float(raw.get("threshold", 0.5)),
+                   float(raw.get("alt_temperature", 1.0)), str(raw.get("source", "")))
+
+
+UNCALIBRATED = Calibration(("margin",), (1.0,), 0.0, (0.0,), (1.0,), DEFAULT_NUMBERING_THRESHOLD, 1.0,
+                           "uncalibrated (sigmoid of the score margin)")
+"""Used for a model with no calibration of its own: margin only, not a fitted probability."""
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, weights: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (scipy L-BFGS) on standardised features.
+
+    Returns ``(coef, intercept)``; the intercept is not regularised.
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+
+    def loss(theta):
+        z = x @ theta[1:] + theta[0]
+        p = 1.0 / (1.0 + np.exp(-z))
+        nll = np.sum(w * (np.logaddexp(0.0, z) - y * z)) / w.sum()
+        grad_z = w * (p - y) / w.sum()
+        g = np.concatenate([[grad_z.sum()], x.T @ grad_z + l2 * theta[1:]])
+        return nll + 0.5 * l2 * float(theta[1:] @ theta[1:]), g
+
+    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
+    return res.x[1:], float(res.x[0])
+
+
+def load_calibration(folder) -> Calibration:
+    """The numbering calibration of a model folder.
+
+    The card's own ``numbering_calibration`` entry wins; else the entry for the model's weights
+    sha256 in ``models/numbering_calibration.json``; else :data:`UNCALIBRATED`.
+    """
+    card = getattr(folder, "card", {}) or {}
+    if "numbering_calibration" in card:
+        return Calibration.from_json(card["numbering_calibration"])
+    sha = getattr(folder, "sha256", None)
+    table = read_calibration_table()
+    if sha in table:
+        return Calibration.from_json(table[sha])
+    return UNCALIBRATED
+
+
+def calibration_table_path() -> Path:
+    from hca_disc_label.weights.registry import default_models_dir
+
+    return default_models_dir() / CALIBRATION_FILENAME
+
+
+def read_calibration_table(path: Path | None = None) -> dict:
+    """``{weights sha256: calibration dict}`` (empty when the file is missing)."""
+    path = path or calibration_table_path()
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return dict(raw.get("models", {}))
+
+
+# ----------------------------------------------------------------------------- the block
+
+
+@dataclass
+class Numbering:
+    """The sidecar's ``Numbering`` block and what the CLI says about it.
+
+    Attributes:
+        confidence: probability that every written value is right.
+        status: ``"ok"`` or ``"check"`` (confidence under ``threshold``).
+        alt_offset, alt_confidence: the other numbering (every value + ``alt_offset``) and its
+            probability.
+        anchors: what fixes the count: hints, junctions in view, landmarks.
+        threshold: the status cut.
+        source: ``"network"`` (decoded from the disc channels), ``"landmarks"`` (clear landmarks
+            set the count) or ``"hint"`` (a user's hint set it).
+        question: ``(disc index, chosen value, alternative value)`` the hint asks about.
+        features: the evidence (sidecar, for later study).
+    """
+
+    confidence: float
+    status: str
+    alt_offset: int
+    alt_confidence: float
+    anchors: list[dict]
+    threshold: float
+    source: str = "network"
+    question: tuple[int, int, int] | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    calibration: str = ""
+
+    def to_json(self) -> dict:
+        out = {
+            "confidence": round(self.confidence, 4),
+            "status": self.status,
+            "alternative": {"offset": self.alt_offset, "confidence": round(self.alt_confidence, 4)},
+            "anchors": self.anchors,
+            "threshold": self.threshold,
+            "source": self.source,
+        }
+        if self.features:
+            out["evidence"] = {k: round(v, 4) for k, v in self.features.items()}
+        if self.calibration:
+            out["calibration"] = self.calibration
+        return out
+
+    def doubt(self) -> str:
+        """E.g. ``is the lowest disc L5/S1 or L4/L5?``."""
+        if self.question is None:
+            return ""
+        index, value, other = self.question
+        where = "lowest" if index < 0 else "highest"
+        return f"is the {where} disc {_name(value)} or {_name(other)}?"
+
+    def hint_command(self, image: str, contrast: str, z_slice: int) -> str:
+        """The command that settles it: the asked-about disc named with ``-initz``."""
+        _, value, _ = self.question or (0, 0, 0)
+        return f"hca_label -i {image} -c {contrast} -initz {int(z_slice)},{value}"
+
+    def warning(self, image: str, contrast: str, z_slice: int) -> str:
+        """The one stderr line of a ``check`` image."""
+        return (f"{image}: numbering uncertain ({self.confidence:.2f}): {self.doubt()} "
+                f"confirm with: {self.hint_command(image, contrast, z_slice)}")
+
+
+def _question(decoding: Decoding, alt_offset: int) -> tuple[int, int, int]:
+    """Which end disc to ask about: the one next to the junction that fixes the count.
+
+    The lowest disc when the image reaches the lumbar spine (median value >= 15: the sacrum is
+    the landmark), else the highest (C2). Returns ``(-1 | 0, chosen value, alternative value)``.
+    """
+    values = [decoding.channel_values[k] for _, k in decoding.path]
+    index = -1 if float(np.median(values)) >= 15 else 0
+    return index, values[index], values[index] + alt_offset
+
+
+def _junction_anchors(decoding: Decoding, features: Mapping[str, float]) -> list[dict]:
+    anchors = []
+    values = [decoding.channel_values[k] for _, k in decoding.path]
+    rows = [decoding.positions[i].row for i, _ in decoding.path]
+    sp, shape = decoding.spacing_mm, decoding.valid_shape
+    if values[0] <= 3 and (shape is None or sp * rows[0] >= JUNCTION_ROOM_MM):
+        anchors.append({"kind": "junction", "name": _name(values[0]), "value": values[0], "end": "top"})
+    if values[-1] == 25 and (shape is None or sp * (shape[0] - 1 - rows[-1]) >= JUNCTION_ROOM_MM):
+        anchors.append({"kind": "junction", "name": _name(values[-1]), "value": values[-1], "end": "bottom"})
+    return anchors
+
+
+def assess_numbering(decoding: Decoding, calibration: Calibration | None = None, threshold: float | None = None,
+                     hints: Sequence[Mapping] = ()) -> Numbering:
+    """The ``Numbering`` block of one decoded image.
+
+    Args:
+        decoding: :func:`~hca_disc_label.inference.decode.decode_details` output (with or
+            without hints).
+        calibration: the model's (:func:`load_calibration`); :data:`UNCALIBRATED` if None.
+        threshold: status cut; None = the calibration's own threshold.
+        hints: the user's hints as the sidecar records them (``NumberingHints``); with any, the
+            count comes from the hint: status ``ok``, confidence 1, ``source: "hint"``.
+
+    Landmarks (models with landmark channels) come with the decoding: they enter the
+    ``landmark_margin`` feature and the ``anchors``.
+    """
+    calibration = calibration or UNCALIBRATED
+    thr = float(calibration.threshold if threshold is None else threshold)
+    evidence = numbering_features(decoding)
+    anchors = _junction_anchors(decoding, evidence.features) + [
+        {"kind": "landmark", "name": lm.name, "names": _name(says), "agrees": says == chosen,
+         "confidence": round(lm.confidence, 4)} for lm, chosen, says in landmark_votes(decoding)]
+    question = _question(decoding, evidence.alt_offset)
+    if hints or decoding.fixed:
+        hint_anchors = [{"kind": "hint", **dict(h)} for h in hints]
+        return Numbering(1.0, "ok", evidence.alt_offset, 0.0, hint_anchors + anchors, thr, "hint", question,
+                         {}, calibration.source)
+    p = calibration.probability(evidence.features)
+    other = -evidence.alt_offset
+    s = evidence.scores
+    gap = s[evidence.alt_offset] - s[other]
+    share = 1.0 if not np.isfinite(gap) else 1.0 / (1.0 + math.exp(-np.clip(gap / calibration.alt_temperature,
+                                                                              -50.0, 50.0)))
+    source = "landmarks" if decoding.landmark_fixed else "network"
+    return Numbering(p, "ok" if p >= thr else "check", evidence.alt_offset, (1.0 - p) * share, anchors, thr,
+                     source, question, dict(evidence.features), calibration.source)
