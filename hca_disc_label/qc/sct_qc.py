@@ -57,6 +57,8 @@ MAX_HEIGHT_PX = 3000
 OWN_PAGE = "hca_label.html"
 """Our own page's name in a QC folder that SCT's page shares (it keeps ``index.html``)."""
 SCT_LOCK_TIMEOUT_S = 60.0
+_written: dict[tuple[str, str], Path] = {}
+"""The last record this process wrote per (QC folder, input): what :func:`remove_sct_entry` undoes."""
 _UUID_LINE = re.compile(r"^window\.SCT_QC_UUID = '([^']*)';?\s*$", re.M)
 
 
@@ -280,9 +282,37 @@ def write_sct_qc_entry(
     while not _write_exclusive(path, text):  # SCT wrote a record in the same microsecond
         k += 1
         path = json_dir / f"qc_{stamp}_{k}.json"
+    _written[(os.path.abspath(qc_dir), os.path.abspath(input_path))] = path
     if refresh:
         refresh_sct_report(qc_dir)
     return path
+
+
+def remove_sct_entry(qc_dir: str | os.PathLike, input_path: str | os.PathLike) -> bool:
+    """Undo this process's last entry of an input (its labels could not be committed after all).
+
+    Removes the record, then its pictures and their folder, and re-lists SCT's page. Entries of
+    other runs (and SCT's) are never touched. Returns whether there was one to remove.
+    """
+    path = _written.pop((os.path.abspath(qc_dir), os.path.abspath(input_path)), None)
+    if path is None:
+        return False
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    path.unlink(missing_ok=True)
+    folder = None
+    for key in ("backgroundImage", "overlayImage"):
+        if isinstance(record.get(key), str):
+            picture = Path(qc_dir) / record[key]
+            picture.unlink(missing_ok=True)
+            folder = picture.parent
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    refresh_sct_report(qc_dir)
+    return True
 
 
 def sct_report_present(qc_dir: str | os.PathLike) -> bool:
@@ -378,6 +408,40 @@ def refresh_sct_report(qc_dir: str | os.PathLike) -> Path | None:
         text = f"\nwindow.SCT_QC_UUID = '{uuid}';\nwindow.SCT_QC_DATASETS = {data};\n"
         atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return target
+
+
+def merge_sct_entries(sources: Iterable[str | os.PathLike], target: str | os.PathLike) -> int:
+    """Copy the SCT-style entries of QC folders (e.g. one per cluster job) into ``target``.
+
+    Every record of ``_json`` (ours and SCT's) comes with its two pictures, pictures first; a
+    record already in ``target`` (same file name) is kept. SCT's page in ``target``, if any, is
+    refreshed. Returns how many records were copied.
+    """
+    from hca_disc_label.io import atomic_write as _write
+
+    target = Path(target)
+    copied = 0
+    for src in sources:
+        src = Path(src)
+        for record_path in sorted((src / "_json").glob("*.json")):
+            dst_record = target / "_json" / record_path.name
+            if record_path.name.startswith(".") or dst_record.exists():
+                continue
+            try:
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+                pictures = [record["backgroundImage"], record["overlayImage"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("skipping unreadable SCT QC record %s", record_path)
+                continue
+            for rel in pictures:
+                if (src / rel).is_file() and not (target / rel).is_file():
+                    data = (src / rel).read_bytes()
+                    _write(target / rel, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            dst_record.parent.mkdir(parents=True, exist_ok=True)
+            if _write_exclusive(dst_record, record_path.read_text(encoding="utf-8")):
+                copied += 1
+    refresh_sct_report(target)
+    return copied
 
 
 def records_of(qc_dir: str | os.PathLike, command: str = COMMAND) -> Sequence[dict]:

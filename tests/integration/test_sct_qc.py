@@ -218,3 +218,28 @@ def test_sct_report_page_lists_our_entry_and_loads_its_pictures(tmp_path, shared
     assert shot.stat().st_size > 20_000
     if os.environ.get("HCA_KEEP_SCT_QC_SCREENSHOT"):
         shutil.copyfile(shot, os.environ["HCA_KEEP_SCT_QC_SCREENSHOT"])
+
+
+def test_merge_copies_records_with_their_pictures_once(tmp_path, shared_data):
+    a, b, target = tmp_path / "job1", tmp_path / "job2", tmp_path / "merged"
+    rec_a = _entry(a, shared_data)
+    rec_b = _entry(b, shared_data, case=CASES[1])
+    assert sct_qc.merge_sct_entries([a, b], target) == 2
+    assert sct_qc.merge_sct_entries([a, b], target) == 0  # already there: kept, not doubled
+    merged = sct_qc.records_of(target)
+    assert sorted(r["inputFile"] for r in merged) == sorted([rec_a["inputFile"], rec_b["inputFile"]])
+    for rec in merged:
+        assert (target / rec["backgroundImage"]).is_file() and (target / rec["overlayImage"]).is_file()
+
+
+def test_remove_undoes_only_this_process_last_entry(tmp_path, shared_data):
+    qc = tmp_path / "qc"
+    image, _ = _files(shared_data, *CASE)
+    first = _entry(qc, shared_data)
+    second = _entry(qc, shared_data)
+    assert sct_qc.remove_sct_entry(qc, image)
+    left = sct_qc.records_of(qc)
+    assert [r["backgroundImage"] for r in left] == [first["backgroundImage"]]
+    assert not (qc / second["backgroundImage"]).parent.exists()
+    assert not sct_qc.remove_sct_entry(qc, image)  # nothing more of ours to undo
+    assert len(sct_qc.records_of(qc)) == 1
