@@ -23,8 +23,11 @@ Nothing here touches heatmaps again: it re-scores the decoder's positions and ev
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +312,8 @@ class Numbering:
             set the count) or ``"hint"`` (a user's hint set it).
         question: ``(disc index, chosen value, alternative value)`` the hint asks about.
         features: the evidence (sidecar, for later study).
+        hint_slice: axial slice (RPI, inferior = 0) of the asked-about disc, set by whoever
+            knows the image grid (:meth:`with_slice`); then the block carries the ``-initz`` hint.
     """
 
     confidence: float
@@ -321,6 +326,20 @@ class Numbering:
     question: tuple[int, int, int] | None = None
     features: dict[str, float] = field(default_factory=dict)
     calibration: str = ""
+    hint_slice: int | None = None
+
+    def with_slice(self, z_slice: int | None) -> Numbering:
+        """This block with the ``-initz`` slice of the asked-about disc."""
+        from dataclasses import replace
+
+        return replace(self, hint_slice=None if z_slice is None else int(z_slice))
+
+    @property
+    def hint(self) -> str:
+        """``-initz SLICE,VALUE`` naming the asked-about disc with its chosen value ("" when unknown)."""
+        if self.hint_slice is None or self.question is None:
+            return ""
+        return f"-initz {self.hint_slice},{self.question[1]}"
 
     def to_json(self) -> dict:
         out = {
@@ -331,6 +350,10 @@ class Numbering:
             "threshold": self.threshold,
             "source": self.source,
         }
+        if self.source != "hint" and self.question is not None:
+            out["question"] = self.doubt()
+            if self.hint:
+                out["hint"] = self.hint
         if self.features:
             out["evidence"] = {k: round(v, 4) for k, v in self.features.items()}
         if self.calibration:
@@ -345,12 +368,13 @@ class Numbering:
         where = "lowest" if index < 0 else "highest"
         return f"is the {where} disc {_name(value)} or {_name(other)}?"
 
-    def hint_command(self, image: str, contrast: str, z_slice: int) -> str:
+    def hint_command(self, image: str, contrast: str, z_slice: int | None = None) -> str:
         """The command that settles it: the asked-about disc named with ``-initz``."""
         _, value, _ = self.question or (0, 0, 0)
-        return f"hca_label -i {image} -c {contrast} -initz {int(z_slice)},{value}"
+        z = self.hint_slice if z_slice is None else z_slice
+        return f"hca_label -i {shlex.quote(str(image))} -c {contrast} -initz {int(z or 0)},{value}"
 
-    def warning(self, image: str, contrast: str, z_slice: int) -> str:
+    def warning(self, image: str, contrast: str, z_slice: int | None = None) -> str:
         """The one stderr line of a ``check`` image."""
         return (f"{image}: numbering uncertain ({self.confidence:.2f}): {self.doubt()} "
                 f"confirm with: {self.hint_command(image, contrast, z_slice)}")
@@ -414,3 +438,36 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
     source = "landmarks" if decoding.landmark_fixed else "network"
     return Numbering(p, "ok" if p >= thr else "check", evidence.alt_offset, (1.0 - p) * share, anchors, thr,
                      source, question, dict(evidence.features), calibration.source)
+
+
+# ----------------------------------------------------------------------------- batch table
+
+CSV_NAME = "numbering.csv"
+"""Per-dataset table of numbering statuses, written next to the derivatives (batch)."""
+CSV_COLUMNS = ("image", "labels", "status", "confidence", "alternative_offset", "alternative_confidence",
+               "source", "threshold", "question", "hint")
+
+
+def numbering_row(image: Path | str, labels: Path | str, block: Mapping | None) -> dict:
+    """One ``numbering.csv`` row from a sidecar's ``Numbering`` block (empty cells when absent)."""
+    block = block or {}
+    alt = block.get("alternative") or {}
+    return {"image": str(image), "labels": str(labels), "status": block.get("status", ""),
+            "confidence": block.get("confidence", ""), "alternative_offset": alt.get("offset", ""),
+            "alternative_confidence": alt.get("confidence", ""), "source": block.get("source", ""),
+            "threshold": block.get("threshold", ""), "question": block.get("question", ""),
+            "hint": block.get("hint", "")}
+
+
+def numbering_csv_text(rows: Sequence[Mapping]) -> str:
+    """CSV text of :func:`numbering_row` rows, ``check`` images first (lowest confidence first)."""
+    def key(r):
+        conf = r.get("confidence")
+        return (r.get("status") != "check", conf if isinstance(conf, (int, float)) else 2.0, str(r.get("image")))
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=key):
+        writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+    return buf.getvalue()

@@ -216,3 +216,25 @@ def test_fit_logistic_recovers_a_separating_direction():
     y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
     coef, b = nb.fit_logistic(x, y, l2=1e-3)
     assert coef[0] > 3 * abs(coef[1]) and abs(b) < 1.0
+
+
+def test_block_carries_the_hint_once_the_slice_is_known(calibration):
+    maps, valid, _ = _split(range(18, 24))
+    num = nb.assess_numbering(_decoding(maps, valid), calibration)
+    assert "hint" not in num.to_json() and num.to_json()["question"] == num.doubt()
+    num = num.with_slice(57)
+    assert num.to_json()["hint"] == "-initz 57,23"
+    assert num.warning("a b.nii.gz", "t1").endswith("confirm with: hca_label -i 'a b.nii.gz' -c t1 -initz 57,23")
+
+
+def test_numbering_csv_lists_check_images_first():
+    rows = [nb.numbering_row("a.nii.gz", "a_l.nii.gz", {"status": "ok", "confidence": 0.99}),
+            nb.numbering_row("b.nii.gz", "b_l.nii.gz", {"status": "check", "confidence": 0.7,
+                                                        "alternative": {"offset": -1, "confidence": 0.2},
+                                                        "hint": "-initz 3,25"}),
+            nb.numbering_row("c.nii.gz", "c_l.nii.gz", {"status": "check", "confidence": 0.4}),
+            nb.numbering_row("d.nii.gz", "d_l.nii.gz", None)]
+    lines = nb.numbering_csv_text(rows).splitlines()
+    assert lines[0].split(",") == list(nb.CSV_COLUMNS)
+    assert [ln.split(",")[0] for ln in lines[1:]] == ["c.nii.gz", "b.nii.gz", "a.nii.gz", "d.nii.gz"]
+    assert "-initz 3,25" in lines[2] and ",-1,0.2," in lines[2]
