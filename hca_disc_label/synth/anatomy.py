@@ -64,6 +64,8 @@ _SACRAL = np.array([[27, 37, 24], [22, 30, 20], [18, 24, 16], [14, 18, 12], [11,
                     [9, 10, 7], [8, 8, 6], [7, 6, 5]], dtype=float)
 _SACRAL_DISC_H = np.array([3.0, 1.8, 1.5, 1.2, 1.2, 1.5, 1.2])
 # S1/S2 ranges up to a thin real disc (young adults); the fused remnants below stay thin.
+LUMBARISED_S1 = 0.12
+"""Share of subjects with a transitional, disc-like S1/S2 (5-9 mm, nucleus always)."""
 _SACRAL_DISC_HI = np.array([2.0, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3])
 
 _EXTEND_TOP = 160.0
@@ -107,6 +109,9 @@ class SpineParams:
         modic: per disc, 0 = none, 1 = oedema-like, 2 = fatty endplate change.
         cleft: per disc, whether an intranuclear cleft shows.
         slip: per disc, forward slip (mm) of the vertebra above on the one below.
+        lumbarised_s1: transitional lumbosacral anatomy: a disc-like S1/S2 (tall, with a
+            nucleus) under an S1 that looks free. Numbered by the written convention
+            (:data:`~hca_disc_label.conventions.LANDMARKS`): still S1, the disc above is L5/S1.
         spur: per disc, length (mm) of anterior osteophytes at the adjacent endplates.
     """
 
@@ -148,6 +153,7 @@ class SpineParams:
     cleft: np.ndarray
     slip: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
     spur: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
+    lumbarised_s1: bool = False
 
 
 def _bell(n: int, centre: float, width: float) -> np.ndarray:
@@ -236,7 +242,7 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
     slip = np.zeros(N_MOBILE)
     if rng.random() < 0.03 + 0.08 * age_risk:
         slip[21 if rng.random() < 0.6 else 22] = rng.uniform(2.0, 9.0) * k
-    return SpineParams(
+    params = SpineParams(
         scale=k,
         age=age,
         body_h=body_h,
@@ -277,6 +283,11 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
         slip=slip,
         spur=np.where(degeneration > 0.45, rng.uniform(0.0, 4.5, N_MOBILE) * k, 0.0),
     )
+    # Transitional S1 (a "lumbarised" look, a few % of people): S1/S2 as tall as a small disc.
+    if rng.random() < LUMBARISED_S1:
+        params.lumbarised_s1 = True
+        params.sacral_disc_h[0] = rng.uniform(5.0, 9.0) * k
+    return params
 
 
 @dataclass

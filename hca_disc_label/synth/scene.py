@@ -211,9 +211,16 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
         if not _overlaps(spine.body_s[i, 1] - 5.0, spine.body_s[i + 1, 0] + 5.0, rs):
             continue
         if d.value == 0:  # fused sacral / coccygeal remnant
-            out.append(poly(d.outline, Tissue.ANNULUS, 0.5 + 0.5 * r[i, 0], alpha=0.5 + 0.5 * r[i, 1],
+            disc_like = i == N_MOBILE and spine.params.lumbarised_s1
+            out.append(poly(d.outline, Tissue.ANNULUS, 0.5 + 0.5 * r[i, 0],
+                            alpha=1.0 if disc_like else 0.5 + 0.5 * r[i, 1],
                             hw=d.half_width, mode="ap", axis=d.normal))
-            if i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
+            if disc_like:
+                # Transitional S1/S2: a real-looking disc (bright nucleus, dark annulus) that
+                # must still not be counted as L5/S1.
+                core = shapes.shrink(d.outline, 1.2)
+                out.append(poly(core, Tissue.NUCLEUS, 0.6 + 0.4 * r[i, 3], hw=0.6 * d.half_width, mode="round"))
+            elif i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
                 # S1/S2 often keeps a hydrated nucleus into adulthood: a small disc below
                 # L5/S1 that must not be counted (taken for L5/S1, it shifts every label up).
                 core = shapes.shrink(d.outline, 0.6)

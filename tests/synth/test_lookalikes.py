@@ -57,3 +57,19 @@ def test_s1s2_remnant_sometimes_keeps_a_nucleus_and_lower_remnants_never_do():
         for outline in lower:
             assert not any(_inside(n.mean(axis=0)[None], outline).all() for n in nuclei)
     assert 0.2 < with_nucleus / 60 < 0.7  # PERSISTENT_S1S2 = 0.45
+
+
+def test_some_subjects_have_a_disc_like_s1s2_that_carries_no_label():
+    from hca_disc_label.synth.anatomy import LUMBARISED_S1, build_spine, sample_params
+
+    params = [sample_params(np.random.default_rng([31, i])) for i in range(300)]
+    lumbarised = [p for p in params if p.lumbarised_s1]
+    assert 0.5 * LUMBARISED_S1 < len(lumbarised) / len(params) < 2.0 * LUMBARISED_S1
+    assert all(5.0 * 0.85 <= p.sacral_disc_h[0] <= 9.0 * 1.15 for p in lumbarised)
+    assert all(p.sacral_disc_h[0] < 5.0 * 1.15 * 1.0 + 1.0 for p in params if not p.lumbarised_s1)
+    spine = build_spine(lumbarised[0], 0.0, np.random.default_rng(1))
+    assert sorted(spine.tips) == list(range(2, 26))  # still S1: the disc above is L5/S1
+    parts = scene._disc_parts(spine, np.random.default_rng(0), (-1e9, 1e9))
+    s1s2 = spine.discs[N_MOBILE].outline
+    nuclei = [np.asarray(p.item.pts) for p in parts if p.item.tissue == Tissue.NUCLEUS]
+    assert any(_inside(n.mean(axis=0)[None], s1s2).all() for n in nuclei)  # always a nucleus
