@@ -7,18 +7,20 @@ are written on the input's grid (shape, affine, qform/sform codes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import tempfile
-import zlib
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import nibabel as nib
 import numpy as np
 from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
+from hca_disc_label.atomic import atomic_write, write_text_atomic  # noqa: F401  (re-exported: one writer)
 from hca_disc_label.conventions import CANONICAL_AXCODES, DISC_NAMES
 from hca_disc_label.errors import InputImageError, OutputError
 
@@ -92,7 +94,28 @@ def _fail(path: Path | str, problem: str) -> InputImageError:
     return InputImageError(f"{path}: {problem}")
 
 
+@contextlib.contextmanager
+def _quiet_nibabel() -> Iterator[None]:
+    """nibabel reports header oddities on its own stderr handler and as warnings; a bad file
+    must cost one line (ours), so both are silenced while it is read."""
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def _load_nifti(path: Path) -> nib.spatialimages.SpatialImage:
+    """Open a NIfTI file (header only) and check the header before any voxel is read.
+
+    Raises:
+        InputImageError: naming the file: missing, not NIfTI, unreadable header, or a header
+            that cannot describe a usable image (see :func:`_check_header`).
+    """
     if not path.exists():
         raise _fail(path, "file not found")
     if path.is_dir():
@@ -100,11 +123,15 @@ def _load_nifti(path: Path) -> nib.spatialimages.SpatialImage:
     if not str(path).endswith((".nii", ".nii.gz")):
         raise _fail(path, "not a NIfTI file (expected .nii or .nii.gz)")
     try:
-        img = nib.load(str(path))
-    except (nib.filebasedimages.ImageFileError, EOFError, zlib.error, OSError, ValueError) as exc:
+        with _quiet_nibabel():
+            img = nib.load(str(path))
+    except MemoryError:
+        raise _fail(path, "header too large to read") from None
+    except Exception as exc:  # nibabel raises many types (HeaderDataError, ImageFileError, zlib...)
         raise _fail(path, f"cannot be read as NIfTI ({_short(exc)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise _fail(path, f"not a NIfTI image ({type(img).__name__})")
+    _check_header(img, path)
     return img
 
 
@@ -113,10 +140,60 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def _read_array(img: nib.spatialimages.SpatialImage, path: Path) -> np.ndarray:
+def _stored_bytes(path: Path) -> int | None:
+    """Bytes the file holds once uncompressed (gzip: its ISIZE trailer, modulo 2**32)."""
+    size = path.stat().st_size
+    if not str(path).endswith(".gz"):
+        return size
+    if size < 18:
+        return 0
+    with open(path, "rb") as fh:
+        fh.seek(-4, os.SEEK_END)
+        return int.from_bytes(fh.read(4), "little")
+
+
+def _check_header(img: nib.spatialimages.SpatialImage, path: Path) -> None:
+    """Header checks that must pass before the voxel data are read.
+
+    Rejects: dim[0] outside 1..7, zero or negative sizes, an absurd declared size, a data type
+    that is not a grey level (RGB, complex, unknown code), a vox_offset inside the header, a
+    non-finite scaling, and a file holding fewer bytes than its header declares (checked
+    against the file size, or the gzip trailer, before a single voxel is allocated).
+    """
+    header = img.header
+    dim = [int(v) for v in header["dim"]]
+    if not 1 <= dim[0] <= 7:
+        raise _fail(path, f"invalid NIfTI header: dim[0] = {dim[0]} (must be 1..7)")
+    sizes = dim[1: dim[0] + 1]
+    if any(s < 1 for s in sizes):
+        raise _fail(path, f"invalid NIfTI header: image sizes {tuple(sizes)} (each must be >= 1)")
+    dtype = header.get_data_dtype()
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise _fail(path, f"data type {dtype} (code {int(header['datatype'])}) is not a grey-level image "
+                    "(RGB, complex or unknown types are not supported)")
+    n_voxels = int(np.prod(np.asarray(sizes, dtype=np.int64)))
+    if any(s > MAX_DIM for s in sizes[:3]) or n_voxels > MAX_VOXELS:
+        raise _fail(path, f"has an absurd size (shape {tuple(sizes)})")
+    slope, inter = (float(v) for v in (header["scl_slope"], header["scl_inter"]))
+    if np.isfinite(slope) and slope != 0 and not np.isfinite(inter):
+        raise _fail(path, f"invalid intensity scaling (scl_slope = {slope:g}, scl_inter = {inter})")
+    # the loaded header's vox_offset is reset by nibabel; the data proxy keeps the file's one
+    offset = float(getattr(img.dataobj, "offset", header["vox_offset"]))
+    if offset < int(header["sizeof_hdr"]):
+        raise _fail(path, f"invalid NIfTI header: vox_offset {offset:g} lies inside the {int(header['sizeof_hdr'])}-byte header")
+    needed = int(offset) + n_voxels * dtype.itemsize
+    stored = _stored_bytes(path)
+    if stored is not None and needed < 2 ** 32 and stored < needed:
+        raise _fail(path, f"truncated: the header declares {needed} bytes, the file holds {stored}")
+
+
+def _read_array(img: nib.spatialimages.SpatialImage, path: Path, dtype=np.float32) -> np.ndarray:
     try:
-        return np.asarray(img.dataobj, dtype=np.float32)
-    except (EOFError, zlib.error, OSError, ValueError) as exc:
+        with _quiet_nibabel():
+            return np.asarray(img.dataobj, dtype=dtype)
+    except MemoryError:
+        raise _fail(path, "too large to load (out of memory)") from None
+    except Exception as exc:  # EOFError, zlib.error, OSError, ValueError, nibabel's own
         raise _fail(path, f"corrupt or truncated image data ({_short(exc)})") from None
 
 
@@ -185,34 +262,60 @@ def _check_inplane(zooms: Sequence[float], path: Path) -> None:
         )
 
 
-def load_image(path: str | os.PathLike) -> LoadedImage:
+def load_image(path: str | os.PathLike, timings: dict[str, float] | None = None) -> LoadedImage:
     """Load and validate a 3D NIfTI image and reorient it to the canonical frame.
 
     4D images are averaged over time (with a warning). Partial NaN/Inf values are set to 0
-    (with a warning).
+    (with a warning). The header is checked (and the declared size compared with the file)
+    before any voxel is read.
 
     Args:
         path: a ``.nii`` or ``.nii.gz`` file.
+        timings: when given, receives ``read`` and ``reorient`` seconds.
 
     Returns:
         The validated image (see :class:`LoadedImage`).
 
     Raises:
         InputImageError: one clear line naming the file and the problem (missing, not NIfTI,
-            corrupt, 2D, absurd size, non-invertible affine, NaN/Inf only, constant, voxel too
-            coarse in the sagittal plane).
+            bad header, truncated, RGB/complex data, 2D, absurd size, non-invertible or NaN
+            affine, NaN/Inf only, constant, voxel too coarse in the sagittal plane).
+    """
+    path = Path(path)
+    start = time.perf_counter()
+    img, file_affine = open_image(path)
+    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path)
+    read_done = time.perf_counter()
+    data_c, affine_c = _to_canonical(data, file_affine)
+    loaded = LoadedImage(path, img, data_c, affine_c, file_affine, tuple(int(s) for s in img.shape[:3]))
+    _check_inplane(loaded.zooms, path)
+    if timings is not None:
+        timings["read"] = read_done - start
+        timings["reorient"] = time.perf_counter() - read_done
+    return loaded
+
+
+def open_image(path: Path) -> tuple[nib.spatialimages.SpatialImage, np.ndarray]:
+    """Open a NIfTI file and run every check that needs no voxel: header, shape, affine.
+
+    Shared by input images and label / hint files, so both are held to the same rules.
+
+    Returns:
+        ``(nibabel image, file affine 4x4)``.
+
+    Raises:
+        InputImageError: naming the file.
     """
     path = Path(path)
     img = _load_nifti(path)
-    shape = tuple(int(s) for s in img.shape)
-    _check_shape(shape, path)
-    file_affine = np.asarray(img.affine, dtype=float)
+    _check_shape(tuple(int(s) for s in img.shape), path)
+    try:
+        with _quiet_nibabel():
+            file_affine = np.asarray(img.affine, dtype=float)
+    except Exception as exc:
+        raise _fail(path, f"invalid orientation in the header ({_short(exc)})") from None
     _check_affine(file_affine, path)
-    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path)
-    data_c, affine_c = _to_canonical(data, file_affine)
-    loaded = LoadedImage(path, img, data_c, affine_c, file_affine, tuple(shape[:3]))
-    _check_inplane(loaded.zooms, path)
-    return loaded
+    return img, file_affine
 
 
 def check_output_path(out_path: Path, input_path: Path) -> None:
@@ -235,33 +338,6 @@ def check_output_path(out_path: Path, input_path: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(f"{out_path}: output folder {folder} is not writable")
-
-
-def atomic_write(out_path: Path, write) -> None:
-    """Write a file atomically: ``write(tmp_path)`` then rename over ``out_path``.
-
-    The temporary file sits in the destination folder (same file system) and keeps the
-    destination's extension so that writers choosing a format by suffix behave.
-    """
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(out_path.suffixes[-2:]) if out_path.name.endswith(".nii.gz") else out_path.suffix
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(out_path: Path, text: str) -> None:
-    """Write a text file atomically (temp file + rename)."""
-    atomic_write(Path(out_path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def label_image_like(
@@ -310,14 +386,17 @@ def read_disc_labels(path: str | os.PathLike) -> list[LabelPoint]:
 
     Returns:
         Label points sorted by value, with voxel indices in the file's grid and world mm.
+
+    Raises:
+        InputImageError: the file fails the checks input images pass (header, declared size,
+            data type, shape, affine): one line naming it.
     """
     path = Path(path)
-    img = _load_nifti(path)
-    data = np.asarray(img.dataobj)
+    img, affine = open_image(path)
+    data = _read_array(img, path, dtype=np.float64)
     if data.ndim > 3:
         data = data.reshape(data.shape[:3] + (-1,))[..., 0]
-    data = np.rint(np.nan_to_num(data)).astype(np.int64)
-    affine = np.asarray(img.affine, dtype=float)
+    data = np.rint(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
     points: list[LabelPoint] = []
     for value in sorted(int(v) for v in np.unique(data) if v != 0):
         if value not in DISC_NAMES:

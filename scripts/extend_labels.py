@@ -13,27 +13,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from hca_disc_label import Labeller
 from hca_disc_label.errors import HCAError
-from hca_disc_label.inference.backends import create_backend
-from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.training.extend import Detection, extend_labels
-from hca_disc_label.weights import resolve_model
 
 
-def model_detector(model: str, workdir: Path):
-    """``image path -> detections`` using ``label_discs`` (values ignored, positions kept)."""
-    folder = resolve_model(model)  # once, not per image
-    engine = create_backend(folder, "onnx", "cpu")
+def model_detector(model: str):
+    """``image path -> detections`` from one in-memory :class:`Labeller` (values ignored,
+    positions kept; no file written)."""
+    labeller = Labeller(model, "t2", "onnx", "cpu")  # the model and its engine, once
 
     def detect(image_path: Path) -> list[Detection]:
-        result = label_discs(image_path, output=workdir / "pred.nii.gz", model=folder, backend=engine,
-                             command_line="extend_labels")
-        return [(np.asarray(d.mm, dtype=float), d.voxel) for d in result.discs]
+        return [(np.asarray(d.mm, dtype=float), d.voxel) for d in labeller.label(image_path).discs]
 
     return detect
 
@@ -45,12 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-model", default="hca-compact")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory() as td:
-        try:
-            rows = extend_labels(args.source, args.dest, model_detector(args.model, Path(td)))
-        except HCAError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+    try:
+        rows = extend_labels(args.source, args.dest, model_detector(args.model))
+    except HCAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     n = len({r["subject"] for r in rows})
     for v in sorted({r["value"] for r in rows}):
         print(f"value {v}: added in {sum(r['value'] == v for r in rows)} images")

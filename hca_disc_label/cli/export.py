@@ -7,7 +7,6 @@ example size fails), and the largest absolute difference of the heatmaps is prin
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -146,21 +145,12 @@ def _onnx_forward(path: Path, image):
 
 def _install_file(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` atomically (temp file in the destination folder + rename)."""
-    import shutil
-
+    from hca_disc_label.atomic import copy_atomic
     from hca_disc_label.errors import OutputError
 
     dst = dst.expanduser()
     try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        copy_atomic(src, dst)
     except OSError as exc:
         raise OutputError(f"{dst}: cannot write ({exc.strerror or exc})") from None
 

@@ -9,6 +9,7 @@ import click
 
 from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
+from hca_disc_label.naming import contrast_from_name
 
 _EPILOG = (
     "Sub-commands: hca_label train | evaluate | models | export | synth (each has -h).\n\n"
@@ -18,13 +19,20 @@ _EPILOG = (
 )
 
 
-def _contrast_from_name(path: Path) -> str | None:
-    name = path.name
-    if "_T1w" in name:
-        return "t1"
-    if "_T2w" in name:
-        return "t2"
-    return None
+def _parse_input(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``-i`` must name something: an empty string would silently mean the current folder."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("empty path: give an image file or a folder")
+    return Path(value)
+
+
+def _parse_threshold(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``-thr`` in (0, 1); NaN (which passes every range comparison) is refused too."""
+    if value != value or not 0.0 < value < 1.0:
+        raise click.BadParameter(f"{value}: must be a number in (0, 1), e.g. 0.3")
+    return value
 
 
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -86,7 +94,7 @@ def _print_result(result) -> None:
     "every T1w/T2w image in it.",
     epilog=_EPILOG,
 )
-@click.option("-i", "input_path", required=True, type=click.Path(path_type=Path),
+@click.option("-i", "input_path", required=True, type=click.Path(), callback=_parse_input,
               help="Input image (.nii/.nii.gz, any orientation), or a folder / BIDS dataset.")
 @click.option("-c", "contrast", type=click.Choice(["t1", "t2"]),
               help="Contrast: t1 or t2 (taken from a _T1w/_T2w file name when omitted; with a "
@@ -109,16 +117,16 @@ def _print_result(result) -> None:
               help="Inference engine.")
 @click.option("-device", "device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Compute device.")
-@click.option("-thr", "threshold", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-              default=DEFAULT_THRESHOLD,
-              show_default=True, help="Minimum confidence of a written disc.")
+@click.option("-thr", "threshold", type=float, default=DEFAULT_THRESHOLD, callback=_parse_threshold,
+              show_default=True, help="Minimum confidence of a written disc, in (0, 1).")
 @click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
 @click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes when -i is a folder.")
 @click.option("-overwrite", "overwrite", is_flag=True,
-              help="Folder mode: redo images whose labels are up to date (labels written by another "
-              "tool or by hand are never overwritten).")
+              help="Single image: replace an existing output that hca_disc_label did not write (e.g. manual "
+              "labels; refused by default). Folder mode: redo images whose labels are up to date (labels "
+              "written by another tool or by hand are never overwritten there).")
 @click.option("-shard", "shard", metavar="K/N", callback=_parse_shard,
               help="Folder mode: label only every N-th image starting at K (0-based), e.g. "
               "-shard ${SLURM_ARRAY_TASK_ID}/N in a cluster job array (see docs/cluster.md).")
@@ -139,7 +147,7 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
         return 0 if not summary.failed else 1
     if shard is not None:
         raise click.UsageError("-shard applies to a folder given as -i, not to a single image.")
-    contrast = contrast or _contrast_from_name(input_path)
+    contrast = contrast or contrast_from_name(input_path.name)
     if contrast is None:
         raise click.UsageError("Missing option '-c' (t1 or t2): it cannot be guessed from the file name.")
     from hca_disc_label.inference.pipeline import label_discs
@@ -148,6 +156,7 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
         input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
         x=x, model=model, backend=backend, device=device, threshold=threshold,
         command_line=shlex.join(argv_of(click.get_current_context())), init_label=init_label, init_z=init_z,
+        overwrite=overwrite,
     )
     _print_result(result)
     return 0

@@ -8,10 +8,13 @@ Only click is imported here so ``hca_label -h`` is instant.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 import traceback
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import click
 
@@ -24,7 +27,48 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM turned into an exception, so every ``finally`` (temporary files, workers) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM -> :class:`Terminated` for the duration of a command (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _cleanup() -> None:
+    from hca_disc_label.atomic import remove_pending
+
+    remove_pending()  # temporary files of writes cut short
+
+
 def _invoke(command: click.Command, args: list[str], prog: str) -> int:
+    try:
+        with _signals():
+            return _run(command, args, prog)
+    except Terminated as exc:  # SIGTERM: every finally has run (workers stopped, temporaries gone)
+        _cleanup()
+        click.echo("hca_label: terminated", err=True)
+        return 128 + exc.signum
+
+
+def _run(command: click.Command, args: list[str], prog: str) -> int:
     from hca_disc_label.errors import HCAError
 
     try:
@@ -36,21 +80,27 @@ def _invoke(command: click.Command, args: list[str], prog: str) -> int:
         return 2
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        _cleanup()
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("hca_label: interrupted", err=True)
+            return 130
         click.echo("hca_label: aborted", err=True)
         return 1
     except click.ClickException as exc:
         exc.show()
         return 1
     except HCAError as exc:
-        click.echo(f"hca_label: error: {exc}", err=True)
+        click.echo(f"hca_label: error: {' '.join(str(exc).split())}", err=True)  # always one line
         return 1
     except KeyboardInterrupt:
+        _cleanup()
         click.echo("hca_label: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug: still one line unless debugging
         if "-v" in args and args[args.index("-v") + 1 : args.index("-v") + 2] == ["2"]:
             traceback.print_exc()
+        _cleanup()
         first = str(exc).splitlines()[0] if str(exc) else ""
         click.echo(f"hca_label: unexpected error: {type(exc).__name__}: {first} (rerun with -v 2 for details)", err=True)
         return 1

@@ -21,14 +21,12 @@ from pathlib import Path
 
 from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX
 from hca_disc_label.errors import DataError
+from hca_disc_label.naming import BIDS_CONTRASTS, LABEL_SUFFIXES, split_label_name  # noqa: F401  (one home)
 
 logger = logging.getLogger(__name__)
 
-LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
-"""Disc-label suffixes accepted, in order of preference when both exist for one image."""
-
-_NIFTI_EXTS = (".nii.gz", ".nii")
-_CONTRASTS = {"T1w": "T1", "T2w": "T2"}
+_CONTRASTS = {suffix: contrast.upper() for suffix, contrast in BIDS_CONTRASTS.items()}
+"""BIDS suffix -> contrast name in reports (``T2w`` -> ``"T2"``)."""
 
 
 @dataclass(frozen=True)
@@ -49,24 +47,6 @@ class LabelFile:
     subject: str | None
     session: str | None
     contrast: str
-
-
-def split_label_name(name: str) -> tuple[str, str] | None:
-    """Split a disc-label file name into ``(image stem, suffix)``.
-
-    ``"sub-01_T2w_label-discs_dlabel.nii.gz" -> ("sub-01_T2w", "_label-discs_dlabel")``;
-    returns None for any other file name.
-    """
-    for ext in _NIFTI_EXTS:
-        if name.endswith(ext):
-            base = name[: -len(ext)]
-            break
-    else:
-        return None
-    for suffix in LABEL_SUFFIXES:
-        if base.endswith(suffix) and len(base) > len(suffix):
-            return base[: -len(suffix)], suffix
-    return None
 
 
 def stem_entities(stem: str) -> tuple[str | None, str | None, str]:

@@ -6,14 +6,16 @@ so runs writing into one QC folder in parallel (batch workers, cluster job array
 entries: each writer's rebuild starts after its own record is on disk, so the last rebuild to
 take the lock sees every record.
 
-Batch labelling defers the per-image rebuild (:func:`deferred_index`) and rebuilds once at the
-end (and now and then while running): the index is a pure function of the records, so this
-changes only when the page appears, never what it lists.
+:func:`record_labelling` is the one write path of a labelled image (the pipeline calls it
+before the label files are committed, so a QC failure leaves no labels behind); further entry
+writers (e.g. an SCT-style ``qc2`` record) are called from there. Batch workers pass
+``rebuild=False`` and the batch parent rebuilds the index once at the end (and now and then
+while running): the index is a pure function of the records, so this changes only when the
+page appears, never what it lists.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import html
@@ -22,12 +24,12 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from hca_disc_label.conventions import DISC_NAMES, strip_nifti_ext
-from hca_disc_label.io import atomic_write, write_text_atomic
+from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,29 +40,6 @@ PNG_HEIGHT_PX = 800
 size on every picture of the report, whatever the field of view."""
 INDEX_LOCK_TIMEOUT_S = 300
 """How long a writer waits for the index lock (a slow shared file system can be busy)."""
-
-_deferred = False
-
-
-def set_index_deferred(deferred: bool) -> None:
-    """Process-wide switch: when True, writing an entry does not rebuild ``index.html``.
-
-    Batch workers set it once at start-up; the batch parent rebuilds the index itself.
-    """
-    global _deferred
-    _deferred = bool(deferred)
-
-
-@contextlib.contextmanager
-def deferred_index() -> Iterator[None]:
-    """Within this block, entries are written without rebuilding the index (restored after)."""
-    previous = _deferred
-    set_index_deferred(True)
-    try:
-        yield
-    finally:
-        set_index_deferred(previous)
-
 
 def _abs(path: Path) -> str:
     # abspath, not resolve(): a git-annex / DataLad image is a symlink into the object store,
@@ -153,8 +132,9 @@ def write_qc_entry(
     subject: str | None = None,
     model: str = "",
     contrast: str = "",
+    rebuild: bool = True,
 ) -> Path:
-    """Write one QC entry (PNG + JSON) and rebuild the index (unless deferred).
+    """Write one QC entry (PNG + JSON) and, with ``rebuild``, rebuild the index.
 
     Args:
         qc_dir: QC folder (created if needed).
@@ -166,9 +146,13 @@ def write_qc_entry(
         subject: subject shown in the report (default: ``sub-XX`` from the file name).
         model: model name and version shown in the report.
         contrast: "t1" / "t2".
+        rebuild: rebuild ``index.html`` afterwards (batch workers leave it to the parent).
 
     Returns:
         The PNG path.
+
+    Raises:
+        OSError: the folder cannot be written; nothing of this entry is left behind.
     """
     entries = Path(qc_dir) / "entries"
     entries.mkdir(parents=True, exist_ok=True)
@@ -190,13 +174,53 @@ def write_qc_entry(
         "low_confidence": [r.name for r in records if r.confidence < LOW_CONFIDENCE],
         "time": _now(),
     }
-    write_text_atomic(entries / f"{entry}.json", json.dumps(record, indent=2) + "\n")
-    if not _deferred:
+    try:
+        write_text_atomic(entries / f"{entry}.json", json.dumps(record, indent=2) + "\n")
+    except BaseException:
+        png.unlink(missing_ok=True)
+        raise
+    if rebuild:
         rebuild_index(Path(qc_dir))
     return png
 
 
-def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str | None = None) -> Path:
+def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | None = None,
+                     rebuild: bool = True) -> Path:
+    """The QC write path of one labelled image: every entry writer is called from here.
+
+    Args:
+        qc_dir: QC folder.
+        labelling: a :class:`~hca_disc_label.labeller.Labelling` (input path, slab, discs, model).
+        output_path: the label file being written.
+        subject: subject shown in the report (default: from the file name).
+        rebuild: rebuild ``index.html`` (False in batch workers).
+
+    Returns:
+        The PNG of our entry.
+
+    Raises:
+        OSError: an entry cannot be written (the caller then rolls back the labels).
+    """
+    png = write_qc_entry(
+        Path(qc_dir), labelling.input_path, output_path, labelling.prepared, labelling.discs, subject=subject,
+        model=f"{labelling.model.name} {labelling.model.version}", contrast=labelling.contrast, rebuild=False,
+    )
+    # further entry writers (SCT qc2-style record, issue 14) go here, with the same arguments
+    if rebuild:
+        rebuild_index(Path(qc_dir))
+    return png
+
+
+def remove_entry(qc_dir: Path, input_path: Path) -> None:
+    """Remove the QC entry of an input image (rollback when its labels could not be committed)."""
+    entries = Path(qc_dir) / "entries"
+    entry = entry_id(Path(input_path))
+    for ext in (".json", ".png"):
+        (entries / f"{entry}{ext}").unlink(missing_ok=True)
+
+
+def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str | None = None,
+                      rebuild: bool = True) -> Path:
     """Record a failed image in the QC report (replacing any earlier entry of that image).
 
     Returns:
@@ -218,7 +242,7 @@ def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str 
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     # A picture from an earlier successful run would contradict the failure.
     (entries / f"{entry}.png").unlink(missing_ok=True)
-    if not _deferred:
+    if rebuild:
         rebuild_index(Path(qc_dir))
     return path
 
@@ -378,12 +402,8 @@ def merge_qc(sources: Sequence[Path], target: Path) -> Path:
     a missing picture); an entry present in several sources keeps the newest copy by record
     time. Returns the index path.
     """
-    import shutil
-
     def copy(src_file: Path) -> None:
-        tmp = dst / f".{src_file.name}.{os.getpid()}.tmp"
-        shutil.copyfile(src_file, tmp)
-        os.replace(tmp, dst / src_file.name)
+        copy_atomic(src_file, dst / src_file.name)
 
     dst = Path(target) / "entries"
     dst.mkdir(parents=True, exist_ok=True)

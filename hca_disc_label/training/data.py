@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from hca_disc_label.conventions import DISC_VALUES, LANDMARKS, LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, strip_nifti_ext
+from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import DataError
+from hca_disc_label.naming import bids_images, label_candidates, strip_nifti_ext
 from hca_disc_label.preprocessing import normalise, prepare_slab
 
 log = logging.getLogger(__name__)
@@ -83,20 +84,12 @@ def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w")) -> 
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found")
     pairs = []
-    for img in sorted(root.glob("sub-*/**/anat/*.nii*")):
+    for img in sorted(bids_images(root, suffixes=contrasts), key=lambda p: p.as_posix()):
         stem = strip_nifti_ext(img.name)
-        if not any(stem.endswith(f"_{c}") for c in contrasts):
-            continue
         rel = img.parent.relative_to(root)
-        for suffix in (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX):
-            for ext in (".nii.gz", ".nii"):
-                lab = root / "derivatives" / "labels" / rel / f"{stem}{suffix}{ext}"
-                if lab.exists():
-                    pairs.append((rel.parts[0], img, lab))
-                    break
-            else:
-                continue
-            break
+        found = [lab for lab in label_candidates(root / "derivatives" / "labels", rel, stem) if lab.exists()]
+        if found:
+            pairs.append((rel.parts[0], img, found[0]))
     return pairs
 
 

@@ -278,18 +278,20 @@ def validate(net, items, channel_values: list[int], stride: int, multiple: int, 
     """
     import torch
 
-    from hca_disc_label.inference.decode import decode_heatmaps
+    from hca_disc_label.contract import InputContract
+    from hca_disc_label.inference.backends import TorchBackend
+    from hca_disc_label.labeller import Labeller, ModelInfo
     from hca_disc_label.preprocessing import pad_to_multiple
 
+    info = ModelInfo("validation", "0.0.0", "", tuple(channel_values), InputContract(spacing_mm, multiple, stride))
+    labeller = Labeller.from_engine(TorchBackend(net, device), info)  # the same decoding as hca_label
     was_training = net.training
     net.eval()
     charged, found, hits, total, extra = [], [], 0, 0, 0
     with torch.inference_mode():
         for _, image, discs in items:
-            x = torch.from_numpy(pad_to_multiple(image, multiple))[None, None].to(device)
-            hm = net(x)[0].float().cpu().numpy()
-            pred = {d.value: (d.row, d.col) for d in decode_heatmaps(hm, channel_values, stride, spacing_mm,
-                                                                       valid_shape=image.shape)}
+            detected = labeller.detect(pad_to_multiple(image, multiple), valid_shape=image.shape)
+            pred = {d.value: (d.row, d.col) for d in detected}
             for v, (r, c) in discs.items():
                 total += 1
                 if v in pred:
@@ -336,6 +338,19 @@ def _append_metrics(path: Path, row: dict) -> None:
 # ----------------------------------------------------------------------------- main loop
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """``-ofolder`` must be a folder (or not exist yet) under a writable parent.
+
+    Raises:
+        HCAError: it is a file, or a part of its path is a file.
+    """
+    for part in [out_dir, *out_dir.parents]:
+        if part.exists():
+            if not part.is_dir():
+                raise HCAError(f"{out_dir}: -ofolder must be a folder, but {part} is a file")
+            return
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train HCA-Net and write a self-describing model folder to ``out_dir/model``.
 
@@ -351,9 +366,14 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     out_dir = Path(config.out_dir)
     ckpt_dir = out_dir / "checkpoints"
-    if dist.main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out_dir)
+    # -init is resolved before the run folder exists: a bad model leaves no empty folder behind
     net, arch, values, init_desc = _build(config)
+    if dist.main:
+        try:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HCAError(f"{out_dir}: cannot create the run folder ({exc.strerror or exc})") from None
     stride, multiple = net.output_stride, net.size_multiple
     for h in config.heights + config.widths:
         if h % multiple:

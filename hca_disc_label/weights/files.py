@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,43 +26,16 @@ def sha256_file(path: Path | str) -> str:
 
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry (after a rename) where the platform allows it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some file systems (and Windows) refuse fsync on directories; the rename is
-        # still atomic, only its durability across a power cut is weaker.
-        pass
-    finally:
-        os.close(fd)
+    from hca_disc_label.atomic import fsync_folder
 
-
-def _readable(tmp: str) -> None:
-    """mkstemp creates 0600 files; give the final file the usual umask-based mode so a
-    shared cluster cache stays readable by the group."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    fsync_folder(Path(path))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    """Write ``data`` to ``path`` atomically and durably (:mod:`hca_disc_label.atomic`)."""
+    from hca_disc_label.atomic import write_bytes_atomic
+
+    write_bytes_atomic(Path(path), data)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -75,17 +45,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def atomic_copy(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` atomically (copy to a temp name, fsync, rename)."""
-    dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            shutil.copyfileobj(inp, out, _CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-        _readable(tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(dst.parent)
+    """Copy ``src`` to ``dst`` atomically and durably (:mod:`hca_disc_label.atomic`)."""
+    from hca_disc_label.atomic import copy_atomic
+
+    copy_atomic(Path(src), Path(dst))

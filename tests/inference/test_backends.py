@@ -14,10 +14,10 @@ import pytest
 
 from hca_disc_label.cli.main import main
 from hca_disc_label.inference.backends import create_backend
-from hca_disc_label.inference.decode import decode_heatmaps
 from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.io import load_image
-from hca_disc_label.preprocessing import prepare_slab
+from hca_disc_label.contract import InputContract
+from hca_disc_label.labeller import Labeller
 from hca_disc_label.weights import load_model_folder, load_registry, resolve_model
 from tests.conftest import REPO, make_tiny_model
 
@@ -112,8 +112,7 @@ def test_onnx_matches_torch_on_real_images(backend_pairs, shared_data, tmp_path,
     compared = []
     for folder, torch_be, onnx_be in backend_pairs:
         c = folder.input_contract
-        prepared = prepare_slab(image.data, image.zooms, float(c["pixel_spacing_mm"]), int(c["size_multiple"]),
-                                float(c["slab_thickness_mm"]))
+        prepared = InputContract.from_mapping(c).prepare(image.data, image.zooms)
         ref = torch_be.predict(prepared.image)
         got = onnx_be.predict(prepared.image)
         assert got.shape == ref.shape == (len(folder.channel_values),
@@ -124,17 +123,16 @@ def test_onnx_matches_torch_on_real_images(backend_pairs, shared_data, tmp_path,
 
         decoded = []
         for engine in (torch_be, onnx_be):
-            discs = decode_heatmaps(engine.predict(prepared.image), folder.channel_values, int(c["output_stride"]),
-                                    float(c["pixel_spacing_mm"]), threshold=THRESHOLD,
-                                    valid_shape=(prepared.geometry.height, prepared.geometry.width))
+            labeller = Labeller(folder, "t2", engine, threshold=THRESHOLD)
+            discs = labeller.detect(prepared.image, valid_shape=(prepared.geometry.height, prepared.geometry.width))
             decoded.append([(d.value, round(d.row, 3), round(d.col, 3)) for d in discs])
         assert decoded[0] == decoded[1] and decoded[0], folder.spec
 
         written = []
         for engine in (torch_be, onnx_be):
             out = tmp_path / f"{folder.name}_{engine.name}.nii.gz"
-            result = label_discs(image_path, "t2", output=out, model=folder, backend=engine, threshold=THRESHOLD,
-                                 command_line="parity")
+            result = label_discs(image_path, output=out, command_line="parity",
+                                 labeller=Labeller(folder, "t2", engine, threshold=THRESHOLD))
             written.append(([(d.value, d.voxel) for d in result.discs], np.asanyarray(nib.load(str(out)).dataobj)))
         assert written[0][0] == written[1][0], folder.spec
         np.testing.assert_array_equal(written[0][1], written[1][1])

@@ -358,25 +358,26 @@ def test_concurrent_shard_jobs_then_final_pass(bids, tiny_model, tmp_path):
     assert (qc / "index.html").read_text().count("data-subject=") == 8
 
 
-def _crashing_worker(task: dict) -> tuple[str, str, str]:
+def _crashing_worker(task):
     """Stand-in worker: dies like an out-of-memory kill on one image (spawned: importable by name)."""
     import time as _time
 
-    if "crash" in task["input"]:
+    from hca_disc_label.inference.workers import TaskResult
+
+    if "crash" in task.input:
         os._exit(3)
     _time.sleep(0.05)
-    return "done", task["input"], "ok"
+    return TaskResult("done", task.input, "ok")
 
 
-def test_a_dying_worker_fails_only_its_images_and_the_batch_goes_on():
-    from hca_disc_label.inference.batch import _run_pool
+def test_a_dying_worker_fails_only_its_image_and_the_batch_goes_on():
+    from hca_disc_label.inference.workers import EngineSettings, LabelTask, run_pool
 
-    tasks = [{"input": f"img{k}", "qc": None} for k in range(6)]
-    tasks.insert(2, {"input": "crash", "qc": None})
-    results: list[tuple[str, str, str]] = []
-    _run_pool(tasks, 2, 30, 1, results.append, worker=_crashing_worker)
-    assert sorted(r[1] for r in results) == sorted(t["input"] for t in tasks)  # each exactly once
-    failed = {src: reason for status, src, reason in results if status == "failed"}
-    assert "crash" in failed and "worker process died" in failed["crash"]
-    assert len(failed) <= 2  # at most the image running beside it
-    assert sum(status == "done" for status, _, _ in results) >= 5
+    tasks = [LabelTask(f"img{k}", "out", "t2", "m", "sha") for k in range(6)]
+    tasks.insert(2, LabelTask("crash", "out", "t2", "m", "sha"))
+    results = []
+    run_pool(tasks, 2, EngineSettings(), 30, results.append, fn=_crashing_worker)
+    assert sorted(r.input for r in results) == sorted(t.input for t in tasks)  # each exactly once
+    failed = {r.input: r.detail for r in results if r.status == "failed"}
+    assert set(failed) == {"crash"} and "worker process died" in failed["crash"]  # only its own image
+    assert sum(r.status == "done" for r in results) == 6

@@ -15,7 +15,8 @@ import pytest
 from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
 from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.io import load_image, read_disc_labels
-from hca_disc_label.preprocessing import prepare_slab
+from hca_disc_label.contract import InputContract
+from hca_disc_label.labeller import Labeller
 from tests.helpers import ORIENTATIONS, PrecomputedBackend, StandInModel, real_cases, reorient, resample_like
 
 
@@ -31,14 +32,13 @@ def _oracle_run(img_path, lab_path, out_path):
     file_x = image.canonical_to_file(np.array([x_can, 0.0, 0.0]))
     lr_axis = int(np.argmax(np.abs((np.linalg.inv(image.file_affine) @ image.affine)[:3, 0])))
     x_file = int(round(file_x[lr_axis]))
-    prepared = prepare_slab(image.data, image.zooms, c["pixel_spacing_mm"], c["size_multiple"],
-                            c["slab_thickness_mm"], x_center=x_can)
+    prepared = InputContract.from_mapping(c).prepare(image.data, image.zooms, x_center=x_can)
     rc = prepared.geometry.canonical_to_model(gt_can[:, 1:])
     hm_points = {p.value: tuple(model_to_heatmap(pt, c["output_stride"])) for p, pt in zip(gt, rc)}
     shape = tuple(s // c["output_stride"] for s in prepared.image.shape)
     heatmaps = render_heatmaps(hm_points, model.channel_values, shape, c["heatmap_sigma_px"])
-    result = label_discs(img_path, "t2", output=out_path, x=x_file, model=model,
-                         backend=PrecomputedBackend(heatmaps), command_line="oracle")
+    labeller = Labeller(model, "t2", PrecomputedBackend(heatmaps))
+    result = label_discs(img_path, output=out_path, x=x_file, labeller=labeller, command_line="oracle")
     return gt, result, image
 
 

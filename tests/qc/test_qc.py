@@ -19,7 +19,6 @@ from hca_disc_label.inference.pipeline import DiscRecord
 from hca_disc_label.qc import report
 from hca_disc_label.qc.report import (
     add_failure_entry,
-    deferred_index,
     entry_id,
     find_entry,
     load_records,
@@ -49,11 +48,11 @@ def _disc(value: int, row: float, col: float, confidence: float) -> DiscRecord:
                       confidence=confidence, model_rc=(row, col))
 
 
-def _entry(qc: Path, name: str, discs=None, folder: Path | None = None) -> Path:
+def _entry(qc: Path, name: str, discs=None, folder: Path | None = None, rebuild: bool = True) -> Path:
     src = (folder or qc.parent / "in") / name
     discs = discs if discs is not None else [_disc(3, 20, 40, 0.9), _disc(4, 40, 42, 0.8)]
     write_qc_entry(qc, src, src.with_name(name.replace(".nii.gz", "_label-discs_dlabel.nii.gz")),
-                   _prepared(), discs, model="tiny 0.0.1", contrast="t2")
+                   _prepared(), discs, model="tiny 0.0.1", contrast="t2", rebuild=rebuild)
     return src
 
 
@@ -114,13 +113,12 @@ def test_failure_replaces_an_earlier_success_and_vice_versa(tmp_path):
     assert len(load_records(qc)) == 1 and not find_entry(qc, src).get("failed")
 
 
-def test_deferred_index_only_changes_when_the_page_is_built(tmp_path):
+def test_entries_without_rebuild_only_change_when_the_page_is_built(tmp_path):
     qc = tmp_path / "qc"
-    with deferred_index():
-        _entry(qc, "sub-01_T2w.nii.gz")
-        add_failure_entry(qc, tmp_path / "sub-02_T2w.nii.gz", "bad")
-        assert not (qc / "index.html").exists()
-    assert report._deferred is False
+    _entry(qc, "sub-01_T2w.nii.gz", rebuild=False)
+    add_failure_entry(qc, tmp_path / "sub-02_T2w.nii.gz", "bad", rebuild=False)
+    assert not (qc / "index.html").exists()
+    assert not hasattr(report, "_deferred")  # no process-wide switch any more
     rebuild_index(qc)
     assert (qc / "index.html").read_text().count("data-subject=") == 2
 

@@ -1,0 +1,80 @@
+"""What a batch run did: :class:`BatchSummary` (the CLI prints :meth:`BatchSummary.describe`).
+
+:func:`~hca_disc_label.inference.batch.label_dataset` fills and returns it; nothing is written
+to disk from here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hca_disc_label.naming import output_name
+
+UP_TO_DATE = "up to date"
+"""The skip reason of an image whose outputs need no work."""
+MAX_LISTED_FAILURES = 50
+""":meth:`BatchSummary.describe` lists at most this many failures."""
+
+
+@dataclass
+class BatchSummary:
+    """What :func:`label_dataset` did.
+
+    Attributes:
+        input_dir: the dataset; out_root: the output tree; qc_index: the QC page (or None).
+        done: images labelled in this run.
+        skipped: ``(image, reason)`` for images not redone (outputs up to date).
+        failed: ``(image, one-line reason)``; truthy when any image failed (CLI exit 1).
+        total: images in this run (after sharding); shard: ``(k, n)`` or None.
+        seconds: wall time of the batch.
+    """
+
+    input_dir: Path
+    out_root: Path
+    done: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    total: int = 0
+    shard: tuple[int, int] | None = None
+    qc_index: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when no image failed."""
+        return not self.failed
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.input_dir).as_posix()
+        except ValueError:
+            return str(path)
+
+    def describe(self) -> str:
+        """Multi-line summary for the CLI: counts, every failure with its reason, where to look."""
+        shard = f" (shard {self.shard[0]}/{self.shard[1]})" if self.shard else ""
+        lines = [
+            f"Batch{shard}: {self.total} image(s) in {self.input_dir} -> {self.out_root} ({self.seconds:.1f} s)",
+            f"  done: {len(self.done)}, skipped (up to date): {len(self.skipped)}, failed: {len(self.failed)}",
+        ]
+        other_skips = [(p, r) for p, r in self.skipped if r != UP_TO_DATE]
+        for path, reason in other_skips[:MAX_LISTED_FAILURES]:
+            lines.append(f"  skipped {self._rel(path)}: {reason}")
+        if self.failed:
+            lines.append("Failed:")
+            for path, reason in self.failed[:MAX_LISTED_FAILURES]:
+                lines.append(f"  {self._rel(path)}: {reason}")
+            if len(self.failed) > MAX_LISTED_FAILURES:
+                lines.append(f"  ... and {len(self.failed) - MAX_LISTED_FAILURES} more")
+        if self.skipped and not self.done and not self.failed:
+            lines.append("Nothing to do: every output is up to date (use -overwrite to redo).")
+        if self.qc_index is not None:
+            lines.append(f"QC report: {self.qc_index}")
+        if self.done:
+            first = self.done[0]
+            out = self.out_root / Path(self._rel(first)).parent / output_name(Path(first).name)
+            lines.append("To view one result:")
+            lines.append(f"fsleyes {shlex.quote(str(first))} {shlex.quote(str(out))} -cm red -dr 0 25")
+        return "\n".join(lines)

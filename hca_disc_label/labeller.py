@@ -1,0 +1,394 @@
+"""The labelling core: :class:`Labeller`, built once, labels images in memory.
+
+``Labeller(model, contrast, backend, device)`` resolves the model and builds its inference
+engine once; :meth:`Labeller.label` takes a path or a :class:`~hca_disc_label.io.LoadedImage`
+(+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
+world positions, confidence, evidence), the slab and everything the sidecar needs. It writes
+no file. :func:`hca_disc_label.label_discs` is load -> ``Labeller.label`` -> write; batch
+workers, ``evaluate -model``, the benchmarks, trainer validation and ``extend_labels`` build
+one ``Labeller`` and reuse it.
+
+Stages (timed in :attr:`Labelling.timings`, seconds): ``read`` (file -> validated array),
+``reorient`` (canonical frame), ``mid_plane`` (symmetry search), ``resample`` (slab,
+in-plane resampling, normalisation, padding), ``forward`` (network), ``decode`` (heatmaps ->
+discs) and ``map`` (each disc to its level's mid-plane and the file grid).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hca_disc_label.contract import InputContract
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, disc_name
+from hca_disc_label.errors import HCAError, HintError, InputImageError, ModelError, NoDiscFoundError
+from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, decode_heatmaps
+from hca_disc_label.io import LoadedImage, load_image, read_disc_labels
+from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, local_midsagittal_x
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DiscRecord", "Labeller", "Labelling", "ModelInfo", "user_anchors"]
+
+
+@dataclass
+class DiscRecord:
+    """One labelled disc.
+
+    Attributes:
+        value: SCT disc value; name: e.g. "C2/C3".
+        voxel: integer indices in the input file's grid; mm: world coordinates (mm) of that voxel.
+        confidence: heatmap peak in [0, 1] (how surely a disc is there).
+        model_rc: position in the model frame (row, col) pixels (for QC).
+        evidence: the value's own channel at the disc in [0, 1] (how surely it is this
+            disc); low where the value comes from counting along the spine.
+        canonical: position in canonical voxel coordinates ``(x, y, z)`` (floats, L-A-S).
+    """
+
+    value: int
+    name: str
+    voxel: tuple[int, int, int]
+    mm: tuple[float, float, float]
+    confidence: float
+    model_rc: tuple[float, float] = field(repr=False)
+    evidence: float = 1.0
+    canonical: tuple[float, float, float] = field(default=(float("nan"),) * 3, repr=False)
+
+    def to_json(self) -> dict:
+        """The sidecar / QC record of the disc."""
+        return {
+            "value": self.value,
+            "name": self.name,
+            "voxel": list(self.voxel),
+            "mm": [round(v, 3) for v in self.mm],
+            "confidence": round(self.confidence, 4),
+            "value_evidence": round(self.evidence, 4),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the labeller needs to know about its model (from the card).
+
+    Attributes:
+        name, version: the model's identity; sha256: of its weights ("" when unknown).
+        channel_values: output channel k -> SCT value.
+        contract: the typed input contract.
+    """
+
+    name: str
+    version: str
+    sha256: str
+    channel_values: tuple[int, ...]
+    contract: InputContract
+
+    @classmethod
+    def of(cls, folder: Any) -> "ModelInfo":
+        """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
+        card = folder.card if isinstance(folder.card, dict) else {}
+        sha = (card.get("files", {}).get("weights") or {}).get("sha256") or ""
+        return cls(str(folder.name), str(folder.version), str(sha), tuple(int(v) for v in folder.channel_values),
+                   InputContract.from_mapping(folder.input_contract))
+
+    def sidecar_model(self) -> dict:
+        """The sidecar's ``GeneratedBy[].Model`` block."""
+        return {"Name": self.name, "Version": self.version, "SHA256": self.sha256 or None}
+
+
+@dataclass
+class Labelling:
+    """The result of :meth:`Labeller.label` (nothing written yet).
+
+    Attributes:
+        image: the loaded input (canonical data + file geometry); input_path: its file.
+        prepared: the network input and its geometry (``raw`` slab for QC).
+        discs: labelled discs, head to feet.
+        model: the model's identity; backend, device: the engine used.
+        contrast, threshold: as given.
+        hints: ``NumberingHints`` records (empty without hints).
+        timings: seconds per stage (see the module docstring).
+    """
+
+    image: LoadedImage
+    prepared: PreparedSlab
+    discs: list[DiscRecord]
+    model: ModelInfo
+    backend: str
+    device: str
+    contrast: str
+    threshold: float
+    hints: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def input_path(self) -> Path:
+        """The labelled image file."""
+        return self.image.path
+
+    @property
+    def slice_index(self) -> int:
+        """Canonical x of the mid-sagittal slab's centre slice."""
+        return self.prepared.geometry.x_center
+
+    def sidecar(self, command_line: str, extra: dict | None = None) -> dict:
+        """The JSON sidecar (``extra``: further top-level blocks, see :func:`~hca_disc_label.sidecar.build_sidecar`)."""
+        from hca_disc_label.sidecar import build_sidecar
+
+        return build_sidecar(
+            discs=[d.to_json() for d in self.discs], input_path=self.input_path, contrast=self.contrast,
+            threshold=self.threshold, model=self.model.sidecar_model(), backend=self.backend,
+            device=self.device, command_line=command_line,
+            slice_info={"canonical_x": self.prepared.geometry.x_center,
+                        "slices_averaged": len(self.prepared.geometry.x_indices)},
+            hints=self.hints, extra=extra,
+        )
+
+    def label_points(self) -> list[tuple[int, tuple[int, int, int]]]:
+        """``(value, file voxel)`` of every disc (what the label image holds)."""
+        return [(d.value, d.voxel) for d in self.discs]
+
+
+def file_slice_to_canonical_x(image: LoadedImage, index: int) -> int:
+    """Convert a slice index along the file's own left-right axis to the canonical x index.
+
+    Raises:
+        InputImageError: the index is outside the file's L-R axis.
+    """
+    m = np.linalg.inv(image.file_affine) @ image.affine
+    lr_axis = int(np.argmax(np.abs(m[:3, 0])))
+    n = image.file_shape[lr_axis]
+    if not 0 <= index < n:
+        raise InputImageError(f"{image.path}: -x {index} is outside the left-right axis (0..{n - 1})")
+    ijk = np.zeros(3)
+    ijk[lr_axis] = index
+    return int(round(image.file_to_canonical(ijk)[0]))
+
+
+def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence[DecodedDisc],
+                     lateral: bool = False) -> list[DiscRecord]:
+    """Map decoded model-frame discs to voxels of the input file and world mm.
+
+    Each disc lands on the slab's centre slice, or with ``lateral`` on its own level's
+    left-right symmetry plane near it (:func:`~hca_disc_label.preprocessing.local_midsagittal_x`);
+    its voxel is the nearest voxel of the file grid.
+    """
+    if not discs:
+        return []
+    canonical = prepared.geometry.model_to_canonical([d.row for d in discs], [d.col for d in discs])
+    if lateral:
+        for point in canonical:
+            point[0] = local_midsagittal_x(image.data, image.zooms, prepared.geometry.x_center, point[1], point[2])
+    file_vox = np.rint(image.canonical_to_file(canonical)).astype(int)
+    file_vox = np.clip(file_vox, 0, np.array(image.file_shape) - 1)
+    records = []
+    for disc, ijk, can in zip(discs, file_vox, canonical):
+        mm = image.file_affine[:3, :3] @ ijk + image.file_affine[:3, 3]
+        records.append(DiscRecord(
+            value=disc.value, name=disc_name(disc.value), voxel=tuple(int(v) for v in ijk),
+            mm=tuple(float(v) for v in mm), confidence=disc.confidence, model_rc=(disc.row, disc.col),
+            evidence=disc.evidence, canonical=tuple(float(v) for v in can),
+        ))
+    return records
+
+
+def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | Path | None,
+                 init_z: tuple[int, int] | None) -> list[Anchor]:
+    """Turn SCT-style hints into model-frame :class:`Anchor` s.
+
+    The ``-initlabel`` file goes through the same header, size and geometry checks as an
+    input image (:func:`~hca_disc_label.io.read_disc_labels`).
+
+    Raises:
+        HintError: the hint file is unusable or empty, or a hint lies outside the image.
+    """
+    anchors: list[Anchor] = []
+    if init_label is not None:
+        try:
+            points = read_disc_labels(init_label)
+        except HCAError as exc:
+            raise HintError(f"-initlabel {exc}") from None
+        if not points:
+            raise HintError(f"-initlabel {init_label}: no disc label (values 2..25) in the file")
+        inv = np.linalg.inv(image.affine)
+        for p in points:
+            can = inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3]
+            if not np.all(np.isfinite(can)) or np.any(can < -0.5) or np.any(can > np.array(image.data.shape) - 0.5):
+                raise HintError(f"-initlabel {init_label}: the label of value {p.value} lies outside {image.path}")
+            row, col = prepared.geometry.canonical_to_model(can[1:])
+            anchors.append(Anchor(p.value, float(row), float(col)))
+    if init_z is not None:
+        z, value = init_z
+        nz = image.data.shape[2]
+        if not 0 <= z < nz:
+            raise HintError(f"-initz {z},{value}: slice {z} is outside the image (0..{nz - 1}, inferior = 0)")
+        row = prepared.geometry.canonical_to_model(np.array([0.0, float(z)]))[0]
+        anchors.append(Anchor(int(value), float(row)))
+    return anchors
+
+
+def _hint_records(init_label: str | Path | None, init_z: tuple[int, int] | None) -> list[dict]:
+    hints = [{"source": "-initlabel", "file": str(init_label)}] if init_label is not None else []
+    if init_z is not None:
+        hints.append({"source": "-initz", "slice": init_z[0], "value": init_z[1]})
+    return hints
+
+
+def check_threshold(threshold: float) -> float:
+    """The threshold as a float in (0, 1).
+
+    Raises:
+        HCAError: NaN or outside (0, 1).
+    """
+    value = float(threshold)
+    if not 0.0 < value < 1.0:  # False for NaN too
+        raise HCAError(f"threshold must be in (0, 1), got {threshold}")
+    return value
+
+
+class Labeller:
+    """Disc labelling with one model and one engine, loaded once.
+
+    Args:
+        model: registry ``NAME[@VERSION]``, a model folder path, a loaded
+            :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with ``name``,
+            ``version``, ``card``, ``channel_values``, ``input_contract``); None = the default
+            model for ``contrast``.
+        contrast: "t1" or "t2".
+        backend: "auto" | "torch" | "onnx", or a ready engine (``name``, ``device``,
+            ``predict(image (H, W)) -> heatmaps (V, h, w)``).
+        device: "auto" | "cpu" | "cuda" (ignored with a ready engine).
+        threshold: minimum confidence of a labelled disc, in (0, 1).
+        slab_thickness_mm: override the model's slab thickness (mm).
+        threads: CPU threads of the engine (None = the library's default).
+
+    Raises:
+        HCAError: unknown contrast, bad threshold; ModelError: the model or the engine cannot
+            be loaded (corrupt weights, unknown architecture key, missing ONNX file...).
+    """
+
+    def __init__(self, model: Any = None, contrast: str = "t2", backend: Any = "auto", device: str = "auto",
+                 threshold: float = DEFAULT_THRESHOLD, slab_thickness_mm: float | None = None,
+                 threads: int | None = None) -> None:
+        if contrast not in CONTRASTS:
+            raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
+        self.contrast = contrast
+        self.threshold = check_threshold(threshold)
+        if model is None or isinstance(model, (str, os.PathLike)):
+            from hca_disc_label.weights import resolve_model
+
+            model = resolve_model(None if model is None else str(model), contrast)
+        self.folder = model
+        try:
+            self.model = ModelInfo.of(model)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"model {getattr(model, 'name', model)}: invalid input contract ({exc})") from None
+        self.contract = self.model.contract.with_slab(slab_thickness_mm)
+        if isinstance(backend, str):
+            from hca_disc_label.inference.backends import create_backend
+
+            backend = create_backend(model, backend, device, threads=threads)
+        self.engine = backend
+
+    @classmethod
+    def from_engine(cls, engine: Any, model: ModelInfo, contrast: str = "t2",
+                    threshold: float = DEFAULT_THRESHOLD) -> "Labeller":
+        """A labeller around a ready engine and model description (e.g. a network being
+        trained, wrapped in :class:`~hca_disc_label.inference.backends.TorchBackend`)."""
+        self = cls.__new__(cls)
+        if contrast not in CONTRASTS:
+            raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
+        self.contrast, self.threshold = contrast, check_threshold(threshold)
+        self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
+        return self
+
+    @property
+    def backend(self) -> str:
+        """Name of the engine ("onnx", "torch", ...)."""
+        return str(self.engine.name)
+
+    @property
+    def device(self) -> str:
+        """Device of the engine ("cpu", "cuda")."""
+        return str(self.engine.device)
+
+    def detect(self, image: np.ndarray, valid_shape: tuple[int, int] | None = None,
+               anchors: Sequence[Anchor] = ()) -> list[DecodedDisc]:
+        """Network + decoder on a model-frame image.
+
+        Args:
+            image: ``(H, W)`` float32 in [0, 1], model frame, H and W multiples of the
+                contract's ``size_multiple``.
+            valid_shape: ``(h, w)`` of the unpadded content (peaks outside are ignored).
+            anchors: numbering hints in the model frame.
+
+        Returns:
+            Decoded discs (model-frame pixels), head to feet.
+
+        Raises:
+            AnchorError: hints that cannot hold.
+        """
+        heatmaps = self.engine.predict(image)
+        return self._decode(heatmaps, valid_shape, anchors)
+
+    def _decode(self, heatmaps: np.ndarray, valid_shape, anchors) -> list[DecodedDisc]:
+        c = self.contract
+        return decode_heatmaps(heatmaps, list(self.model.channel_values), c.output_stride, c.pixel_spacing_mm,
+                               threshold=self.threshold, valid_shape=valid_shape, anchors=list(anchors))
+
+    def label(self, image: LoadedImage | str | os.PathLike, x: int | None = None,
+              init_label: str | Path | None = None, init_z: tuple[int, int] | None = None) -> Labelling:
+        """Label one image in memory.
+
+        Args:
+            image: a path (loaded and validated here) or a loaded image.
+            x: force the mid-sagittal slice: index along the file's own left-right axis; every
+                disc is then placed on it (by default each disc goes on its own level's
+                left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).
+            init_label: SCT ``-initlabel``: label image (any grid, matched in world mm).
+            init_z: SCT ``-initz``: ``(slice, value)``, slice = axial index in RPI (inferior = 0).
+
+        Returns:
+            A :class:`Labelling`.
+
+        Raises:
+            InputImageError, HintError, NoDiscFoundError (all :class:`HCAError`).
+        """
+        timings: dict[str, float] = {}
+        if not isinstance(image, LoadedImage):
+            image = load_image(image, timings=timings)
+        t = time.perf_counter()
+        x_center = None if x is None else file_slice_to_canonical_x(image, x)
+        if x_center is None:
+            x_center = find_midsagittal_slice(image.data, image.zooms[0])
+        timings["mid_plane"] = time.perf_counter() - t
+        t = time.perf_counter()
+        prepared = self.contract.prepare(image.data, image.zooms, x_center=x_center)
+        timings["resample"] = time.perf_counter() - t
+        anchors = user_anchors(image, prepared, init_label, init_z)
+        t = time.perf_counter()
+        heatmaps = self.engine.predict(prepared.image)
+        timings["forward"] = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            discs = self._decode(heatmaps, (prepared.geometry.height, prepared.geometry.width), anchors)
+        except AnchorError as exc:
+            raise HintError(f"{image.path}: {exc}") from None
+        timings["decode"] = time.perf_counter() - t
+        if not discs:
+            raise NoDiscFoundError(
+                f"{image.path}: no intervertebral disc found above confidence {self.threshold:g} "
+                "(is this a sagittal spine image? try -x to choose the slice or lower -thr)"
+            )
+        t = time.perf_counter()
+        # a slice forced with -x is kept for every disc; otherwise each disc follows its own level
+        records = discs_to_records(image, prepared, discs, lateral=x is None)
+        timings["map"] = time.perf_counter() - t
+        return Labelling(image=image, prepared=prepared, discs=records, model=self.model, backend=self.backend,
+                         device=self.device, contrast=self.contrast, threshold=self.threshold,
+                         hints=_hint_records(init_label, init_z), timings=timings)

@@ -1,0 +1,136 @@
+"""BIDS and file-naming rules, defined once: NIfTI extensions, contrast from a name, the
+derived-file markers, output names, image discovery in a dataset or a plain folder.
+
+Used by batch labelling, evaluation, training data discovery and the CLI, so all of them agree
+on which files are images, which are labels, and what contrast a name says.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+# the two name functions SCT's conventions need are defined in conventions.py and used from here
+from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, output_name, strip_nifti_ext
+
+__all__ = [
+    "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "NIFTI_EXTS", "bids_images", "bids_suffix",
+    "contrast_from_name", "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
+    "label_candidates", "output_name", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
+]
+
+NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
+"""NIfTI file extensions, longest first."""
+BIDS_CONTRASTS: dict[str, str] = {"T1w": "t1", "T2w": "t2"}
+"""BIDS suffix -> ``-c`` contrast."""
+DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_mask")
+"""Name fragments of derived files (labels, segmentations, masks), never treated as inputs."""
+LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
+"""Disc-label suffixes, in order of preference when both exist for one image."""
+
+
+def is_nifti(name: str) -> bool:
+    """True for a ``.nii`` / ``.nii.gz`` file name."""
+    return str(name).endswith(NIFTI_EXTS)
+
+
+def bids_suffix(name: str) -> str:
+    """The BIDS suffix of a file name: the last ``_`` part of its stem (``T2w``)."""
+    return strip_nifti_ext(name).rsplit("_", 1)[-1]
+
+
+def contrast_from_name(name: str) -> str | None:
+    """``t1`` / ``t2`` from a ``_T1w`` / ``_T2w`` BIDS suffix in a file name, else None.
+
+    The suffix proper wins (``sub-01_acq-T1w_T2w`` -> t2); a ``_T1w`` / ``_T2w`` elsewhere in
+    the stem (``sub-01_T2w_run-1``) is accepted too.
+    """
+    stem = strip_nifti_ext(Path(name).name)
+    suffix = stem.rsplit("_", 1)[-1]
+    if suffix in BIDS_CONTRASTS:
+        return BIDS_CONTRASTS[suffix]
+    for key, value in BIDS_CONTRASTS.items():
+        if f"_{key}" in stem:
+            return value
+    return None
+
+
+def is_derived_name(name: str) -> bool:
+    """True for label / segmentation / mask files (ours or anyone's), which are not inputs."""
+    return any(marker in name for marker in DERIVED_MARKERS)
+
+
+def sidecar_path_for(output_path: Path) -> Path:
+    """``x_label-discs_dlabel.nii.gz -> x_label-discs_dlabel.json`` (BIDS sidecar)."""
+    output_path = Path(output_path)
+    name = output_path.name
+    stem = strip_nifti_ext(name)
+    return output_path.with_name(stem + ".json") if stem != name else output_path.with_name(name + ".json")
+
+
+def split_label_name(name: str) -> tuple[str, str] | None:
+    """``"sub-01_T2w_label-discs_dlabel.nii.gz" -> ("sub-01_T2w", "_label-discs_dlabel")``;
+    None for any other name."""
+    if not is_nifti(name):
+        return None
+    base = strip_nifti_ext(name)
+    for suffix in LABEL_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            return base[: -len(suffix)], suffix
+    return None
+
+
+def is_bids_dataset(folder: Path) -> bool:
+    """A BIDS dataset has a ``dataset_description.json`` or ``sub-*/[ses-*/]anat`` folders."""
+    folder = Path(folder)
+    if (folder / "dataset_description.json").is_file():
+        return True
+    return any(p.is_dir() for p in folder.glob("sub-*/anat")) or any(p.is_dir() for p in folder.glob("sub-*/ses-*/anat"))
+
+
+def _is_input_name(name: str) -> bool:
+    return is_nifti(name) and not name.startswith(".") and not is_derived_name(name)
+
+
+def bids_images(root: Path, suffixes: Sequence[str] = tuple(BIDS_CONTRASTS)) -> list[Path]:
+    """``sub-*/[ses-*/]anat/*_<suffix>.nii[.gz]`` images of a BIDS dataset (derived files and
+    ``derivatives/`` excluded), sorted by path."""
+    root = Path(root)
+    found = []
+    for pattern in ("sub-*/anat/*", "sub-*/ses-*/anat/*"):
+        for path in root.glob(pattern):
+            if _is_input_name(path.name) and bids_suffix(path.name) in suffixes:
+                found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def folder_images(root: Path, exclude: Sequence[Path] = ()) -> list[Path]:
+    """Every NIfTI image under a folder, recursively, sorted by path.
+
+    Hidden folders (``.git``, ``.datalad``), ``derivatives/``, the ``exclude`` folders (output
+    tree, QC folder) and derived files (labels, segmentations, masks) are skipped.
+    """
+    root = Path(root)
+    excluded = {os.path.abspath(p) for p in exclude}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        # prune in place: derivative trees, hidden folders and our outputs
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and d != "derivatives" and os.path.abspath(os.path.join(dirpath, d)) not in excluded
+        )
+        found.extend(Path(dirpath) / name for name in filenames if _is_input_name(name))
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def find_dataset_images(root: Path, exclude: Sequence[Path] = ()) -> tuple[bool, list[Path]]:
+    """``(is_bids, images)``: BIDS T1w/T2w images of a dataset, or every NIfTI of a folder."""
+    bids = is_bids_dataset(root)
+    return bids, (bids_images(root) if bids else folder_images(root, exclude))
+
+
+def label_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> list[Path]:
+    """Possible disc-label files of an image, in order of preference (current, legacy; .nii.gz, .nii)."""
+    return [Path(labels_root) / image_rel_folder / f"{stem}{suffix}{ext}"
+            for suffix in LABEL_SUFFIXES for ext in NIFTI_EXTS]

@@ -1,0 +1,155 @@
+"""The JSON sidecar of a disc-label file: build, write, read, "written by us", "up to date".
+
+Layout (``<output stem>.json`` next to ``<output>.nii.gz``)::
+
+    {"GeneratedBy": [{"Name": "hca_disc_label", "Version", "Link", "Date", "CommandLine",
+                      "Model": {"Name", "Version", "SHA256"}, "Backend", "Device"}],
+     "Sources": [input path], "Contrast", "MidSagittalSlice": {...}, "ConfidenceThreshold",
+     "Discs": [{value, name, voxel, mm, confidence, value_evidence}],
+     "NumberingHints": [...]?,  ...extra top-level blocks}
+
+``GeneratedBy`` keeps SCT's keys (Name, Version, Link, Date) alongside ours. Other modules add
+their own top-level blocks through ``build_sidecar(..., extra={"Block": {...}})``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+from hca_disc_label._version import __version__
+from hca_disc_label.atomic import write_text_atomic
+from hca_disc_label.naming import sidecar_path_for
+
+log = logging.getLogger(__name__)
+
+TOOL_NAME = "hca_disc_label"
+"""``GeneratedBy[].Name`` of every file this package writes."""
+PROJECT_URL = "https://github.com/hca-disc-label/hca_disc_label"
+"""``GeneratedBy[].Link`` (SCT records the tool's home page there)."""
+
+__all__ = [
+    "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "is_up_to_date", "our_generation",
+    "read_sidecar", "sidecar_path_for", "write_sidecar", "written_by_us",
+]
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601 with seconds (``2026-12-01T09:00:00+00:00``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def generated_by(**fields: Any) -> dict:
+    """Our ``GeneratedBy`` entry: Name, Version, Link, Date, then ``fields`` (CommandLine, Model...)."""
+    entry = {"Name": TOOL_NAME, "Version": __version__, "Link": PROJECT_URL, "Date": now_iso()}
+    entry.update(fields)
+    return entry
+
+
+def build_sidecar(
+    *,
+    discs: list[dict],
+    input_path: Path | str,
+    contrast: str,
+    threshold: float,
+    model: Mapping[str, Any],
+    backend: str,
+    device: str,
+    command_line: str,
+    slice_info: Mapping[str, Any],
+    hints: list[dict] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """The sidecar dictionary of one labelled image.
+
+    Args:
+        discs: per-disc JSON records (value, name, voxel, mm, confidence, value_evidence).
+        input_path: the labelled image.
+        contrast: "t1" / "t2".
+        threshold: the confidence threshold used.
+        model: ``{"Name", "Version", "SHA256"}`` of the model.
+        backend, device: the inference engine.
+        command_line: the command that produced the file.
+        slice_info: ``MidSagittalSlice`` block (``canonical_x``, ``slices_averaged``).
+        hints: ``NumberingHints`` (only written when given).
+        extra: further top-level blocks (e.g. ``{"Numbering": {...}}``), merged last; a key
+            that already exists is replaced.
+
+    Returns:
+        A JSON-ready dict.
+    """
+    out: dict[str, Any] = {
+        "GeneratedBy": [generated_by(CommandLine=command_line, Model=dict(model), Backend=backend, Device=device)],
+        "Sources": [str(input_path)],
+        "Contrast": contrast,
+        "MidSagittalSlice": dict(slice_info),
+        "ConfidenceThreshold": threshold,
+        "Discs": list(discs),
+    }
+    if hints:
+        # the numbering was set by the user, not by the network alone: say so next to the labels
+        out["NumberingHints"] = list(hints)
+    if extra:
+        out.update(extra)
+    return out
+
+
+def write_sidecar(path: Path, sidecar: Mapping[str, Any]) -> None:
+    """Write a sidecar atomically (pretty JSON + newline)."""
+    write_text_atomic(Path(path), json.dumps(sidecar, indent=2) + "\n")
+
+
+def read_sidecar(path: Path) -> dict | None:
+    """A sidecar (or any JSON object file), or None when missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def our_generation(sidecar: Mapping[str, Any] | None) -> dict | None:
+    """Our ``GeneratedBy`` entry in a sidecar, or None when another tool / a person wrote it."""
+    if not sidecar:
+        return None
+    generated = sidecar.get("GeneratedBy")
+    for entry in generated if isinstance(generated, list) else [generated]:
+        if isinstance(entry, dict) and entry.get("Name") == TOOL_NAME:
+            return entry
+    return None
+
+
+def written_by_us(output_path: Path) -> bool:
+    """True when ``output_path`` is absent or its sidecar says this package wrote it."""
+    output_path = Path(output_path)
+    if not output_path.exists():
+        return True
+    return our_generation(read_sidecar(sidecar_path_for(output_path))) is not None
+
+
+def is_up_to_date(output_path: Path, input_path: Path, model: Mapping[str, Any], threshold: float) -> bool:
+    """True when a label file needs no work for this image, model and threshold.
+
+    Up to date = output and sidecar exist, the output is not older than the input, and the
+    sidecar (ours) records the same model (``Name``, ``Version``, ``SHA256``) and threshold.
+    """
+    try:
+        if Path(output_path).stat().st_mtime_ns < Path(input_path).stat().st_mtime_ns:
+            return False
+    except OSError:
+        return False
+    sidecar = read_sidecar(sidecar_path_for(Path(output_path)))
+    generation = our_generation(sidecar)
+    if generation is None:
+        return False
+    recorded = generation.get("Model") or {}
+    if any(recorded.get(k) != model.get(k) for k in ("Name", "Version", "SHA256")):
+        return False
+    try:
+        return abs(float(sidecar.get("ConfidenceThreshold")) - float(threshold)) <= 1e-12
+    except (TypeError, ValueError):
+        return False
+
