@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.5
 """Discs below this confidence are flagged in the QC report."""
+ALT_COLOUR = (0, 230, 255)
+"""Colour of the alternative numbering's names on the picture of a doubtful count."""
 PNG_HEIGHT_PX = 800
 """QC pictures are resampled to this height (aspect kept) so that disc names have the same
 size on every picture of the report, whatever the field of view."""
@@ -74,7 +76,8 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Path) -> None:
+def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Path,
+               alternative_offset: int | None = None) -> None:
     """Draw the mid-sagittal slab with each disc marked and named.
 
     The picture is resampled to :data:`PNG_HEIGHT_PX` rows (same factor on both axes, so
@@ -87,6 +90,8 @@ def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Pa
         discs: records with ``model_rc`` (model-frame pixels), ``name`` and ``confidence``.
             Confident discs are red, those under :data:`LOW_CONFIDENCE` yellow.
         out_path: PNG file (written atomically).
+        alternative_offset: the other numbering of a doubtful count (every value + this): its
+            names are drawn in cyan on the other side of each marker, ending in "?".
     """
     from PIL import Image, ImageDraw
 
@@ -110,7 +115,17 @@ def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Pa
         tx = x + 12 if x + 12 + width <= img.width else x - 12 - width
         ty = min(max(y - height / 2 - top, 0), max(img.height - bottom, 0))
         draw.text((max(tx, 0), ty), disc.name, fill=colour, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
+        if alternative_offset:
+            alt = _alt_name(int(disc.value) + int(alternative_offset)) + "?"
+            left, top, right, bottom = draw.textbbox((0, 0), alt, font=font)
+            ax = x - 12 - (right - left) if tx > x else x + 12
+            draw.text((max(ax, 0), ty), alt, fill=ALT_COLOUR, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
     atomic_write(out_path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def _alt_name(value: int) -> str:
+    """Name of a value of the alternative numbering (also S1/S2 below L5/S1, none above C1/C2)."""
+    return DISC_NAMES.get(value) or {26: "S1/S2"}.get(value, "no disc")
 
 
 def _missing_inside_range(values: set[int]) -> list[str]:
@@ -133,6 +148,7 @@ def write_qc_entry(
     model: str = "",
     contrast: str = "",
     rebuild: bool = True,
+    numbering: dict | None = None,
 ) -> Path:
     """Write one QC entry (PNG + JSON) and, with ``rebuild``, rebuild the index.
 
@@ -147,6 +163,8 @@ def write_qc_entry(
         model: model name and version shown in the report.
         contrast: "t1" / "t2".
         rebuild: rebuild ``index.html`` afterwards (batch workers leave it to the parent).
+        numbering: the sidecar's ``Numbering`` block (status, confidence, alternative); a
+            ``check`` image gets the alternative numbering drawn next to the chosen one.
 
     Returns:
         The PNG path.
@@ -158,7 +176,9 @@ def write_qc_entry(
     entries.mkdir(parents=True, exist_ok=True)
     entry = entry_id(Path(input_path))
     png = entries / f"{entry}.png"
-    render_png(prepared.raw, prepared.geometry.spacing_mm, records, png)
+    doubtful = bool(numbering) and numbering.get("status") == "check"
+    render_png(prepared.raw, prepared.geometry.spacing_mm, records, png,
+               alternative_offset=(numbering.get("alternative") or {}).get("offset") if doubtful else None)
     record = {
         "id": entry,
         "subject": subject or subject_of(Path(input_path)),
@@ -172,6 +192,7 @@ def write_qc_entry(
         "discs": [r.to_json() for r in records],
         "missing_inside_range": _missing_inside_range({int(r.value) for r in records}),
         "low_confidence": [r.name for r in records if r.confidence < LOW_CONFIDENCE],
+        "numbering": dict(numbering) if numbering else None,
         "time": _now(),
     }
     try:
@@ -204,8 +225,18 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
     png = write_qc_entry(
         Path(qc_dir), labelling.input_path, output_path, labelling.prepared, labelling.discs, subject=subject,
         model=f"{labelling.model.name} {labelling.model.version}", contrast=labelling.contrast, rebuild=False,
+        numbering=labelling.numbering.to_json() if getattr(labelling, "numbering", None) is not None else None,
     )
-    # further entry writers (SCT qc2-style record, issue 14) go here, with the same arguments
+    # The same run as an entry of SCT's own QC report (issue 14, qc/sct_qc.py), so a folder
+    # shared with SCT's commands lists it beside them; SCT's page is re-listed by rebuild_index.
+    from hca_disc_label.qc.sct_qc import view_from_slab, write_sct_qc_entry
+
+    try:
+        view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
+        write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, refresh=False)
+    except BaseException:
+        remove_entry(Path(qc_dir), labelling.input_path)  # all entries of this image or none
+        raise
     if rebuild:
         rebuild_index(Path(qc_dir))
     return png
@@ -217,6 +248,9 @@ def remove_entry(qc_dir: Path, input_path: Path) -> None:
     entry = entry_id(Path(input_path))
     for ext in (".json", ".png"):
         (entries / f"{entry}{ext}").unlink(missing_ok=True)
+    from hca_disc_label.qc.sct_qc import remove_sct_entry
+
+    remove_sct_entry(Path(qc_dir), Path(input_path))  # and its SCT-style entry (issue 14)
 
 
 def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str | None = None,
@@ -271,15 +305,22 @@ def load_records(qc_dir: Path) -> list[dict]:
 
 
 def rebuild_index(qc_dir: Path) -> Path:
-    """Regenerate ``index.html`` from every record, under an inter-process file lock."""
+    """Regenerate our page from every record, under an inter-process file lock (see ``sct_qc.own_pages``)."""
     from filelock import FileLock
 
     qc_dir = Path(qc_dir)
     qc_dir.mkdir(parents=True, exist_ok=True)
+    from hca_disc_label.qc.sct_qc import own_pages, refresh_sct_report
+
     with FileLock(str(qc_dir / ".index.lock"), timeout=INDEX_LOCK_TIMEOUT_S):
-        index = qc_dir / "index.html"
-        write_text_atomic(index, render_index(load_records(qc_dir)))
-    return index
+        # A folder shared with SCT: SCT's index.html lists every entry (ours too) and is left to
+        # it; our page is always hca_label.html as well (issue 14, qc/sct_qc.py).
+        page = render_index(load_records(qc_dir))
+        pages = own_pages(qc_dir)
+        for index in pages:
+            write_text_atomic(index, page)
+        refresh_sct_report(qc_dir)
+    return pages[0]
 
 
 def _flags(rec: dict) -> list[tuple[str, str]]:
@@ -293,7 +334,48 @@ def _flags(rec: dict) -> list[tuple[str, str]]:
         flags.append(("miss", "missing: " + ", ".join(rec["missing_inside_range"])))
     if rec.get("low_confidence"):
         flags.append(("low", "low confidence: " + ", ".join(rec["low_confidence"])))
+    if _status(rec) == "check":
+        flags.append(("check", "numbering check"))
     return flags
+
+
+def _status(rec: dict) -> str:
+    """Numbering status of a record: "ok", "check" or "" (failed, or no Numbering block)."""
+    numbering = rec.get("numbering") or {}
+    return str(numbering.get("status", "")) if not rec.get("failed") else ""
+
+
+def _numbering_cell(rec: dict) -> str:
+    """Numbering status badge, confidence, the doubt and the hint that settles it."""
+    esc = html.escape
+    numbering = rec.get("numbering") or {}
+    status = _status(rec)
+    if not status:
+        return '<td class="num">—</td>'
+    conf = numbering.get("confidence")
+    conf_text = f"{conf:.2f}" if isinstance(conf, (int, float)) else "?"
+    parts = [f'<span class="badge {"check" if status == "check" else "nok"}">numbering {esc(status)} '
+             f"{conf_text}</span>"]
+    if numbering.get("source") == "hint":
+        parts.append('<div class="meta">count set by the hint</div>')
+    elif status == "check":
+        alt = numbering.get("alternative") or {}
+        if alt.get("offset"):
+            parts.append(f'<div class="meta">alternative: every value {int(alt["offset"]):+d} '
+                         f"({alt.get('confidence', 0):.2f}), drawn in cyan</div>")
+        if numbering.get("question"):
+            parts.append(f'<div class="meta">{esc(str(numbering["question"]))}</div>')
+        if numbering.get("hint"):
+            parts.append(f'<div class="meta">confirm with <code>{esc(str(numbering["hint"]))}</code></div>')
+    return f'<td class="num">{"".join(parts)}</td>'
+
+
+def _numbering_key(rec: dict) -> str:
+    """Sort key of the numbering column: check first, least sure first; no status last."""
+    conf = (rec.get("numbering") or {}).get("confidence")
+    if not _status(rec) or not isinstance(conf, (int, float)):
+        return "3"
+    return f"{(0 if _status(rec) == 'check' else 1) + float(conf):g}"
 
 
 def _row(rec: dict) -> str:
@@ -305,12 +387,13 @@ def _row(rec: dict) -> str:
     badges = " ".join(f'<span class="badge {cls}">{esc(text)}</span>' for cls, text in flags)
     n_discs = len(rec.get("discs", []))
     attrs = (f'data-subject="{esc(subject)}" data-image="{esc(image)}" data-n="{n_discs}" '
-             f'data-flags="{9 if rec.get("failed") else len(flags)}"')
+             f'data-flags="{9 if rec.get("failed") else len(flags)}" '
+             f'data-numbering="{_numbering_key(rec)}" data-status="{_status(rec)}"')
     if rec.get("failed"):
         return (
             f'<tr class="fail" {attrs}><td class="subj">{esc(subject)}</td>'
             f'<td class="img" title="{title}">{esc(image)}</td><td class="n">—</td>'
-            f'<td>{badges}<div class="reason">{esc(str(rec["failed"]))}</div></td>'
+            f'{_numbering_cell(rec)}<td>{badges}<div class="reason">{esc(str(rec["failed"]))}</div></td>'
             '<td class="thumb"><div class="nothumb">no image</div></td></tr>'
         )
     names = ", ".join(esc(str(d.get("name", ""))) for d in rec.get("discs", []))
@@ -321,7 +404,7 @@ def _row(rec: dict) -> str:
     return (
         f'<tr class="{"flag" if flags else "ok"}" {attrs}><td class="subj">{esc(subject)}</td>'
         f'<td class="img" title="{title}">{esc(image)}<div class="meta">{meta}</div></td>'
-        f'<td class="n">{n_discs}</td><td><div class="names">{names}</div>{badges}</td>'
+        f'<td class="n">{n_discs}</td>{_numbering_cell(rec)}<td><div class="names">{names}</div>{badges}</td>'
         f'<td class="thumb">{thumb}</td></tr>'
     )
 
@@ -342,6 +425,8 @@ td.subj{white-space:nowrap;font-weight:600}td.n{text-align:center}
 tr.flag{background:#fffaf0}tr.fail{background:#fff0f0}
 .badge{display:inline-block;border-radius:4px;padding:1px 6px;margin:2px 2px 0 0;font-size:.85em}
 .badge.bad{background:#c62828;color:#fff}.badge.miss{background:#ffcc80}.badge.low{background:#fff59d}
+.badge.check{background:#6a1b9a;color:#fff}.badge.nok{background:#c8e6c9}td.num{white-space:nowrap}
+button{margin-left:1em}
 td.thumb{background:#111;padding:2px;text-align:center}td.thumb img{height:400px;display:block;margin:auto}
 .nothumb{color:#bbb;height:60px;line-height:60px;width:120px}
 label.only{margin-left:1em}
@@ -349,13 +434,15 @@ label.only{margin-left:1em}
 
 _SCRIPT = """
 function sortBy(key){const tb=document.querySelector('tbody');const rows=[...tb.rows];
-const num=key==='n'||key==='flags';const dir=tb.dataset.key===key&&tb.dataset.dir==='1'?-1:1;
+const num=key==='n'||key==='flags'||key==='numbering';const dir=tb.dataset.key===key&&tb.dataset.dir==='1'?-1:1;
 tb.dataset.key=key;tb.dataset.dir=String(dir);
 rows.sort((a,b)=>{const x=a.dataset[key],y=b.dataset[key];
 const c=num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y,undefined,{numeric:true});
 return dir*(c||a.dataset.image.localeCompare(b.dataset.image));});
 rows.forEach(r=>tb.appendChild(r));}
 function flaggedOnly(on){document.querySelectorAll('tbody tr.ok').forEach(r=>{r.hidden=on;});}
+function checkFirst(){const tb=document.querySelector('tbody');tb.dataset.key='';sortBy('numbering');}
+function checkOnly(on){document.querySelectorAll('tbody tr').forEach(r=>{r.hidden=on&&r.dataset.status!=='check';});}
 """
 
 
@@ -370,6 +457,7 @@ def render_index(records: list[dict]) -> str:
     n_fail = sum(1 for r in records if r.get("failed"))
     n_flag = sum(1 for r in records if not r.get("failed") and _flags(r))
     n_ok = len(records) - n_fail - n_flag
+    n_check = sum(1 for r in records if _status(r) == "check")
     rows = "\n".join(_row(r) for r in records)
     generated = html.escape(_now())
     return (
@@ -380,15 +468,22 @@ def render_index(records: list[dict]) -> str:
         f"<div class='summary'><b>{len(records)}</b> images: <b>{n_ok}</b> ok, "
         f"<b>{n_flag}</b> flagged, <b>{n_fail}</b> failed"
         "<label class='only'><input type='checkbox' onchange='flaggedOnly(this.checked)'> "
-        "flagged and failed only</label></div>"
+        "flagged and failed only</label>"
+        f"<span class='numsum'> · <b>{n_check}</b> numbering check</span>"
+        "<button id='checkfirst' onclick='checkFirst()'>check first</button>"
+        "<label class='only'><input type='checkbox' id='checkonly' onchange='checkOnly(this.checked)'> "
+        "numbering check only</label></div>"
         "<div class='legend'>Red circle: disc; yellow: confidence below "
         f"{LOW_CONFIDENCE:g}. Flags: discs missing between the highest and lowest found disc, "
-        "low-confidence discs, failures. Click a sortable header to sort; click a picture for "
+        "low-confidence discs, failures, numbering check (the count may be one level off: the "
+        "alternative numbering is drawn in cyan, the hint confirms it). Click a sortable header to sort; "
+        "click a picture for "
         f"full size. Generated {generated}.</div>"
         "<table><thead><tr>"
         "<th class='sort' onclick=\"sortBy('subject')\">subject</th>"
         "<th class='sort' onclick=\"sortBy('image')\">image</th>"
         "<th class='sort' onclick=\"sortBy('n')\">discs</th>"
+        "<th class='sort' onclick=\"sortBy('numbering')\">numbering</th>"
         "<th class='sort' onclick=\"sortBy('flags')\">labels / flags</th>"
         f"<th>labelled mid-sagittal slab</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
         "</body></html>\n"
@@ -415,6 +510,9 @@ def merge_qc(sources: Sequence[Path], target: Path) -> Path:
             if picture.is_file():
                 copy(picture)
             copy(record)
+    from hca_disc_label.qc.sct_qc import merge_sct_entries
+
+    merge_sct_entries(sources, target)  # the SCT-style entries too (issue 14)
     return rebuild_index(Path(target))
 
 

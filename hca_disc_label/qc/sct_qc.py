@@ -40,7 +40,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from hca_disc_label._version import __version__
-from hca_disc_label.io import atomic_write
+from hca_disc_label.atomic import atomic_write, copy_atomic, fsync_folder, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -186,23 +186,40 @@ def _command_line(command_line: str | None) -> str:
 
 
 def _write_exclusive(path: Path, text: str) -> bool:
-    """Write ``text`` to a new file atomically; False if ``path`` already exists."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``text`` to a new file atomically; False (nothing written) if ``path`` exists.
+
+    Not :func:`~hca_disc_label.atomic.atomic_write`, for two reasons: its temporary file keeps
+    the ``.json`` suffix, and SCT's refresh reads every ``_json/*.json`` (a half-written
+    temporary record would crash it), so ours ends in ``.tmp``; and a rename would replace
+    another writer's record of the same name (SCT names records by the microsecond too), so the
+    temporary file is hard-linked into place instead: atomic, and it fails if the name is taken.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         try:
-            os.link(tmp, path)  # atomic, and fails rather than replace another writer's record
+            os.link(tmp, path)
         except FileExistsError:
             return False
-        except OSError:  # a file system without hard links: rename (can replace on a clash)
+        except OSError:  # a file system without hard links: check, then rename
             if path.exists():
                 return False
             os.replace(tmp, path)
+        fsync_folder(path.parent)
         return True
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_sct_qc_entry(
@@ -406,7 +423,7 @@ def refresh_sct_report(qc_dir: str | os.PathLike) -> Path | None:
             uuid = str(_uuid.uuid4())
         data = json.dumps(load_sct_records(qc_dir))
         text = f"\nwindow.SCT_QC_UUID = '{uuid}';\nwindow.SCT_QC_DATASETS = {data};\n"
-        atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        write_text_atomic(target, text)
     return target
 
 
@@ -417,8 +434,6 @@ def merge_sct_entries(sources: Iterable[str | os.PathLike], target: str | os.Pat
     record already in ``target`` (same file name) is kept. SCT's page in ``target``, if any, is
     refreshed. Returns how many records were copied.
     """
-    from hca_disc_label.io import atomic_write as _write
-
     target = Path(target)
     copied = 0
     for src in sources:
@@ -435,8 +450,7 @@ def merge_sct_entries(sources: Iterable[str | os.PathLike], target: str | os.Pat
                 continue
             for rel in pictures:
                 if (src / rel).is_file() and not (target / rel).is_file():
-                    data = (src / rel).read_bytes()
-                    _write(target / rel, lambda tmp, data=data: Path(tmp).write_bytes(data))
+                    copy_atomic(src / rel, target / rel)
             dst_record.parent.mkdir(parents=True, exist_ok=True)
             if _write_exclusive(dst_record, record_path.read_text(encoding="utf-8")):
                 copied += 1
