@@ -243,3 +243,26 @@ def test_remove_undoes_only_this_process_last_entry(tmp_path, shared_data):
     assert not (qc / second["backgroundImage"]).parent.exists()
     assert not sct_qc.remove_sct_entry(qc, image)  # nothing more of ours to undo
     assert len(sct_qc.records_of(qc)) == 1
+
+
+def test_batch_run_writes_one_sct_entry_per_image_and_lists_them_in_sct_page(tmp_path, shared_data, sct,
+                                                                            isolated_env):
+    """hca_label on a dataset (two workers): every image's SCT-style entry, SCT's page re-listed once."""
+    data = tmp_path / "ds"
+    for subject, stem in CASES:
+        image, _ = _files(shared_data, subject, stem)
+        (data / subject / "anat").mkdir(parents=True)
+        shutil.copyfile(image, data / subject / "anat" / image.name)
+    qc = tmp_path / "qc"
+    _entry(qc, shared_data)  # an earlier entry, then SCT's page laid out as SCT leaves it
+    _lay_out_sct_report(sct, qc)
+    proc = subprocess.run([str(Path(sys.executable).with_name("hca_label")), "-i", str(data), "-j", "2",
+                           "-qc", str(qc), "-v", "0"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ours = [r for r in sct_qc.records_of(qc) if r["dataset"] == "ds"]
+    assert sorted((r["subject"], r["inputFile"]) for r in ours) == sorted(
+        (subject, f"{stem}.nii.gz") for subject, stem in CASES)
+    _, listed = _datasets(qc)
+    assert len(listed) == 3  # the batch's end re-listed SCT's page with both new entries
+    assert "SCT QC Report" in (qc / "index.html").read_text()  # left to SCT
+    assert "hca_disc_label QC" in (qc / "hca_label.html").read_text()
