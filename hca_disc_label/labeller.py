@@ -28,7 +28,7 @@ import numpy as np
 from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, disc_name
 from hca_disc_label.errors import HCAError, HintError, InputImageError, ModelError, NoDiscFoundError
-from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, decode_heatmaps
+from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.io import LoadedImage, load_image, read_disc_labels
 from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, local_midsagittal_x
 
@@ -113,6 +113,9 @@ class Labelling:
         contrast, threshold: as given.
         hints: ``NumberingHints`` records (empty without hints).
         timings: seconds per stage (see the module docstring).
+        numbering: how sure the count is (:class:`~hca_disc_label.inference.numbering.Numbering`,
+            the sidecar's ``Numbering`` block), with the ``-initz`` slice of the disc it asks about.
+        decoding: the decoder's evidence (:class:`~hca_disc_label.inference.decode.Decoding`).
     """
 
     image: LoadedImage
@@ -125,6 +128,8 @@ class Labelling:
     threshold: float
     hints: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    numbering: Any = None
+    decoding: Decoding | None = field(default=None, repr=False)
 
     @property
     def input_path(self) -> Path:
@@ -137,8 +142,14 @@ class Labelling:
         return self.prepared.geometry.x_center
 
     def sidecar(self, command_line: str, extra: dict | None = None) -> dict:
-        """The JSON sidecar (``extra``: further top-level blocks, see :func:`~hca_disc_label.sidecar.build_sidecar`)."""
+        """The JSON sidecar (``extra``: further top-level blocks, see :func:`~hca_disc_label.sidecar.build_sidecar`).
+
+        Carries the ``Numbering`` block when the labelling has one (``extra`` may replace it).
+        """
         from hca_disc_label.sidecar import build_sidecar
+
+        if self.numbering is not None:
+            extra = {"Numbering": self.numbering.to_json(), **(extra or {})}
 
         return build_sidecar(
             discs=[d.to_json() for d in self.discs], input_path=self.input_path, contrast=self.contrast,
@@ -266,6 +277,8 @@ class Labeller:
         threshold: minimum confidence of a labelled disc, in (0, 1).
         slab_thickness_mm: override the model's slab thickness (mm).
         threads: CPU threads of the engine (None = the library's default).
+        numbering_threshold: numbering confidence under which an image's status is ``check``
+            (``-numbering-thr``); None = the model's calibrated threshold.
 
     Raises:
         HCAError: unknown contrast, bad threshold; ModelError: the model or the engine cannot
@@ -274,7 +287,7 @@ class Labeller:
 
     def __init__(self, model: Any = None, contrast: str = "t2", backend: Any = "auto", device: str = "auto",
                  threshold: float = DEFAULT_THRESHOLD, slab_thickness_mm: float | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, numbering_threshold: float | None = None) -> None:
         if contrast not in CONTRASTS:
             raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
         self.contrast = contrast
@@ -289,6 +302,10 @@ class Labeller:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {getattr(model, 'name', model)}: invalid input contract ({exc})") from None
         self.contract = self.model.contract.with_slab(slab_thickness_mm)
+        from hca_disc_label.inference.numbering import check_numbering_threshold, load_calibration
+
+        self.numbering_threshold = check_numbering_threshold(numbering_threshold)
+        self.calibration = load_calibration(model)
         if isinstance(backend, str):
             from hca_disc_label.inference.backends import create_backend
 
@@ -305,6 +322,9 @@ class Labeller:
             raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
         self.contrast, self.threshold = contrast, check_threshold(threshold)
         self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
+        from hca_disc_label.inference.numbering import load_calibration
+
+        self.numbering_threshold, self.calibration = None, load_calibration(model)  # by its weights sha256
         return self
 
     @property
@@ -337,9 +357,23 @@ class Labeller:
         return self._decode(heatmaps, valid_shape, anchors)
 
     def _decode(self, heatmaps: np.ndarray, valid_shape, anchors) -> list[DecodedDisc]:
+        return self._decode_details(heatmaps, valid_shape, anchors).discs
+
+    def _decode_details(self, heatmaps: np.ndarray, valid_shape, anchors) -> Decoding:
         c = self.contract
-        return decode_heatmaps(heatmaps, list(self.model.channel_values), c.output_stride, c.pixel_spacing_mm,
-                               threshold=self.threshold, valid_shape=valid_shape, anchors=list(anchors))
+        return decode_details(heatmaps, list(self.model.channel_values), c.output_stride, c.pixel_spacing_mm,
+                              threshold=self.threshold, valid_shape=valid_shape, anchors=list(anchors))
+
+    def assess_numbering(self, decoding: Decoding, records: Sequence[DiscRecord], hints: Sequence[dict] = ()):
+        """The numbering block of one decoding, with the ``-initz`` slice (canonical z, RPI,
+        inferior = 0) of the disc its question is about (``records`` = the decoding's discs)."""
+        from hca_disc_label.inference.numbering import assess_numbering
+
+        numbering = assess_numbering(decoding, self.calibration, self.numbering_threshold, hints)
+        if numbering.question is not None and records:
+            z = records[numbering.question[0]].canonical[2]
+            numbering = numbering.with_slice(int(round(z)) if np.isfinite(z) else None)
+        return numbering
 
     def label(self, image: LoadedImage | str | os.PathLike, x: int | None = None,
               init_label: str | Path | None = None, init_z: tuple[int, int] | None = None) -> Labelling:
@@ -376,7 +410,8 @@ class Labeller:
         timings["forward"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
-            discs = self._decode(heatmaps, (prepared.geometry.height, prepared.geometry.width), anchors)
+            decoding = self._decode_details(heatmaps, (prepared.geometry.height, prepared.geometry.width), anchors)
+            discs = decoding.discs
         except AnchorError as exc:
             raise HintError(f"{image.path}: {exc}") from None
         timings["decode"] = time.perf_counter() - t
@@ -389,6 +424,10 @@ class Labeller:
         # a slice forced with -x is kept for every disc; otherwise each disc follows its own level
         records = discs_to_records(image, prepared, discs, lateral=x is None)
         timings["map"] = time.perf_counter() - t
+        hints = _hint_records(init_label, init_z)
+        t = time.perf_counter()
+        numbering = self.assess_numbering(decoding, records, hints)
+        timings["numbering"] = time.perf_counter() - t
         return Labelling(image=image, prepared=prepared, discs=records, model=self.model, backend=self.backend,
                          device=self.device, contrast=self.contrast, threshold=self.threshold,
-                         hints=_hint_records(init_label, init_z), timings=timings)
+                         hints=hints, timings=timings, numbering=numbering, decoding=decoding)

@@ -35,6 +35,20 @@ def _parse_threshold(ctx: click.Context, param: click.Parameter, value: float) -
     return value
 
 
+def _parse_numbering_threshold(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """``-numbering-thr`` in [0, 1] (NaN refused); None = the model's calibrated threshold."""
+    if value is not None and (value != value or not 0.0 <= value <= 1.0):
+        raise click.BadParameter(f"{value}: must be a number in [0, 1], e.g. 0.95")
+    return value
+
+
+def _warn_numbering(result, image: Path, contrast: str) -> None:
+    """One stderr line when the count is doubtful: the doubt and the hint that settles it."""
+    numbering = getattr(result.labelling, "numbering", None)
+    if numbering is not None and numbering.status == "check":
+        click.echo(f"WARNING: {numbering.warning(str(image), contrast)}", err=True)
+
+
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     """``-shard K/N`` -> ``(K, N)`` with 0 <= K < N."""
     if value is None:
@@ -76,6 +90,11 @@ def _print_result(result) -> None:
     click.echo(f"{'disc':<8}{'value':>6}  {'voxel':<16}{'confidence':>10}")
     for d in result.discs:
         click.echo(f"{d.name:<8}{d.value:>6}  {str(d.voxel):<16}{d.confidence:>10.2f}")
+    numbering = getattr(result.labelling, "numbering", None)
+    if numbering is not None:
+        click.echo(f"Numbering: {numbering.status} (confidence {numbering.confidence:.2f}"
+                   + (", set by the hint)" if numbering.source == "hint" else
+                      f", threshold {numbering.threshold:g})"))
     click.echo(f"Wrote {result.output_path} ({len(result.discs)} discs, {result.seconds:.2f} s)")
     click.echo(f"Wrote {result.sidecar_path}")
     if result.qc_path is not None:
@@ -119,6 +138,10 @@ def _print_result(result) -> None:
               help="Compute device.")
 @click.option("-thr", "threshold", type=float, default=DEFAULT_THRESHOLD, callback=_parse_threshold,
               show_default=True, help="Minimum confidence of a written disc, in (0, 1).")
+@click.option("-numbering-thr", "numbering_threshold", type=float, callback=_parse_numbering_threshold,
+              help="Numbering confidence (probability that every disc value is right) under which an image is "
+              "marked 'check' (sidecar Numbering.status, one warning line with the -initz hint that settles it, "
+              "QC and batch list). Default: the model's calibrated threshold (hca-compact 0.3.0: 0.95).")
 @click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
 @click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -131,8 +154,8 @@ def _print_result(result) -> None:
               help="Folder mode: label only every N-th image starting at K (0-based), e.g. "
               "-shard ${SLURM_ARRAY_TASK_ID}/N in a cluster job array (see docs/cluster.md).")
 @verbose_option
-def command(input_path, contrast, output, ofolder, x, init_label, init_z, model, backend, device, threshold, qc,
-            qc_subject, jobs, overwrite, shard, verbose):
+def command(input_path, contrast, output, ofolder, x, init_label, init_z, model, backend, device, threshold,
+            numbering_threshold, qc, qc_subject, jobs, overwrite, shard, verbose):
     setup_logging(verbose)
     if input_path.is_dir():
         _check_batch_options(output, x, qc_subject, init_label, init_z)
@@ -142,6 +165,7 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
             input_path, out_root=ofolder, contrast=contrast, model=model, backend=backend, device=device,
             threshold=threshold, qc=qc, jobs=jobs, overwrite=overwrite, progress=verbose != "0",
             shard=shard, command_line=shlex.join(argv_of(click.get_current_context())),
+            numbering_threshold=numbering_threshold,
         )
         click.echo(summary.describe())
         return 0 if not summary.failed else 1
@@ -156,7 +180,8 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
         input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
         x=x, model=model, backend=backend, device=device, threshold=threshold,
         command_line=shlex.join(argv_of(click.get_current_context())), init_label=init_label, init_z=init_z,
-        overwrite=overwrite,
+        overwrite=overwrite, numbering_threshold=numbering_threshold,
     )
     _print_result(result)
+    _warn_numbering(result, input_path, contrast)
     return 0

@@ -197,6 +197,7 @@ def label_dataset(
     progress: bool = True,
     shard: tuple[int, int] | None = None,
     command_line: str | None = None,
+    numbering_threshold: float | None = None,
 ) -> BatchSummary:
     """Label every T1w/T2w image of a BIDS dataset (or every NIfTI of a folder).
 
@@ -218,6 +219,9 @@ def label_dataset(
         shard: ``(k, n)``: process only every n-th image starting at k (sorted order), for
             cluster job arrays.
         command_line: recorded in every sidecar (default: ``sys.argv``).
+        numbering_threshold: numbering confidence under which an image is ``check`` (None =
+            each model's calibrated threshold). ``out_root/numbering.csv`` lists every image of
+            the run with its numbering status, ``check`` first; the summary counts and lists them.
 
     Returns:
         A :class:`BatchSummary`; ``summary.failed`` is non-empty when any image failed.
@@ -270,7 +274,8 @@ def label_dataset(
     # Workers share the cores; in-process runs keep the libraries' defaults (a thread limit
     # there would be process-wide and outlive the batch).
     settings = EngineSettings(backend=backend, device=device, threshold=threshold,
-                              threads=max(1, _cpu_count() // workers) if workers > 1 else None)
+                              threads=max(1, _cpu_count() // workers) if workers > 1 else None,
+                              numbering_threshold=numbering_threshold)
     if tasks:
         try:
             write_dataset_description(root, input_dir)
@@ -289,10 +294,31 @@ def label_dataset(
     summary.done.sort()
     summary.failed.sort()
     summary.skipped.sort()
+    _numbering_table(summary, selected, numbering_threshold)
     summary.seconds = time.perf_counter() - start
     log.info("batch finished: %d done, %d skipped, %d failed", len(summary.done), len(summary.skipped),
              len(summary.failed))
     return summary
+
+
+def _numbering_table(summary: BatchSummary, jobs: Sequence[ImageJob], threshold: float | None) -> None:
+    """Write ``out_root/numbering.csv`` (every labelled image of the run, ``check`` first) and
+    list the ``check`` images in the summary."""
+    from hca_disc_label.atomic import write_text_atomic
+    from hca_disc_label.inference.numbering import CSV_NAME, dataset_rows, numbering_csv_text
+
+    labelled = set(summary.done) | {p for p, _ in summary.skipped}
+    rows = dataset_rows([(j.input_path, j.output_path) for j in jobs if j.input_path in labelled], threshold)
+    summary.numbering_check = [(Path(r["image"]), r["confidence"], r["hint"]) for r in rows if r["status"] == "check"]
+    summary.numbering_check.sort(key=lambda c: (c[1] if isinstance(c[1], (int, float)) else 2.0, str(c[0])))
+    if not rows:
+        return
+    path = summary.out_root / CSV_NAME
+    try:
+        write_text_atomic(path, numbering_csv_text(rows))
+        summary.numbering_csv = path
+    except OSError as exc:  # the labels are written: report, do not lose the summary
+        log.error("cannot write %s: %s", path, exc.strerror or exc)
 
 
 def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float, qc: Path | None,

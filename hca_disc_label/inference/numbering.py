@@ -262,6 +262,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, weights: np.nda
     return res.x[1:], float(res.x[0])
 
 
+def check_numbering_threshold(threshold: float | None) -> float | None:
+    """``-numbering-thr``: None (the model's own) or a number in [0, 1].
+
+    Raises:
+        HCAError: NaN or outside [0, 1].
+    """
+    if threshold is None:
+        return None
+    from hca_disc_label.errors import HCAError
+
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise HCAError(f"numbering threshold must be in [0, 1], got {threshold}")
+    return value
+
+
 def load_calibration(folder) -> Calibration:
     """The numbering calibration of a model folder.
 
@@ -471,3 +487,24 @@ def numbering_csv_text(rows: Sequence[Mapping]) -> str:
     for row in sorted(rows, key=key):
         writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
     return buf.getvalue()
+
+
+def dataset_rows(pairs: Sequence[tuple[Path, Path]], threshold: float | None = None) -> list[dict]:
+    """:func:`numbering_row` of every ``(image, label file)`` from the label file's sidecar.
+
+    With ``threshold`` (``-numbering-thr``), the status of a network-numbered image is taken
+    again from its recorded confidence (an up-to-date image labelled with another cut).
+    """
+    from hca_disc_label.naming import sidecar_path_for
+    from hca_disc_label.sidecar import read_sidecar
+
+    rows = []
+    for image, labels in pairs:
+        block = (read_sidecar(sidecar_path_for(Path(labels))) or {}).get("Numbering")
+        block = dict(block) if isinstance(block, dict) else None
+        if block and threshold is not None and block.get("source") != "hint" \
+                and isinstance(block.get("confidence"), (int, float)):
+            block["status"] = "check" if block["confidence"] < threshold else "ok"
+            block["threshold"] = threshold
+        rows.append(numbering_row(image, labels, block))
+    return rows

@@ -166,6 +166,7 @@ def label_discs(
     overwrite: bool = False,
     labeller: Labeller | None = None,
     rebuild_qc_index: bool = True,
+    numbering_threshold: float | None = None,
 ) -> LabelResult:
     """Label the intervertebral discs of a sagittal spine MRI in SCT's convention.
 
@@ -185,9 +186,11 @@ def label_discs(
         overwrite: replace an existing output that this package did not write.
         labeller: a ready :class:`~hca_disc_label.labeller.Labeller` (reused across calls).
         rebuild_qc_index: rebuild the QC ``index.html`` (batch workers leave it to the parent).
+        numbering_threshold: numbering confidence under which the sidecar's ``Numbering``
+            status is ``check`` (None = the model's calibrated threshold; ignored with ``labeller``).
 
     Returns:
-        A :class:`LabelResult`.
+        A :class:`LabelResult` (``result.labelling.numbering``: how sure the count is).
 
     Raises:
         HCAError: bad input, unwritable output, an existing foreign output, model problems,
@@ -195,7 +198,8 @@ def label_discs(
     """
     start = time.perf_counter()
     if labeller is None:
-        labeller = Labeller(model, contrast, backend, device, threshold, slab_thickness_mm)
+        labeller = Labeller(model, contrast, backend, device, threshold, slab_thickness_mm,
+                            numbering_threshold=numbering_threshold)
     input_path = Path(input_path)
     out_path = default_output_path(input_path, output and Path(output), ofolder and Path(ofolder))
     check_output_path(out_path, input_path)

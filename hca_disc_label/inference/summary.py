@@ -29,6 +29,8 @@ class BatchSummary:
         failed: ``(image, one-line reason)``; truthy when any image failed (CLI exit 1).
         total: images in this run (after sharding); shard: ``(k, n)`` or None.
         seconds: wall time of the batch.
+        numbering_check: ``(image, confidence, -initz hint)`` of the labelled images whose
+            numbering status is ``check``, least sure first; numbering_csv: the table of all.
     """
 
     input_dir: Path
@@ -40,6 +42,8 @@ class BatchSummary:
     shard: tuple[int, int] | None = None
     qc_index: Path | None = None
     seconds: float = 0.0
+    numbering_check: list[tuple[Path, object, str]] = field(default_factory=list)
+    numbering_csv: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,14 @@ class BatchSummary:
                 lines.append(f"  {self._rel(path)}: {reason}")
             if len(self.failed) > MAX_LISTED_FAILURES:
                 lines.append(f"  ... and {len(self.failed) - MAX_LISTED_FAILURES} more")
+        if self.numbering_csv is not None or self.numbering_check:
+            lines.append(f"Numbering check: {len(self.numbering_check)} image(s) whose count may be wrong"
+                         + (f" (all images: {self.numbering_csv})" if self.numbering_csv else ""))
+            for path, conf, hint in self.numbering_check[:MAX_LISTED_FAILURES]:
+                conf_text = f"{conf:.2f}" if isinstance(conf, (int, float)) else "?"
+                lines.append(f"  {self._rel(path)}: confidence {conf_text}" + (f"; confirm with {hint}" if hint else ""))
+            if len(self.numbering_check) > MAX_LISTED_FAILURES:
+                lines.append(f"  ... and {len(self.numbering_check) - MAX_LISTED_FAILURES} more")
         if self.skipped and not self.done and not self.failed:
             lines.append("Nothing to do: every output is up to date (use -overwrite to redo).")
         if self.qc_index is not None:

@@ -63,12 +63,13 @@ class LabelTask:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """How every worker builds its engines: backend, device, CPU threads, threshold."""
+    """How every worker builds its engines: backend, device, CPU threads, threshold, numbering threshold."""
 
     backend: str = "auto"
     device: str = "auto"
     threads: int | None = None
     threshold: float = DEFAULT_THRESHOLD
+    numbering_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class LabellerSet:
             if folder.sha256 != task.model_sha256:
                 raise ModelError(f"model folder {task.model_path} changed while the batch was running")
             s = self.settings
-            self._labellers[key] = Labeller(folder, task.contrast, s.backend, s.device, s.threshold, threads=s.threads)
+            self._labellers[key] = Labeller(folder, task.contrast, s.backend, s.device, s.threshold, threads=s.threads,
+                                            numbering_threshold=s.numbering_threshold)
         return self._labellers[key]
 
 
