@@ -89,15 +89,10 @@ def _evaluate_pair(pair: CasePair, fn_mm: float, fp_mm: float) -> CaseResult:
 def read_numbering(label_path: str | os.PathLike[str]) -> dict | None:
     """The ``Numbering`` block of a prediction's JSON sidecar (``x_label-discs_dlabel.json``
     next to ``x_label-discs_dlabel.nii.gz``), or None when there is no sidecar or no block."""
-    import json
+    from hca_disc_label.naming import sidecar_path_for
+    from hca_disc_label.sidecar import read_sidecar
 
-    path = Path(label_path)
-    stem = path.name[:-7] if path.name.endswith(".nii.gz") else path.stem
-    side = path.with_name(stem + ".json")
-    try:
-        block = json.loads(side.read_text(encoding="utf-8")).get("Numbering")
-    except (OSError, ValueError, AttributeError):
-        return None
+    block = (read_sidecar(sidecar_path_for(Path(label_path))) or {}).get("Numbering")
     return block if isinstance(block, dict) else None
 
 

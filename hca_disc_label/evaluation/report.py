@@ -246,10 +246,15 @@ class EvaluationResult:
 
     def tables_markdown(self) -> str:
         """The two headline tables (paper protocol, label-aware), as printed by the CLI."""
-        return (f"Paper protocol (identity-free nearest match, mm):\n\n{self.paper_table()}\n\n"
+        text = (f"Paper protocol (identity-free nearest match, mm):\n\n{self.paper_table()}\n\n"
                 f"Label-aware protocol (match by SCT value, mm):\n\n{self.label_table()}\n\n"
                 "DTT mm: 3D distance; sag.: sagittal-plane distance (world left-right axis "
                 "dropped). Matching, FN and FP use the 3D distance.\n")
+        if self.has_numbering():
+            checks = ", ".join(self.selective().check_cases) or "none"
+            text += (f"\nNumbering status (selective accuracy; check: {checks}):\n\n{self.numbering_table()}\n\n"
+                     f"Reliability (confidence bins vs observed):\n\n{self.reliability_table()}\n")
+        return text
 
     def to_markdown(self) -> str:
         """Full ``summary.md`` text: tables, per-subject table and how to read them."""

@@ -102,3 +102,13 @@ def test_evaluate_without_numbering_has_no_section(tmp_path, bids, lab):
     assert not result.has_numbering()
     assert "Numbering confidence" not in (tmp_path / "out" / "summary.md").read_text()
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["numbering"] is None
+
+
+def test_printed_tables_include_the_numbering_status(tmp_path, bids, lab):
+    affine = lab.AFFINES["ras-1"]
+    gt = lab.discs_along(affine, 2, values=(3, 4, 5))
+    bids.add("sub-a_T2w", gt, affine)
+    path = lab.write_labels(tmp_path / "pred" / f"sub-a_T2w{PRED}.nii.gz", gt, affine)
+    _sidecar(path, "check", 0.5)
+    text = evaluate(tmp_path / "pred", bids.root, plot=False).tables_markdown()
+    assert "Numbering status (selective accuracy; check: sub-a_T2w)" in text and "Reliability" in text
