@@ -128,3 +128,24 @@ def test_script_usage_and_missing_environment(tmp_path):
                           env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "PATH_DATA is not set" in proc.stderr
     assert shutil.which("bash")
+
+
+def test_direct_run_with_corrected_discs(sct, shared_data, tmp_path, isolated_env):
+    """Outside sct_run_batch, one subject; USE_MANUAL_DISCS=1 takes the corrected disc files."""
+    out = tmp_path / "out"
+    env = sct.path_env(PATH_DATA=str(shared_data / "bids"), PATH_DATA_PROCESSED=str(out / "data_processed"),
+                       PATH_RESULTS=str(out / "results"), PATH_QC=str(out / "qc"), PATH_LOG=str(out / "log"),
+                       USE_MANUAL_DISCS="1", HCA_LABEL="false")  # hca_label must not even run
+    proc = subprocess.run(["bash", str(SCRIPT), "sub-errsm30"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("disc labels: manual") == 2
+    for stem in IMAGES["sub-errsm30"]:
+        used = out / "data_processed" / "sub-errsm30" / "anat" / f"{stem}_label-discs_dlabel.nii.gz"
+        gt = shared_data / "bids" / "derivatives" / "labels" / "sub-errsm30" / "anat" / used.name
+        assert used.read_bytes() == gt.read_bytes()
+    # and a failing step makes the subject fail (exit 1), naming the image
+    env.update(USE_MANUAL_DISCS="0")
+    proc = subprocess.run(["bash", str(SCRIPT), "sub-errsm30"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 1 and "FAILED on" in proc.stderr
