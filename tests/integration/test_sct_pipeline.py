@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.integration.conftest import REPO
-from tests.integration.test_sct_qc import ROWS_JS, _chromium, select_row
+from tests.integration.test_sct_qc import _chromium, open_report, select_row
 
 pytestmark = pytest.mark.slow
 
@@ -114,8 +114,7 @@ def test_pipeline_report_in_the_browser(batch, tmp_path):
 
     _, out, _ = batch
     with Browser(_chromium()) as browser:
-        browser.open((out / "qc" / "index.html").as_uri())
-        rows = browser.wait_for(f"(() => {{ const r = {ROWS_JS}; return r.length >= 6 ? r : null; }})()", 90)
+        rows = open_report(browser, out / "qc" / "index.html", 6)
         assert sum("hca_label" in r for r in rows) == 3 and sum("sct_label_vertebrae" in r for r in rows) == 3
         pictures = select_row(browser, "hca_label")
         assert len(pictures) == 2 and all(p["w"] > 0 and p["h"] > 0 for p in pictures)

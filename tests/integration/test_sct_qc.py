@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from hca_disc_label.qc import sct_qc
-from tests.integration.browser import Browser, find_chromium
+from tests.integration.browser import Browser, BrowserError, find_chromium
 
 CASE = ("sub-errsm30", "sub-errsm30_T2w")
 CASES = (CASE, ("sub-pam50", "sub-pam50_T2w"))
@@ -186,6 +186,26 @@ LOADED_JS = """
 """
 
 
+def open_report(browser: Browser, index: Path, min_rows: int, attempts: int = 4) -> list[str]:
+    """Open SCT's report and return its table rows (the text of each).
+
+    SCT's page renders its table rows lazily (a virtualised list); in headless Chromium about
+    one load in eight leaves the table body sized but empty, whatever the wait, and a reload
+    renders it. So: wait up to 15 s, reload if still empty, a few times.
+    """
+    browser.open(index.as_uri())
+    for attempt in range(attempts):
+        try:
+            return browser.wait_for(f"(() => {{ const r = {ROWS_JS}; return r.length >= {min_rows} ? r : null; }})()",
+                                    15)
+        except BrowserError:
+            if attempt == attempts - 1:
+                raise
+            browser.evaluate("location.reload()")
+            browser.wait_for("document.readyState === 'complete'", 30)
+    raise AssertionError("unreachable")
+
+
 def select_row(browser: Browser, text: str) -> list[dict]:
     """Click the first table row containing ``text`` and return our pictures once loaded."""
     clicked = browser.evaluate(
@@ -201,9 +221,8 @@ def test_sct_report_page_lists_our_entry_and_loads_its_pictures(tmp_path, shared
     recs = [_entry(qc, shared_data, case=case) for case in CASES]
     _lay_out_sct_report(sct, qc)
     with Browser(_chromium()) as browser:
-        browser.open((qc / "index.html").as_uri())
+        rows = open_report(browser, qc / "index.html", 2)
         assert browser.evaluate("document.title") == "SCT QC Report"  # SCT's page, not ours
-        rows = browser.wait_for(f"(() => {{ const r = {ROWS_JS}; return r.length >= 2 ? r : null; }})()", 90)
         for rec in recs:
             assert any(rec["inputFile"] in row and rec["subject"] in row for row in rows), rows
         for rec in recs:
@@ -212,6 +231,12 @@ def test_sct_report_page_lists_our_entry_and_loads_its_pictures(tmp_path, shared
             assert {rec["backgroundImage"], rec["overlayImage"]} <= srcs, srcs
             with Image.open(qc / rec["backgroundImage"]) as b:
                 assert all((p["w"], p["h"]) == b.size for p in pictures)  # decoded: they loaded
+        # the right-arrow key (SCT's "Toggle Overlay") shows our overlay over the anatomy
+        browser.evaluate("document.body.dispatchEvent(new KeyboardEvent('keydown', "
+                         "{key: 'ArrowRight', code: 'ArrowRight', bubbles: true}))")
+        browser.wait_for("[...document.images].some(i => (i.getAttribute('src') || '').includes("
+                         "'/hca_label/') && i.getAttribute('src').endsWith('overlay_img.png') && "
+                         "getComputedStyle(i).opacity === '1')", 30)
         text = browser.evaluate("document.body.innerText")
         assert "hca_disc_label" in text and "hca_label -i x -c t2" in text  # version and command shown
         shot = browser.screenshot(tmp_path / "sct_report.png")
