@@ -12,7 +12,9 @@ For every image of ``--bids`` (default ``../shared/data/bids``) that has a cord 
    ``sct_process_segmentation -discfile -vert 1:25 -perlevel 1`` (CSA per level), once on our
    labels and once on the ground-truth labels,
 
-and prints, per case and hint: the share of cord voxels that get the same level as with the
+and the oracle (the ground truth rendered as heatmaps through our real decode and write path,
+on a reoriented copy of the image: our conventions without the model's errors), and prints,
+per case and run: the share of cord voxels that get the same level as with the
 ground truth, the CSA of each level and its relative difference, whether SCT warned "Two
 labels were projected on the same coordinate", and which of our discs SCT had to project onto
 an end of the cord (a disc beyond the cord's range) where the ground truth has none.
@@ -113,7 +115,11 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path, what: str) -> str:
 def run_sct(script: str, args: list[str], root: Path, cwd: Path) -> str:
     """Run one SCT script from the snapshot; returns its stdout + stderr."""
     cmd = [sys.executable, "-m", f"spinalcordtoolbox.scripts.{script}", *map(str, args)]
-    return _run(cmd, sct_env(root), cwd, script)
+    env = sct_env(root)
+    # SCT leaves some temporary folders behind (sct_process_segmentation): keep them in cwd
+    env["TMPDIR"] = str(Path(cwd) / ".sct_tmp")
+    Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    return _run(cmd, env, cwd, script)
 
 
 def hca_label_command() -> list[str]:

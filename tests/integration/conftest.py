@@ -42,9 +42,15 @@ class SCT:
     bin: Path
 
     def path_env(self, **extra: str) -> dict:
-        """Environment with the ``sct_*`` wrappers and this interpreter's scripts (hca_label) first."""
+        """Environment with the ``sct_*`` wrappers and this interpreter's scripts (hca_label) first.
+
+        ``TMPDIR`` is a folder of the session's own: SCT leaves temporary folders behind. Every
+        process of one pipeline gets the same one, so SCT's QC lock (in the temp folder) is shared.
+        """
         env = dict(self.env)
         env["PATH"] = os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["TMPDIR"] = str(self.bin.parent / "sct_tmp")
+        Path(env["TMPDIR"]).mkdir(exist_ok=True)
         env.update(extra)
         return env
 
