@@ -29,7 +29,7 @@ import numpy as np
 
 from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
-from hca_disc_label.inference.landmarks import Landmark, detect_landmarks, is_junction, named_discs
+from hca_disc_label.inference.landmarks import Landmark, consistent, detect_landmarks, is_junction, named_discs
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +360,7 @@ def decode_details(
     is_lm = np.array([v in LANDMARKS for v in channel_values], dtype=bool)
     landmarks = detect_landmarks(heatmaps[is_lm], [v for v in channel_values if v in LANDMARKS], output_stride,
                                  valid_shape) if is_lm.any() else []
+    landmarks = consistent(landmarks, spacing_mm)
     heatmaps = heatmaps[~is_lm]
     channel_values = [v for v in channel_values if v not in LANDMARKS]
     peaks = _peaks(heatmaps, output_stride, spacing_mm, threshold)

@@ -109,3 +109,24 @@ def test_named_disc_is_the_nearest_on_the_landmarks_side(code, side):
     assert value == (3 if code == 102 else 25)
     far = Landmark(code, 55.0 + side * 500.0, 30.0, 0.9)
     assert named_discs([far], rows, cols, SPACING) == []
+
+
+def test_the_remnant_next_to_the_s1s2_junction_is_not_named_l5s1():
+    rows = np.array([100.0, 130.0, 158.0])  # L4/L5, L5/S1, and the S1/S2 remnant just above the junction
+    cols = np.full(3, 30.0)
+    (_, index, value), = named_discs([Landmark(126, 161.0, 31.0, 0.95)], rows, cols, SPACING)
+    assert (index, value) == (1, 25)
+
+
+def test_sacral_landmarks_that_disagree_are_both_ignored():
+    from hca_disc_label.inference.landmarks import consistent
+
+    s1, s12 = Landmark(125, 100.0, 30.0, 0.9), Landmark(126, 118.0, 34.0, 0.9)
+    assert consistent([s1, s12], SPACING) == [s1, s12]  # S1/S2 18 mm below the S1 centre
+    s23 = Landmark(126, 160.0, 70.0, 0.96)  # the network's "S1/S2" is really S2/S3
+    c2 = Landmark(102, 10.0, 30.0, 0.9)
+    assert consistent([c2, s1, s23], SPACING) == [c2]
+    above = Landmark(126, 90.0, 30.0, 0.9)  # junction above the S1 body: impossible
+    assert consistent([s1, above], SPACING) == []
+    weak = Landmark(125, 100.0, 30.0, 0.1)  # one barely seen: no check
+    assert consistent([weak, s23], SPACING) == [weak, s23]
