@@ -138,9 +138,14 @@ def build_cache(args, folder) -> None:
     manifest = {"model": folder.spec, "train_data": str(args.train_data), "synthetic": args.synthetic,
                 "junction": args.junction, "real_crops": args.real_crops, "seed": args.seed}
     done = out / "manifest.json"
-    if done.exists() and json.loads(done.read_text()) == manifest:
-        print(f"cache {out}: complete ({len(list(out.glob('*.npz')))} images)", flush=True)
-        return
+    if done.exists():
+        built = json.loads(done.read_text())
+        if {k: v for k, v in built.items() if k != "code"} == manifest:
+            print(f"cache {out}: complete ({len(list(out.glob('*.npz')))} images, built at code "
+                  f"{built.get('code', '?')})", flush=True)
+            args.code = built.get("code", "")
+            return
+    manifest["code"] = args.code = _code_version()
     engine = create_backend(folder, "auto", "cpu")
     multiple = int(folder.input_contract["size_multiple"])
     sources = [_bids_images(args.shared)]
@@ -299,6 +304,19 @@ def print_table(title: str, cases: list[dict], conf: np.ndarray, thr: float) -> 
               f"{r['wrong_images']} | {r['wrong_flagged']} | {100 * r['all_right_ok']:.1f} % |")
 
 
+def _code_version() -> str:
+    """Short commit of the checkout (the synthetic engine and internal sets change between
+    commits, so a cache is tied to the code that built it), or "" outside git."""
+    import subprocess
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return sha
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", default="hca-compact")
@@ -335,7 +353,7 @@ def main() -> None:
     thr = choose_threshold(internal, conf_cv, args.target)
     cal = fit(internal, feats, args.l2)
     source = (f"{folder.name} {folder.version}: logistic on {len(internal)} internal images "
-              f"(benchmarks/calibrate_numbering.py --seed {args.seed})")
+              f"(benchmarks/calibrate_numbering.py --seed {args.seed}, cache built at code {args.code or '?'})")
     from dataclasses import replace
 
     cal = replace(cal, threshold=thr, source=source)

@@ -141,7 +141,7 @@ def _print_result(result) -> None:
 @click.option("-numbering-thr", "numbering_threshold", type=float, callback=_parse_numbering_threshold,
               help="Numbering confidence (probability that every disc value is right) under which an image is "
               "marked 'check' (sidecar Numbering.status, one warning line with the -initz hint that settles it, "
-              "QC and batch list). Default: the model's calibrated threshold (hca-compact 0.3.0: 0.95).")
+              "QC and batch list). Default: the model's calibrated threshold (hca-compact 0.3.0: 0.93).")
 @click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
 @click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,

@@ -55,6 +55,13 @@ def engine(monkeypatch):
     return holder
 
 
+def _default_cut():
+    from hca_disc_label.inference.numbering import load_calibration
+    from hca_disc_label.weights import resolve_model
+
+    return load_calibration(resolve_model("hca-compact")).threshold
+
+
 def _sidecar(img):
     return json.loads(img.with_name(img.name.replace(".nii.gz", "_label-discs_dlabel.json")).read_text())
 
@@ -74,7 +81,7 @@ def test_doubtful_count_warns_once_with_the_hint_that_settles_it(tmp_path, engin
     assert "Numbering: check" in captured.out
     block = _sidecar(img)["Numbering"]
     assert set(block) >= {"confidence", "status", "alternative", "anchors", "threshold", "source"}
-    assert block["status"] == "check" and 0 <= block["confidence"] < block["threshold"] == 0.95
+    assert block["status"] == "check" and 0 <= block["confidence"] < block["threshold"] == _default_cut()
     assert block["alternative"]["offset"] == 1 and 0 < block["alternative"]["confidence"] <= 1
     assert block["source"] == "network" and isinstance(block["anchors"], list)
     assert "-initz " + hint.split("-initz ")[1] == block["hint"]
@@ -97,7 +104,7 @@ def test_clear_count_gives_no_warning(tmp_path, engine, capsys):
     captured = capsys.readouterr()
     assert "numbering" not in captured.err
     block = _sidecar(img)["Numbering"]
-    assert block["status"] == "ok" and block["confidence"] >= 0.95 and "hint" in block
+    assert block["status"] == "ok" and block["confidence"] >= block["threshold"] == _default_cut() and "hint" in block
 
 
 def test_numbering_threshold_option(tmp_path, engine, capsys):
