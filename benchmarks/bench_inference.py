@@ -132,14 +132,11 @@ def _median_s(fn, repeats: int, warmup: int = 2) -> float:
 
 def pam50_slab_shape(folder, data: Path) -> tuple[int, int]:
     """Padded model-frame (H, W) of the real pam50 slab under the model's input contract."""
+    from hca_disc_label.contract import InputContract
     from hca_disc_label.io import load_image
-    from hca_disc_label.preprocessing import prepare_slab
 
     image = load_image(data / PAM50)
-    c = folder.input_contract
-    prepared = prepare_slab(image.data, image.zooms, float(c["pixel_spacing_mm"]), int(c["size_multiple"]),
-                            float(c["slab_thickness_mm"]))
-    return tuple(prepared.image.shape)
+    return tuple(InputContract.from_mapping(folder.input_contract).prepare(image.data, image.zooms).image.shape)
 
 
 def forward_rows(bench: Bench, data: Path, repeats: int, threads: int) -> list[list[str]]:
@@ -253,15 +250,11 @@ def copy_images(data: Path, dest: Path) -> int:
 _LOOP = """
 import sys
 from pathlib import Path
-from hca_disc_label.inference.backends import create_backend
-from hca_disc_label.inference.pipeline import label_discs
-from hca_disc_label.weights import resolve_model
+from hca_disc_label import Labeller, label_discs
 root, out, backend, model, thr = sys.argv[1:6]
-folder = resolve_model(None if model == '-' else model, 't2')
-engine = create_backend(folder, backend, 'cpu')
+labeller = Labeller(None if model == '-' else model, 't2', backend, 'cpu', float(thr))
 for k, image in enumerate(sorted(Path(root).glob('sub-*/anat/*.nii.gz'))):
-    label_discs(image, 't1' if '_T1w' in image.name else 't2', output=Path(out) / f'{k}.nii.gz', model=folder,
-                backend=engine, threshold=float(thr), command_line='bench')
+    label_discs(image, output=Path(out) / f'{k}.nii.gz', labeller=labeller, command_line='bench')
 """
 
 

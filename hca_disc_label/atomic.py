@@ -85,14 +85,19 @@ def discard(tmp: Path) -> None:
     Path(tmp).unlink(missing_ok=True)
 
 
-def commit(tmp: Path, out_path: Path) -> None:
-    """fsync ``tmp``, give it the usual umask mode, rename it over ``out_path``, fsync the folder."""
+def commit(tmp: Path, out_path: Path, sync_folder: bool = True) -> None:
+    """fsync ``tmp``, give it the usual umask mode, rename it over ``out_path``, fsync the folder.
+
+    ``sync_folder=False`` leaves the folder's fsync to the caller's next commit in the same
+    folder (one folder fsync for a label file and its sidecar).
+    """
     _fsync_file(Path(tmp))
     os.chmod(tmp, _umask_mode())  # mkstemp makes 0600 files
     os.replace(tmp, out_path)
     with _lock:
         _pending.discard(str(tmp))
-    fsync_folder(Path(out_path).parent)
+    if sync_folder:
+        fsync_folder(Path(out_path).parent)
 
 
 def atomic_write(out_path: Path, write: Callable[[Path], object]) -> None:

@@ -8,10 +8,14 @@ are written on the input's grid (shape, affine, qform/sform codes).
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import logging
 import os
+import struct
 import time
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -188,8 +192,13 @@ def _check_header(img: nib.spatialimages.SpatialImage, path: Path) -> None:
 
 
 def _read_array(img: nib.spatialimages.SpatialImage, path: Path, dtype=np.float32) -> np.ndarray:
+    """The voxels as ``dtype`` (scaling applied). A ``.nii.gz`` is inflated in one call
+    (``gzip.decompress``: several times fewer Python-level steps than nibabel's streamed read,
+    same bytes); its size was checked against the header before (:func:`_check_header`)."""
     try:
         with _quiet_nibabel():
+            if str(path).endswith(".gz"):
+                img = type(img).from_bytes(gzip.decompress(Path(path).read_bytes()))
             return np.asarray(img.dataobj, dtype=dtype)
     except MemoryError:
         raise _fail(path, "too large to load (out of memory)") from None
@@ -231,7 +240,29 @@ def _reduce_to_3d(data: np.ndarray, path: Path) -> np.ndarray:
     return data
 
 
-def _check_values(data: np.ndarray, path: Path) -> np.ndarray:
+def _integer_storage(img: nib.spatialimages.SpatialImage) -> bool:
+    """True when every value read as float32 is finite: integer voxels, and no scaling (slope
+    0 or NaN) or a finite one that cannot overflow float32."""
+    header = img.header
+    dtype = header.get_data_dtype()
+    if dtype.kind not in "iu":
+        return False
+    slope, inter = float(header["scl_slope"]), float(header["scl_inter"])
+    if slope == 0 or np.isnan(slope):
+        return True
+    info = np.iinfo(dtype)
+    bound = abs(slope) * max(abs(int(info.min)), int(info.max)) + abs(inter)
+    return bool(np.isfinite(slope) and np.isfinite(inter) and bound < float(np.finfo(np.float32).max))
+
+
+def _check_values(data: np.ndarray, path: Path, surely_finite: bool = False) -> np.ndarray:
+    """NaN/Inf voxels set to 0 (none-finite and constant images refused). ``surely_finite``:
+    the file stores integers with a finite scaling, so the NaN/Inf pass is skipped."""
+    if surely_finite:
+        lo, hi = float(data.min()), float(data.max())
+        if lo == hi:
+            raise _fail(path, f"is constant (every voxel = {lo:g}); nothing to label")
+        return data
     finite = np.isfinite(data)
     if not finite.any():
         raise _fail(path, "contains only NaN/Inf values")
@@ -284,7 +315,7 @@ def load_image(path: str | os.PathLike, timings: dict[str, float] | None = None)
     path = Path(path)
     start = time.perf_counter()
     img, file_affine = open_image(path)
-    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path)
+    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path, _integer_storage(img))
     read_done = time.perf_counter()
     data_c, affine_c = _to_canonical(data, file_affine)
     loaded = LoadedImage(path, img, data_c, affine_c, file_affine, tuple(int(s) for s in img.shape[:3]))
@@ -368,6 +399,84 @@ def label_image_like(
     out.set_sform(s_aff if s_aff is not None else reference.file_affine, int(s_code or 0))
     out.header["cal_min"], out.header["cal_max"] = 0, max([0] + [int(v) for v, _ in points])
     return out
+
+
+def write_label_file(reference: LoadedImage, points: Iterable[tuple[int, tuple[int, int, int]]], path: Path) -> None:
+    """Save the disc-label image of :func:`label_image_like` to ``path`` (not atomic: the
+    caller gives a temporary path).
+
+    A ``.nii.gz`` label file is almost all zeros: it is compressed by :func:`gzip_sparse`
+    (zero runs are not scanned byte by byte) to the same decompressed bytes ``nibabel.save``
+    writes (header, extensions, padding, int16 voxels in F order), about 5x faster. Other
+    names go through ``nibabel.save``.
+    """
+    path = Path(path)
+    points = [(int(v), tuple(int(c) for c in ijk)) for v, ijk in points]
+    img = label_image_like(reference, points)
+    if not str(path).endswith(".nii.gz"):
+        nib.save(img, str(path))
+        return
+    header = img.header
+    img.update_header()
+    header.set_slope_inter(1.0, 0.0)  # what nibabel's writer records for int16 data stored as int16
+    prefix = io.BytesIO()
+    header.write_to(prefix)
+    offset = int(header.get_data_offset())
+    head = prefix.getvalue().ljust(offset, b"\0")
+    nx, ny, nz = reference.file_shape
+    literals = {offset + 2 * (i + nx * (j + ny * k)): struct.pack("<h", v) for v, (i, j, k) in points}
+    path.write_bytes(gzip_sparse(head, offset + 2 * nx * ny * nz, literals))
+
+
+_ZERO_CHUNK = 1 << 20
+_zero_deflate: bytes | None = None
+
+
+def _deflated_zero_chunk() -> bytes:
+    """Raw deflate of :data:`_ZERO_CHUNK` zero bytes, ending on a full flush (computed once)."""
+    global _zero_deflate
+    if _zero_deflate is None:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        _zero_deflate = comp.compress(bytes(_ZERO_CHUNK)) + comp.flush(zlib.Z_FULL_FLUSH)
+    return _zero_deflate
+
+
+def gzip_sparse(head: bytes, total: int, literals: dict[int, bytes]) -> bytes:
+    """A gzip member whose content is ``head``, then zeros up to ``total`` bytes, with
+    ``literals`` (offset -> bytes, at offsets >= ``len(head)``) written over the zeros.
+
+    Every segment is a raw-deflate run ending on a full flush (byte aligned, no reference
+    before it), so runs of :data:`_ZERO_CHUNK` zeros reuse one precomputed compressed chunk.
+    """
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    zero_chunk, deflated_zero = bytes(_ZERO_CHUNK), _deflated_zero_chunk()
+    out = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"]
+    crc = 0
+
+    def literal(chunk: bytes) -> None:
+        nonlocal crc
+        if chunk:
+            out.append(comp.compress(chunk) + comp.flush(zlib.Z_FULL_FLUSH))
+            crc = zlib.crc32(chunk, crc)
+
+    def zeros(n: int) -> None:
+        nonlocal crc
+        full, rest = divmod(n, _ZERO_CHUNK)
+        for _ in range(full):
+            out.append(deflated_zero)
+            crc = zlib.crc32(zero_chunk, crc)
+        literal(bytes(rest))
+
+    literal(head)
+    position = len(head)
+    for at in sorted(literals):
+        zeros(at - position)
+        literal(literals[at])
+        position = at + len(literals[at])
+    zeros(total - position)
+    out.append(comp.flush(zlib.Z_FINISH))
+    out.append(struct.pack("<II", crc & 0xFFFFFFFF, total & 0xFFFFFFFF))
+    return b"".join(out)
 
 
 def save_image_atomic(img: nib.spatialimages.SpatialImage, out_path: Path) -> None:

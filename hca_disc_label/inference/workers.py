@@ -175,8 +175,24 @@ def _exit_on_term(signum, frame) -> None:  # pragma: no cover - runs in workers
     os._exit(128 + signum)
 
 
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _die_with_parent(parent_pid: int) -> None:
-    """Ask for SIGTERM when the parent dies (Linux) and start a watchdog for the rest."""
+    """Ask for SIGTERM when the parent dies (Linux) and start a watchdog for the rest.
+
+    The worker's direct parent is the batch process (spawn) or the fork server it started
+    (forkserver, which exits with the batch process): the watchdog ends the worker when the
+    direct parent changes or the batch process is gone.
+    """
+    direct = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -189,7 +205,7 @@ def _die_with_parent(parent_pid: int) -> None:
         import time
 
         while True:
-            if os.getppid() != parent_pid:
+            if os.getppid() != direct or _gone(parent_pid):
                 _exit_on_term(signal.SIGTERM, None)
             time.sleep(WATCHDOG_S)
 
@@ -227,6 +243,27 @@ def _worker_main(settings: EngineSettings, log_level: int, conn, parent_pid: int
 
 
 # --------------------------------------------------------------------------- parent side
+PRELOAD = ("hca_disc_label.inference.workers", "hca_disc_label.labeller", "hca_disc_label.inference.pipeline",
+           "scipy.ndimage")
+"""Imported once by the fork server, so workers start without paying for them."""
+
+
+def _context(settings: EngineSettings):
+    """The multiprocessing context of the workers: a fork server where there is one (Linux,
+    macOS: the libraries are imported once, each worker is a fork of that clean process, not
+    of the batch process), else spawn. ``HCA_DISC_LABEL_START=spawn`` forces spawn."""
+    import multiprocessing
+
+    method = os.environ.get("HCA_DISC_LABEL_START", "forkserver")
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # onnxruntime is imported (no session is created) unless the torch path is asked for
+        extra = () if settings.backend == "torch" else ("onnxruntime",)
+        context.set_forkserver_preload(list(PRELOAD + extra))
+    return context
+
 @dataclass
 class _Worker:
     process: object
@@ -252,10 +289,9 @@ def run_pool(tasks: Sequence[LabelTask], jobs: int, settings: EngineSettings, lo
     exception, a bug) stops the workers: asked to finish, then terminated (they remove their
     temporary files), then killed.
     """
-    import multiprocessing
     from multiprocessing.connection import wait
 
-    context = multiprocessing.get_context("spawn")
+    context = _context(settings)
     pending = list(tasks)[::-1]
     workers: list[_Worker] = []
     deaths = 0
