@@ -10,9 +10,10 @@ tests) prepares slabs through :meth:`InputContract.prepare`, so no one types the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
+if TYPE_CHECKING:  # no numpy import for model-card readers (hca_label models ...)
+    import numpy as np
 
 DEFAULT_SLAB_THICKNESS_MM = 6.0
 """Slab averaged around the mid-sagittal slice when the card does not say (mm)."""

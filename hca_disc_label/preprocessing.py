@@ -16,10 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+
 log = logging.getLogger(__name__)
 
-DEFAULT_SLAB_MM = 6.0
-"""Slab thickness averaged around the mid-sagittal plane (the paper averages 6 slices of 1 mm)."""
+DEFAULT_SLAB_MM = DEFAULT_SLAB_THICKNESS_MM
+"""Slab thickness averaged around the mid-sagittal plane (the paper averages 6 slices of 1 mm);
+the input contract's default (:mod:`hca_disc_label.contract`)."""
 
 
 @dataclass(frozen=True)

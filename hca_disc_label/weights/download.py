@@ -137,7 +137,9 @@ def fetch_file(
         for url in urls:
             reason = _try_mirror(session, url, part, sha256, size, label, progress, settings)
             if reason is None:
-                os.replace(part, dest)
+                from hca_disc_label.atomic import commit
+
+                commit(part, dest)  # fsync, rename, fsync the folder (the one atomic writer)
                 logger.info("downloaded %s from %s", label, url)
                 return url
             failures.append(f"{url}: {reason}")

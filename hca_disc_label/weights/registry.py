@@ -52,8 +52,8 @@ MODEL_ROLES: tuple[str, ...] = ("weights", "onnx")
 ROLE_FORMATS: dict[str, str] = {"weights": "torch-state-dict", "onnx": "onnx", "card": "json"}
 DEFAULT_FILENAMES: dict[str, str] = {"weights": "weights.pt", "onnx": "model.onnx", "card": CARD_FILENAME}
 
-DEFAULT_SLAB_THICKNESS_MM = 6.0
-"""Paper value: 6 sagittal slices of ~1 mm averaged around the middle."""
+# the input contract's defaults are defined once, in hca_disc_label.contract
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM  # noqa: E402
 
 ENTRY_KEYS: tuple[str, ...] = (
     "name", "version", "description", "contrasts", "default_for", "embedded", "files", "input",
