@@ -59,6 +59,20 @@ CONTRASTS: tuple[str, ...] = ("t1", "t2")
 """Values accepted by ``-c``."""
 
 
+def check_threshold(threshold: float) -> float:
+    """A disc confidence threshold as a float in (0, 1).
+
+    Raises:
+        HCAError: NaN or outside (0, 1).
+    """
+    from hca_disc_label.errors import HCAError
+
+    value = float(threshold)
+    if not 0.0 < value < 1.0:  # False for NaN too
+        raise HCAError(f"threshold must be in (0, 1), got {threshold}")
+    return value
+
+
 def disc_name(value: int) -> str:
     """Return the SCT name of a disc value, e.g. ``3 -> "C2/C3"``.
 

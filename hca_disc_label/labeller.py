@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import HCAError, HintError, ModelError, NoDiscFoundError
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.io import LoadedImage, load_image, read_disc_labels
@@ -83,18 +83,6 @@ def _hint_records(init_label: str | Path | None, init_z: tuple[int, int] | None)
     if init_z is not None:
         hints.append({"source": "-initz", "slice": init_z[0], "value": init_z[1]})
     return hints
-
-
-def check_threshold(threshold: float) -> float:
-    """The threshold as a float in (0, 1).
-
-    Raises:
-        HCAError: NaN or outside (0, 1).
-    """
-    value = float(threshold)
-    if not 0.0 < value < 1.0:  # False for NaN too
-        raise HCAError(f"threshold must be in (0, 1), got {threshold}")
-    return value
 
 
 class Labeller:

@@ -78,9 +78,10 @@ class ModelInfo:
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
         """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
-        card = folder.card if isinstance(folder.card, dict) else {}
-        sha = (card.get("files", {}).get("weights") or {}).get("sha256") or ""
-        return cls(str(folder.name), str(folder.version), str(sha), tuple(int(v) for v in folder.channel_values),
+        from hca_disc_label.sidecar import model_block
+
+        sha = model_block(folder.name, folder.version, folder.card if isinstance(folder.card, dict) else {})["SHA256"]
+        return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
 
     def sidecar_model(self) -> dict:

@@ -32,7 +32,7 @@ PROJECT_URL = "https://github.com/hca-disc-label/hca_disc_label"
 """``GeneratedBy[].Link`` (SCT records the tool's home page there)."""
 
 __all__ = [
-    "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "is_up_to_date", "our_generation",
+    "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "is_up_to_date", "model_block", "our_generation",
     "read_sidecar", "sidecar_path_for", "write_sidecar", "written_by_us",
 ]
 
@@ -47,6 +47,14 @@ def generated_by(**fields: Any) -> dict:
     entry = {"Name": TOOL_NAME, "Version": __version__, "Link": PROJECT_URL, "Date": now_iso()}
     entry.update(fields)
     return entry
+
+
+def model_block(name: str, version: str, card: Mapping[str, Any] | None) -> dict:
+    """The sidecar's ``GeneratedBy[].Model`` block: ``Name``, ``Version`` and the weights'
+    ``SHA256`` from the model card (None when the card lists no weights)."""
+    files = (card or {}).get("files") or {}
+    sha = (files.get("weights") or {}).get("sha256") if isinstance(files, dict) else None
+    return {"Name": str(name), "Version": str(version), "SHA256": sha or None}
 
 
 def build_sidecar(

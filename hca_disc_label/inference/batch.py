@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import DataError, HCAError, ModelError, OutputError
 from hca_disc_label.inference.summary import UP_TO_DATE, BatchSummary
 from hca_disc_label.inference.workers import (
@@ -146,9 +146,10 @@ def is_up_to_date(job: ImageJob, model_folder, threshold: float, qc: Path | None
     input, our sidecar records the same model and threshold) and, with ``qc``, the QC folder
     holds a successful entry for this image and output.
     """
-    from hca_disc_label.labeller import ModelInfo
+    from hca_disc_label.sidecar import model_block  # light: the parent never imports the labeller
 
-    if not sidecar_up_to_date(job.output_path, job.input_path, ModelInfo.of(model_folder).sidecar_model(), threshold):
+    model = model_block(model_folder.name, model_folder.version, model_folder.card)
+    if not sidecar_up_to_date(job.output_path, job.input_path, model, threshold):
         return False
     if qc is not None:
         from hca_disc_label.qc.report import find_entry
@@ -242,8 +243,6 @@ def label_dataset(
     input_dir = Path(input_dir)
     if contrast is not None and contrast not in CONTRASTS:
         raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
-    from hca_disc_label.labeller import check_threshold
-
     threshold = check_threshold(threshold)
     if int(jobs) < 1:
         raise HCAError(f"jobs must be at least 1, got {jobs}")
@@ -349,8 +348,6 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from hca_disc_label.qc.report import rebuild_index
-
     show = bool(progress) and sys.stderr.isatty() and bool(tasks)
     bar = tqdm(total=len(tasks), desc="labelling", unit="img", disable=not show, dynamic_ncols=True)
     last_index = time.monotonic()
@@ -367,6 +364,8 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
         if summary.failed:
             bar.set_postfix(failed=len(summary.failed), refresh=False)
         if qc is not None and time.monotonic() - last_index > INDEX_REFRESH_S:
+            from hca_disc_label.qc.report import rebuild_index
+
             rebuild_index(Path(qc))  # lets people watch a long batch; the final rebuild follows
             last_index = time.monotonic()
 
