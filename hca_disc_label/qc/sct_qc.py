@@ -119,9 +119,9 @@ def qc_location(input_path: Path, dataset: str | None = None, subject: str | Non
     """``(dataset, subject, contrast)`` of an entry, derived from the input path as SCT does.
 
     SCT reads ``<dataset>/<subject>/<contrast>/<file>`` from the input's folders (for BIDS
-    data ``contrast`` is ``anat``); ``dataset`` and ``subject`` can be given instead
-    (``-qc-dataset`` / ``-qc-subject``). The same derivation puts our entry in the same group
-    as SCT's entries of the same file.
+    data ``contrast`` is ``anat``); ``dataset`` and ``subject`` can be given instead (SCT's
+    ``-qc-dataset`` / ``-qc-subject``; ``hca_label -qc-subject`` sets the subject). The same
+    derivation puts our entry in the same group as SCT's entries of the same file.
     """
     path = Path(os.path.abspath(input_path))
     return (dataset or path.parent.parent.parent.name, subject or path.parent.parent.name, path.parent.name)
