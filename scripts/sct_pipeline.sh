@@ -75,9 +75,19 @@ process() {   # one image: returns non-zero at the first failing step
 
     run sct_label_vertebrae -i "$file.nii.gz" -s "$seg" -c "$c" -discfile "$discs" \
         -qc "$PATH_QC" -qc-subject "$QC_SUBJECT" || return 1
-    # -vert 1:25 = every level the disc file can name; -append 1 gathers all subjects in one CSV
-    run sct_process_segmentation -i "$seg" -discfile "$discs" -vert 1:25 -perlevel 1 \
+    # -vert 1:25 = every level the disc file can name; -append 1 gathers all subjects in one CSV.
+    # SCT appends without a lock: with sct_run_batch -jobs N, one subject at a time (flock).
+    locked sct_process_segmentation -i "$seg" -discfile "$discs" -vert 1:25 -perlevel 1 \
         -o "$PATH_RESULTS/csa-SC_${contrast}.csv" -append 1 || return 1
+}
+
+locked() {    # like run, holding the results folder's lock (where flock(1) exists)
+    echo "+ $*"
+    if command -v flock >/dev/null 2>&1; then
+        flock "$PATH_RESULTS/.csa.lock" "$@"
+    else
+        "$@"
+    fi
 }
 
 for image in "${images[@]}"; do

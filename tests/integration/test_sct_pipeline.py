@@ -26,7 +26,7 @@ def batch(sct, shared_data, tmp_path_factory, isolated_env):
     out = tmp_path_factory.mktemp("sct_batch")
     proc = subprocess.run(
         ["sct_run_batch", "-script", str(SCRIPT), "-path-data", str(shared_data / "bids"),
-         "-path-output", str(out), "-include", "^sub-(pam50|errsm30)$", "-jobs", "1"],
+         "-path-output", str(out), "-include", "^sub-(pam50|errsm30)$", "-jobs", "2"],
         env=sct.path_env(), cwd=out, capture_output=True, text=True, timeout=900)
     logs = {p.name: p.read_text(errors="replace") for p in (out / "log").glob("*.log")}
     return proc, out, logs
