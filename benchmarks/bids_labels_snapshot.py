@@ -2,10 +2,17 @@
 
 Runs ``hca_label`` once per image (default model, ``-backend onnx``, contrast from the name)
 through whatever ``hca_disc_label`` is importable, and writes ``{image: [{value, voxel, mm}]}``
-as JSON. ``tests/data/bids_labels_expected.json`` was made with the code before issue 12::
+as JSON (with ``"_model"``: the default model the labels come from).
+``tests/data/bids_labels_expected.json`` was made with the code just before issue 12's
+refactor (1093493, default model hca-compact 0.3.0), from a checkout whose interpreter does not
+put this checkout first (e.g. a venv with a ``.pth`` line to this venv's site-packages)::
 
-    git worktree add /tmp/before 2aef5ce
-    PYTHONPATH=/tmp/before python benchmarks/bids_labels_snapshot.py --out tests/data/bids_labels_expected.json
+    git worktree add /tmp/base 1093493 && ln -s /tmp/base/models /tmp/base/hca_disc_label/models
+    PYTHONPATH=/tmp/base /tmp/venv_before/bin/python benchmarks/bids_labels_snapshot.py \
+        --out tests/data/bids_labels_expected.json
+
+After a deliberate change of the labels (a new default model, a new mid-plane or decoder),
+regenerate it with the current code: ``python benchmarks/bids_labels_snapshot.py --out ...``.
 
 ``tests/test_bids_no_change.py`` recomputes the labels with the current code and compares.
 """
@@ -39,11 +46,19 @@ def snapshot(bids: Path = BIDS) -> dict[str, list[dict]]:
     return out
 
 
+def default_model() -> dict:
+    """``{"Name", "Version", "SHA256"}`` of the default T2 model (the labels depend on it)."""
+    from hca_disc_label.weights import resolve_model
+
+    folder = resolve_model(None, "t2")
+    return {"Name": folder.name, "Version": folder.version, "SHA256": folder.sha256}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    args.out.write_text(json.dumps(snapshot(), indent=1) + "\n")
+    args.out.write_text(json.dumps({"_model": default_model(), **snapshot()}, indent=1) + "\n")
     print(f"wrote {args.out}")
 
 
