@@ -6,7 +6,8 @@ model, and a process pool that ends with its parent.
 * :class:`LabellerSet` builds each worker's labellers (one per model folder and contrast) the
   first time they are needed and keeps them for the worker's life: the model and its engine
   are loaded once per worker, not once per image, and nothing is cached process-wide.
-* :func:`run_pool` runs tasks in spawned worker processes, one task in flight per worker, so a
+* :func:`run_pool` runs tasks in worker processes (forked from a fork server that imported the
+  libraries once, or spawned), one task in flight per worker, so a
   worker that dies (killed for memory, a native crash) fails only the image it was labelling;
   the worker is replaced and the batch goes on.
 
@@ -43,7 +44,7 @@ DIED = "worker process died while labelling this image (out of memory or a crash
 
 @dataclass(frozen=True)
 class LabelTask:
-    """One image of a batch (plain data: picklable for spawned workers).
+    """One image of a batch (plain data: picklable for worker processes).
 
     Attributes:
         input: the image; output: its label file; contrast: "t1" / "t2".
@@ -214,7 +215,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _worker_main(settings: EngineSettings, log_level: int, conn, parent_pid: int,
                  fn: Callable[[LabelTask], TaskResult] | None) -> None:
-    """Body of a spawned worker: receive tasks on ``conn`` until ``None``, send back results.
+    """Body of a worker process: receive tasks on ``conn`` until ``None``, send back results.
 
     Each worker has its own pipe (no lock shared between workers), so a worker killed in the
     middle of a send cannot block the others.
@@ -273,7 +274,7 @@ class _Worker:
 
 def run_pool(tasks: Sequence[LabelTask], jobs: int, settings: EngineSettings, log_level: int,
              on_result: Callable[[TaskResult], None], fn: Callable[[LabelTask], TaskResult] | None = None) -> None:
-    """Run tasks in ``jobs`` spawned workers; ``on_result`` gets exactly one result per task.
+    """Run tasks in ``jobs`` worker processes; ``on_result`` gets exactly one result per task.
 
     Args:
         tasks: the images.
