@@ -13,11 +13,13 @@ names start with ``.`` and contain ``.tmp``; :data:`TEMP_MARK` is what tests loo
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+import signal
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 TEMP_MARK = ".tmp"
 """Every temporary file name contains this (``.<name>.<random>.tmp<suffix>``)."""
@@ -70,12 +72,22 @@ def temp_path_for(out_path: Path) -> Path:
     """
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.",
-                               suffix=f"{TEMP_MARK}{_nifti_aware_suffix(out_path)}")
-    os.close(fd)
-    with _lock:
-        _pending.add(tmp)
-    return Path(tmp)
+    suffix = f"{TEMP_MARK}{_nifti_aware_suffix(out_path)}"
+    for _ in range(100):
+        tmp = str(out_path.parent / f".{out_path.name}.{secrets.token_hex(4)}{suffix}")
+        with _lock:
+            _pending.add(tmp)  # registered before it exists: a signal can never miss it
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return Path(tmp)
+        except FileExistsError:
+            with _lock:
+                _pending.discard(tmp)
+        except BaseException:
+            with _lock:
+                _pending.discard(tmp)
+            raise
+    raise FileExistsError(f"{out_path.parent}: no free temporary name")
 
 
 def discard(tmp: Path) -> None:
@@ -135,6 +147,36 @@ def copy_atomic(src: Path, out_path: Path) -> None:
     import shutil
 
     atomic_write(Path(out_path), lambda tmp: shutil.copyfile(src, tmp))
+
+
+_critical = 0
+_deferred_signal: int | None = None
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """A short section (renaming a label file and its sidecar into place) that a signal must
+    not cut in two: the handlers of this package (:func:`defer_if_critical`) hold SIGTERM /
+    SIGINT until the section ends, then the signal is raised again."""
+    global _critical, _deferred_signal
+    _critical += 1
+    try:
+        yield
+    finally:
+        _critical -= 1
+        if _critical == 0 and _deferred_signal is not None:
+            signum, _deferred_signal = _deferred_signal, None
+            signal.raise_signal(signum)
+
+
+def defer_if_critical(signum: int) -> bool:
+    """Called first by a signal handler: True (and the signal kept for later) inside
+    :func:`critical`."""
+    global _deferred_signal
+    if _critical:
+        _deferred_signal = signum
+        return True
+    return False
 
 
 def remove_pending() -> list[str]:

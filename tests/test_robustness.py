@@ -440,14 +440,15 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, "ctrl-c"], ids=["sigterm", "sigkill", "ctrl-c"])
 def test_batch_workers_end_with_their_parent(sig, good_image, tmp_path):
+    """SIGTERM / SIGKILL of the batch process, or Ctrl-C (SIGINT to the whole process group)."""
     data = tmp_path / "data"
     data.mkdir()
     for k in range(40):
         (data / f"sub-{k:02d}_T2w.nii.gz").write_bytes(good_image.read_bytes())
     out = tmp_path / "labels"
-    proc = _start(["-i", str(data), "-j", "2", "-ofolder", str(out), "-v", "0"])
+    proc = _start(["-i", str(data), "-j", "2", "-ofolder", str(out), "-v", "0"], start_new_session=True)
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and proc.poll() is None:
@@ -458,14 +459,17 @@ def test_batch_workers_end_with_their_parent(sig, good_image, tmp_path):
             break
         time.sleep(0.05)
     assert len(workers) >= 2 and proc.poll() is None, "the batch did not get going"
-    proc.send_signal(sig)
+    if sig == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does
+    else:
+        proc.send_signal(sig)
     proc.communicate(timeout=30)
     end = time.monotonic() + 15
     while any(_alive(w) for w in workers) and time.monotonic() < end:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers)
-    if sig == signal.SIGTERM:
-        assert proc.returncode == 143
+    if sig != signal.SIGKILL:
+        assert proc.returncode == (130 if sig == "ctrl-c" else 143)
     time.sleep(0.3)
     assert not _temp_files(out)
     for label in out.rglob("*_dlabel.nii.gz"):  # whatever was written is whole, with its sidecar

@@ -36,20 +36,33 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum, frame) -> None:
-    raise Terminated(signum)
+    from hca_disc_label.atomic import defer_if_critical
+
+    if not defer_if_critical(signum):  # never between renaming a label file and its sidecar
+        raise Terminated(signum)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    from hca_disc_label.atomic import defer_if_critical
+
+    if not defer_if_critical(signum):
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _signals() -> Iterator[None]:
-    """SIGTERM -> :class:`Terminated` for the duration of a command (main thread only)."""
+    """SIGTERM -> :class:`Terminated`, SIGINT -> KeyboardInterrupt, both held while a label
+    file and its sidecar are renamed into place, for the duration of a command (main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {sig: signal.signal(sig, handler)
+                for sig, handler in ((signal.SIGTERM, _raise_terminated), (signal.SIGINT, _raise_interrupt))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _cleanup() -> None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hca_disc_label.atomic import commit, discard, temp_path_for
+from hca_disc_label.atomic import commit, critical, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import OutputError
 from hca_disc_label.io import check_output_path, write_label_file
@@ -129,8 +129,9 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
                 raise OutputError(f"{where}: cannot write the QC entry ({exc.strerror or exc}); "
                                   f"no labels written") from None
         try:
-            commit(tmp_label, out_path, sync_folder=False)
-            commit(tmp_side, side_path)  # same folder: one folder fsync for both
+            with critical():  # a signal waits until both are in place: never labels without sidecar
+                commit(tmp_label, out_path, sync_folder=False)
+                commit(tmp_side, side_path)  # same folder: one folder fsync for both
         except OSError as exc:
             out_path.unlink(missing_ok=True)  # never leave labels without their sidecar
             if qc is not None:

@@ -170,8 +170,10 @@ def run_in_process(tasks: Iterable[LabelTask], labellers: LabellerSet,
 
 # --------------------------------------------------------------------------- worker side
 def _exit_on_term(signum, frame) -> None:  # pragma: no cover - runs in workers
-    from hca_disc_label.atomic import remove_pending
+    from hca_disc_label.atomic import defer_if_critical, remove_pending
 
+    if defer_if_critical(signum):
+        return  # a label file and its sidecar are being renamed into place: right after that
     remove_pending()
     os._exit(128 + signum)
 
