@@ -16,8 +16,8 @@ and the oracle (the ground truth rendered as heatmaps through our real decode an
 on a reoriented copy of the image: our conventions without the model's errors), and prints,
 per case and run: the share of cord voxels that get the same level as with the
 ground truth, the CSA of each level and its relative difference, whether SCT warned "Two
-labels were projected on the same coordinate", and which of our discs SCT had to project onto
-an end of the cord (a disc beyond the cord's range) where the ground truth has none.
+labels were projected on the same coordinate", and which discs (ours, the ground truth's) lie
+beyond the cord's S-I range, by how many mm: SCT projects those onto an end of the cord.
 
 SCT is not installed as a package: its snapshot (``--sct``, default
 ``../shared/third_party/spinalcordtoolbox``, or ``$HCA_SCT_DIR``) runs as an external program,
@@ -188,22 +188,30 @@ def _points(path: Path) -> dict[int, np.ndarray]:
     return {int(data[tuple(v)]): img.affine[:3, :3] @ v + img.affine[:3, 3] for v in np.argwhere(data > 0)}
 
 
-def beyond_cord(discfile: Path, seg: Path) -> dict[str, list[int]]:
-    """Discs of a label file that lie beyond the cord's S-I range: ``{"top": [..], "bottom": [..]}``.
+BEYOND_TOLERANCE_MM = 5.0
+"""A disc this close beyond the cord's end slice is at the end within labelling precision
+(ground truth about 1 voxel, the model's median distance about 2 mm): SCT snapping it onto the
+end slice puts it where it is anyway. Farther out, the snap moves it (and two there collide)."""
+
+
+def beyond_cord(discfile: Path, seg: Path) -> dict[str, dict[int, float]]:
+    """Discs of a label file beyond the cord's S-I range: ``{"top"|"bottom": {value: mm beyond}}``.
 
     SCT snaps each disc to the nearest centreline point, so a disc above the cord's top slice
     (or below its bottom slice) lands on the cord's end; two such discs at one end collide.
+    The distance is along S-I from the centre of the cord's end slice.
     """
     img = nib.as_closest_canonical(nib.load(str(seg)))
     z_cord = np.nonzero((np.asanyarray(img.dataobj) > 0).any(axis=(0, 1)))[0]
     inv = np.linalg.inv(img.affine)
-    out: dict[str, list[int]] = {"top": [], "bottom": []}
+    dz = float(np.linalg.norm(img.affine[:3, 2]))
+    out: dict[str, dict[int, float]] = {"top": {}, "bottom": {}}
     for value, mm in sorted(_points(discfile).items()):
         z = (inv[:3, :3] @ mm + inv[:3, 3])[2]
         if z > z_cord.max() + 0.5:
-            out["top"].append(value)
+            out["top"][value] = round((z - z_cord.max()) * dz, 2)
         elif z < z_cord.min() - 0.5:
-            out["bottom"].append(value)
+            out["bottom"][value] = round((z_cord.min() - z) * dz, 2)
     return out
 
 
@@ -225,8 +233,8 @@ class Comparison:
     collision_ours: bool  # SCT warned "Two labels were projected on the same coordinate"
     collision_gt: bool
     lost_ours: list[int]  # discs that vanished in SCT's projection (collided with another)
-    beyond_ours: dict[str, list[int]] = field(default_factory=dict)  # discs beyond the cord's ends
-    beyond_gt: dict[str, list[int]] = field(default_factory=dict)
+    beyond_ours: dict[str, dict[int, float]] = field(default_factory=dict)  # discs beyond the cord's ends, mm
+    beyond_gt: dict[str, dict[int, float]] = field(default_factory=dict)
 
     @property
     def max_csa_diff(self) -> float:
@@ -240,10 +248,11 @@ class Comparison:
         diffs = [self.csa_rel_diff.get(lv) for lv in self.interior_levels]
         return float("inf") if not diffs or any(d is None for d in diffs) else max(diffs)
 
-    @property
-    def extra_beyond(self) -> dict[str, list[int]]:
-        """Cord ends where our labels have a disc beyond the cord and the ground truth has none."""
-        return {end: v for end, v in self.beyond_ours.items() if v and not self.beyond_gt.get(end)}
+    def extra_beyond(self, tolerance_mm: float = BEYOND_TOLERANCE_MM) -> dict[str, dict[int, float]]:
+        """Our discs more than ``tolerance_mm`` beyond a cord end where the ground truth has none."""
+        return {end: {v: d for v, d in discs.items() if d > tolerance_mm}
+                for end, discs in self.beyond_ours.items()
+                if not self.beyond_gt.get(end) and any(d > tolerance_mm for d in discs.values())}
 
 
 def _values(path: Path) -> list[int]:
@@ -377,7 +386,8 @@ def table(results: list[Comparison]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for c in results:
         def ends(b: dict) -> str:
-            return ", ".join(f"{end} {v}" for end, v in b.items() if v) or "none"
+            return ", ".join(f"{end} " + ",".join(f"{v} ({d:g} mm)" for v, d in discs.items())
+                             for end, discs in b.items() if discs) or "none"
         run = c.run + (f" ({c.hint})" if c.hint is not None else "")
         lines.append(
             f"| {c.case} | {run} | {','.join(map(str, c.our_values))} | {','.join(map(str, c.gt_values))} "

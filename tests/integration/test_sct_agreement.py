@@ -40,8 +40,12 @@ def test_every_case_with_a_cord_segmentation_ran_through_sct(results):
 @pytest.mark.parametrize("case", CASES)
 def test_no_collision_nor_disc_beyond_the_cord_that_the_ground_truth_lacks(results, case, run):
     c = results[case, run]
-    # a disc beyond the cord's S-I range snaps onto the cord's end slice: ours only where GT has one too
-    assert not c.extra_beyond, f"{case} {run}: discs beyond the cord {c.beyond_ours}, GT {c.beyond_gt}"
+    # A disc beyond the cord's S-I range snaps onto the cord's end slice: ours only where GT has one
+    # too. Within BEYOND_TOLERANCE_MM of the end slice is "at the end" within labelling precision
+    # (hca-compact 0.4.0 puts PAM50's C1/C2 one 2 mm slice above its cord segmentation's top,
+    # the GT one slice below); the oracle, on the GT's positions, must hold it exactly.
+    tolerance = 0.0 if run == "oracle" else agreement.BEYOND_TOLERANCE_MM
+    assert not c.extra_beyond(tolerance), f"{case} {run}: beyond the cord {c.beyond_ours}, GT {c.beyond_gt}"
     if c.collision_ours:
         # "Two labels were projected on the same coordinate": only for discs both beyond one
         # cord end, as with the ground truth (PAM50's cord segmentation stops above T12/L1)
