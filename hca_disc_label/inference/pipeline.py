@@ -7,8 +7,9 @@ and by batch workers):
 1. the label image and its sidecar are written to temporary files beside their targets;
 2. the QC entry (when asked for) is written; if that fails, the temporary files are removed
    and nothing is left (an :class:`~hca_disc_label.errors.OutputError` names the QC path);
-3. both temporary files are renamed over their targets (the QC entry is removed again if that
-   fails), so labels never exist without their sidecar and QC entry.
+3. both temporary files are renamed over their targets, the sidecar first, with signals held
+   (the QC entry is removed again if that fails), so labels never exist without their sidecar
+   and QC entry.
 """
 
 from __future__ import annotations
@@ -128,12 +129,19 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
                 where = exc.filename or qc
                 raise OutputError(f"{where}: cannot write the QC entry ({exc.strerror or exc}); "
                                   f"no labels written") from None
+        side_done = False
         try:
-            with critical():  # a signal waits until both are in place: never labels without sidecar
-                commit(tmp_label, out_path, sync_folder=False)
-                commit(tmp_side, side_path)  # same folder: one folder fsync for both
+            # The sidecar goes first: a process killed (SIGKILL) between the two renames leaves a
+            # sidecar without labels, which the next run simply redoes, never labels that look
+            # like someone else's. Other signals wait until both are in place.
+            with critical():
+                commit(tmp_side, side_path, sync_folder=False)
+                side_done = True
+                commit(tmp_label, out_path)  # same folder: one folder fsync for both
         except OSError as exc:
-            out_path.unlink(missing_ok=True)  # never leave labels without their sidecar
+            if side_done:  # the labels could not follow their new sidecar: remove both
+                side_path.unlink(missing_ok=True)
+                out_path.unlink(missing_ok=True)
             if qc is not None:
                 from hca_disc_label.qc.report import remove_entry
 
