@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 
 from hca_disc_label.cli.main import main
-from hca_disc_label.conventions import DISC_VALUES, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.conventions import TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
 from tests.helpers import PrecomputedBackend
 
-VALUES = list(DISC_VALUES)
+def _default_channels() -> list[int]:
+    from hca_disc_label.weights import resolve_model
+
+    return list(resolve_model("hca-compact").channel_values)
+
+
+VALUES = _default_channels()  # the default model's output channels (discs, then any landmarks: silent here)
 SHAPE = (21, 128, 256)  # canonical-ish x, y (A-P), z (S-I), 1 mm: model frame 256 x 128
 STRIDE = 4  # the default model's contract
 
