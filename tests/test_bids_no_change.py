@@ -1,11 +1,12 @@
-"""The labels written for every ``bids/`` image equal the snapshot taken before the labelling
-core was refactored (issue 12): same values, same voxels, world mm within float noise.
+"""The labels written for every ``bids/`` image equal the committed snapshot: same values, same
+voxels, world mm within float noise (the regression guard of the labelling-core refactor).
 
-``tests/data/bids_labels_expected.json`` was written by the pipeline of commit 1093493 (the
-last commit before the refactor; see ``benchmarks/bids_labels_snapshot.py`` for the command)
-with the default model it records; with another default model the test is skipped (labels
-change with the model). A deliberate change of the algorithm (mid-plane, decoder) changes
-labels too: regenerate the snapshot with the new code then, and say so in the commit.
+``tests/data/bids_labels_expected.json`` records the default model it was made with. The
+refactor (issue 12) was checked against the labels of commit 1093493 with hca-compact 0.3.0
+(passing at 74a1ddd); the snapshot was then regenerated for hca-compact 0.4.0 (the labels change
+with the model). A deliberate change of the model or the algorithm (mid-plane, decoder)
+changes labels: regenerate the snapshot with the new code (``benchmarks/bids_labels_snapshot.py``)
+and say so in the commit. A snapshot of another model fails here rather than being skipped.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def test_every_bids_label_is_unchanged(fresh):
 
     expected = json.loads(EXPECTED.read_text())
     model = expected.pop("_model")
-    if default_model() != model:
-        pytest.skip(f"the default model changed ({model['Name']} {model['Version']} -> {default_model()['Version']}): "
-                    "labels change with it; regenerate the snapshot (benchmarks/bids_labels_snapshot.py)")
+    assert default_model() == model, (
+        f"the snapshot is of {model['Name']} {model['Version']}, the default model is {default_model()['Version']}: "
+        "regenerate it (benchmarks/bids_labels_snapshot.py) and check the label changes")
     assert sorted(fresh) == sorted(expected) and len(expected) == 8
     for image, discs in expected.items():
         got = fresh[image]
