@@ -3,9 +3,11 @@
 Runs ``hca_label`` once per image (default model, ``-backend onnx``, contrast from the name)
 through whatever ``hca_disc_label`` is importable, and writes ``{image: [{value, voxel, mm}]}``
 as JSON (with ``"_model"``: the default model the labels come from).
-``tests/data/bids_labels_expected.json`` was made with the code just before issue 12's
-refactor (1093493, default model hca-compact 0.3.0), from a checkout whose interpreter does not
-put this checkout first (e.g. a venv with a ``.pth`` line to this venv's site-packages)::
+``tests/data/bids_labels_expected.json`` is now the labels of hca-compact 0.4.0 made by the
+current code (``python benchmarks/bids_labels_snapshot.py --out tests/data/bids_labels_expected.json``).
+Issue 12's refactor was checked against the code just before it (1093493, default model
+hca-compact 0.3.0), from a checkout whose interpreter does not put this checkout first (e.g. a
+venv with a ``.pth`` line to this venv's site-packages)::
 
     git worktree add /tmp/base 1093493 && ln -s /tmp/base/models /tmp/base/hca_disc_label/models
     PYTHONPATH=/tmp/base /tmp/venv_before/bin/python benchmarks/bids_labels_snapshot.py \
