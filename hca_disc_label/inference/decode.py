@@ -258,7 +258,8 @@ def decode_heatmaps(
 
     Args:
         heatmaps: ``(V, h, w)`` network output, channel k = SCT value ``channel_values[k]``.
-        channel_values: SCT value of each channel, increasing.
+        channel_values: SCT value of each channel, increasing, then any landmark codes
+            (:data:`~hca_disc_label.conventions.LANDMARKS`; they fix the count, never labels).
         output_stride: model-frame pixels per heatmap pixel.
         spacing_mm: model-frame pixel spacing (mm).
         threshold: minimum peak value of a detected disc.
