@@ -79,12 +79,9 @@ class _Model:
         return out
 
     def decode(self, heatmaps: np.ndarray, shape) -> dict[int, tuple[float, float]]:
-        # channel_values may end with landmark codes (-landmarks models); a card that lists them
-        # apart as landmark_channels gets them appended
-        values = list(self.folder.channel_values)
-        values += [c for c in getattr(self.folder, "landmark_channels", []) if c not in values]
+        # channel_values may end with landmark codes (-landmarks models): the decoder splits them off
         return {d.value: (d.row, d.col) for d in decode_heatmaps(
-            heatmaps, values, self.stride, self.spacing, valid_shape=shape)}
+            heatmaps, list(self.folder.channel_values), self.stride, self.spacing, valid_shape=shape)}
 
 
 def score_case(discs: dict, pred: dict, spacing: float) -> dict:
