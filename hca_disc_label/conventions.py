@@ -123,8 +123,8 @@ LANDMARKS: dict[int, str] = {
     125: "S1 body",
     126: "S1/S2",
 }
-"""Landmark channels a model may carry after its disc channels (card key
-``landmark_channels``): structures that fix the count, never written as labels. Codes are
+"""Landmark channels a model may carry after its disc channels (their codes end the card's
+``channel_values``): structures that fix the count, never written as labels. Codes are
 100 + the SCT number of the vertebra (2 = C2, 25 = S1) or, for 126, of the disc-like
 junction below S1 (what a 26th disc value would be). Positions: the centre of the C2 body
 (the mean of its four corners), the centre of the S1 body, and the posterior point of the

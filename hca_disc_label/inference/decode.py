@@ -353,7 +353,7 @@ def decode_details(
     """:func:`decode_heatmaps` (same arguments, same errors), with its evidence kept.
 
     ``channel_values`` may end with landmark codes (:data:`~hca_disc_label.conventions.LANDMARKS`,
-    a model card's ``landmark_channels``); then ``Decoding.channel_values`` lists the disc
+    as a landmark model's card lists them); then ``Decoding.channel_values`` lists the disc
     channels only.
     """
     if heatmaps.ndim != 3 or heatmaps.shape[0] != len(channel_values):

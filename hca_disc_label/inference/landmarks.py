@@ -1,7 +1,7 @@
 """Landmarks that fix the count: detection in landmark heatmaps, and what they say about discs.
 
-A model may carry landmark channels after its disc channels (model card key
-``landmark_channels``, codes of :data:`~hca_disc_label.conventions.LANDMARKS`): the C2 body,
+A model may carry landmark channels after its disc channels (their codes end the card's
+``channel_values``; codes of :data:`~hca_disc_label.conventions.LANDMARKS`): the C2 body,
 the S1 body and the S1/S2 junction. Each one, where the network sees it clearly, names one
 disc: the disc just below the C2 body is C2/C3, the disc just above the S1 body (or above the
 S1/S2 junction) is L5/S1. The decoder counts the other discs from there, the way a reader of
