@@ -17,7 +17,7 @@ from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, outpu
 __all__ = [
     "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "NIFTI_EXTS", "bids_images", "bids_suffix",
     "contrast_from_name", "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
-    "label_candidates", "output_name", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
+    "label_candidates", "output_name", "vertebrae_mask_candidates", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
 ]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
@@ -28,6 +28,8 @@ DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_
 """Name fragments of derived files (labels, segmentations, masks), never treated as inputs."""
 LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
 """Disc-label suffixes, in order of preference when both exist for one image."""
+VERTEBRAE_SUFFIX = "_label-vertebrae_dseg"
+"""Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 
 
 def is_nifti(name: str) -> bool:
@@ -134,3 +136,8 @@ def label_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> li
     """Possible disc-label files of an image, in order of preference (current, legacy; .nii.gz, .nii)."""
     return [Path(labels_root) / image_rel_folder / f"{stem}{suffix}{ext}"
             for suffix in LABEL_SUFFIXES for ext in NIFTI_EXTS]
+
+
+def vertebrae_mask_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> list[Path]:
+    """Possible vertebral-body mask files of an image (``.nii.gz`` first)."""
+    return [Path(labels_root) / image_rel_folder / f"{stem}{VERTEBRAE_SUFFIX}{ext}" for ext in NIFTI_EXTS]

@@ -7,6 +7,7 @@ Works single-process or under ``torchrun --nproc_per_node N -m hca_disc_label tr
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from pathlib import Path
 
@@ -82,6 +83,12 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
               help="Validate every N steps (best checkpoint by validation distance in mm).")
 @click.option("-val-fraction", "val_fraction", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
               help="Share of BIDS subjects held out for validation.")
+@click.option("-holdout", "holdout", default="", metavar="SUB[,SUB...]",
+              help="Subjects always held out (validated on, never trained on), e.g. one fold of a "
+                   "subject-wise benchmark; -val-fraction then splits the others.")
+@click.option("-oversample", "oversample", multiple=True, metavar="PREFIX:FACTOR",
+              help="Draw real subjects whose name starts with PREFIX FACTOR times as often "
+                   "(repeatable), e.g. sub-zuk:4.")
 @click.option("-val-synthetic", "val_synthetic", type=click.IntRange(0), default=16, show_default=True,
               help="Fixed synthetic validation images (added to held-out BIDS subjects).")
 @click.option("-heights", "heights", default="192,256,320,448", show_default=True, help="Crop heights (px).")
@@ -97,7 +104,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
 def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, init, landmarks, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
-            val_fraction, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
+            val_fraction, holdout, oversample, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.trainer import TrainConfig, train
 
@@ -107,7 +114,8 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, init, 
         seed=seed, split_seed=split_seed,
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
         real_fov_crop=real_fov_crop, real_remap=real_remap,
-        bids=list(data), val_fraction=val_fraction, val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,
+        bids=list(data), val_fraction=val_fraction,
+        holdout=tuple(h for h in holdout.split(",") if h), oversample=_oversample(oversample), val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,
         resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,
         heights=_sizes(heights, "-heights"), widths=_sizes(widths, "-widths"), progress=verbose != "0",
@@ -121,3 +129,18 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, init, 
         click.echo(f"Model folder: {result.model_dir}")
         click.echo(f"Use it: hca_label -i IMAGE -c t2 -model {shlex.quote(str(result.model_dir))}")
     return 0
+
+
+def _oversample(items: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """``("sub-zuk:4",) -> (("sub-zuk", 4.0),)``; a bad item is an argument error (exit 2)."""
+    out = []
+    for item in items:
+        prefix, _, factor = item.rpartition(":")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = -1.0
+        if not prefix or not math.isfinite(value) or value <= 0:
+            raise click.BadParameter(f"{item!r}: expected PREFIX:FACTOR with FACTOR > 0", param_hint="-oversample")
+        out.append((prefix, value))
+    return tuple(out)

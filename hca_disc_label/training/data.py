@@ -165,28 +165,56 @@ centre a little below L5/S1, S1/S2 one level below it), to tell from a real imag
 spacing whether a landmark is surely out of view."""
 
 
-def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int) -> set[int]:
-    """Landmark codes of a real image known to be out of view (target known to be zero).
+SACRAL_LANDMARKS = (125, 126)
+"""The S1 body centre and the S1/S2 junction: both lie below a labelled L5/S1."""
+SACRAL_FREE_LEVELS = 0.25
+"""Below a labelled L5/S1 tip, the sacral landmarks' unknown region starts this many disc
+spacings down: above it (L5/S1 itself, L5, the lumbar column) their targets are known zero."""
+SACRAL_REGION_LEVELS = 4.0
+"""Radius of that unknown region (a disc far below the tip, so locally a half-plane), in disc
+spacings: it holds S1, the S1/S2 junction and the whole sacrum in every lordosis."""
 
-    Real datasets carry no landmark labels: a landmark is extrapolated from the labelled
-    discs' spacing and is known absent only when that place is over two levels outside the
-    image; otherwise its channel is unknown everywhere (never taught "not here" where it may
-    well be).
+
+def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int
+                         ) -> tuple[set[int], dict[int, tuple[float, float, float]]]:
+    """Landmark codes of a real image with a known target, and where they stay unknown.
+
+    Real datasets carry no landmark labels. A landmark is extrapolated from the labelled discs'
+    spacing and is known absent when that place is over two levels outside the image. When the
+    real L5/S1 is labelled (the real sacra of ``sub-zuk*``, whose L5/S1 comes from the L5
+    mask), the sacral landmarks are known to be absent at and above it: that is what tells the
+    S1/S2 channel that the real L5/S1 is not the remnant. They stay unknown below it (S1 and
+    its junction are there but unlabelled).
+
+    Returns:
+        ``(known codes, unsure regions)``; regions as code -> ``(row, col, radius)`` model px,
+        the same form as :func:`known_values_real`'s.
     """
     values = sorted(discs)
     if len(values) < 2:
-        return set()
+        return set(), {}
     rows = np.array([discs[v][0] for v in values])
+    cols = np.array([discs[v][1] for v in values])
     per_level = float(np.median(np.diff(rows) / np.diff(values)))
     if per_level <= 0:
-        return set()
-    out = set()
+        return set(), {}
+    out: set[int] = set()
     for code, place in LANDMARK_PLACE_LEVELS.items():
         ref = values[0] if place < values[0] else values[-1]
         row = discs[ref][0] + (place - ref) * per_level
         if row < -2.0 * per_level or row > height - 1 + 2.0 * per_level:
             out.add(code)
-    return out
+    unsure: dict[int, tuple[float, float, float]] = {}
+    if 25 in discs:
+        step = np.array([per_level, float(np.median(np.diff(cols) / np.diff(values)))])
+        down = step / np.linalg.norm(step)
+        radius = SACRAL_REGION_LEVELS * per_level
+        centre = np.array(discs[25]) + down * (radius + SACRAL_FREE_LEVELS * per_level)
+        for code in SACRAL_LANDMARKS:
+            if code not in out:
+                out.add(code)
+                unsure[code] = (float(centre[0]), float(centre[1]), float(radius))
+    return out, unsure
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -291,6 +319,8 @@ class DataSpec:
             anatomy.
         real_remap: probability that a real image's intensities go through a random curve
             (:func:`remap_intensity`): real anatomy in other looks.
+        case_weights: relative drawing weight of each real case (empty or all equal =
+            uniform, drawn exactly as before weights existed).
     """
 
     spacing_mm: float = 1.0
@@ -301,6 +331,7 @@ class DataSpec:
     augment_real: float = 1.0
     real_fov_crop: float = 0.0
     real_remap: float = 0.0
+    case_weights: tuple[float, ...] = ()
 
 
 FOV_CROP_FRACTION = (0.45, 0.9)
@@ -326,9 +357,11 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     height, width = step_shape(spec, seed, step)
     use_real = spec.real_cases and rng.random() >= spec.synthetic_fraction
     if use_real:
-        case = spec.real_cases[int(rng.integers(len(spec.real_cases)))]
+        case = spec.real_cases[_draw_case(spec, rng)]
         known, unsure = known_values_real(case.discs, case.raw.shape[0])
-        known |= known_landmarks_real(case.discs, case.raw.shape[0])
+        known_lm, unsure_lm = known_landmarks_real(case.discs, case.raw.shape[0])
+        known |= known_lm
+        unsure.update(unsure_lm)
         image = normalise(case.raw)
         if spec.real_remap > 0 and rng.random() < spec.real_remap:
             image = remap_intensity(image, rng)
@@ -339,6 +372,14 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     else:
         sample = augment(synthetic_sample(rng, spec.spacing_mm), rng, 0.5)
     return crop_to(sample, rng, height, width)
+
+
+def _draw_case(spec: DataSpec, rng: np.random.Generator) -> int:
+    """Index of the real case of a sample (weighted by ``spec.case_weights``)."""
+    weights = np.asarray(spec.case_weights, dtype=float)
+    if weights.size != len(spec.real_cases) or np.all(weights == weights[0]):
+        return int(rng.integers(len(spec.real_cases)))
+    return int(rng.choice(len(spec.real_cases), p=weights / weights.sum()))
 
 
 def collate(samples: list[TrainSample], channel_values: list[int], stride: int) -> dict[str, np.ndarray]:

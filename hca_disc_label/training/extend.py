@@ -12,6 +12,11 @@ nearest to the extrapolated point, within :data:`TOLERANCE` spacings of it, and 
 from the labelled end disc; otherwise the level stays unlabelled (training then keeps treating
 it as an unknown region, see :func:`~hca_disc_label.training.data.known_values_real`).
 
+Where the dataset also holds manual vertebral-body masks (``_label-vertebrae_dseg``) with L4 and
+L5, the L5/S1 tip comes from the L5 mask instead (:mod:`.vertebrae`): anatomy, not a detector,
+and the only source for the real T2 scans with the sacrum in view, whose detector-found L5/S1 sits
+on L5's corner (5-8 mm high) or is missing.
+
 The result is a new BIDS dataset: images are symbolic links to the source, labels are new
 files, and ``extended_labels.csv`` lists every added label. The source is never modified.
 """
@@ -50,6 +55,7 @@ class AddedLabel:
     dist_to_extrapolated_mm: float
     spacing_mm: float
     apart_from_end_mm: float
+    source: str = "detector"
 
 
 def extrapolate_next(mm: dict[int, np.ndarray], below: bool) -> tuple[int, np.ndarray, float] | None:
@@ -103,6 +109,28 @@ def added_labels(mm: dict[int, np.ndarray], detections: Sequence[Detection]) -> 
     return out
 
 
+def _l5s1_from_masks(source: Path, image_path: Path, mm: dict[int, np.ndarray], added: list[AddedLabel]) -> list[AddedLabel]:
+    """``added`` with L5/S1 replaced by (or set to) the tip derived from the image's L5 mask,
+    when the dataset has one and the disc is not labelled already."""
+    from hca_disc_label.io import load_image
+    from hca_disc_label.naming import strip_nifti_ext, vertebrae_mask_candidates
+    from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
+
+    rel = image_path.parent.relative_to(source)
+    masks = [m for m in vertebrae_mask_candidates(source / "derivatives" / "labels", rel,
+                                                   strip_nifti_ext(image_path.name)) if m.exists()]
+    if not masks or L5_S1 in mm:
+        return added
+    tip = tips_world_mm(masks[0]).get(L5_S1)
+    if tip is None:
+        return added
+    to_vox = np.linalg.inv(load_image(image_path).file_affine)
+    voxel = tuple(int(v) for v in np.rint(to_vox[:3, :3] @ tip + to_vox[:3, 3]))
+    end = mm[max(mm)]
+    kept = [a for a in added if a.value != L5_S1]
+    return kept + [AddedLabel(L5_S1, voxel, 0.0, 0.0, round(float(np.linalg.norm(tip - end)), 2), "L5 mask")]
+
+
 def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detection]]) -> list[dict]:
     """Write ``dest``: the BIDS dataset ``source`` with labels extended by one level each way.
 
@@ -131,6 +159,7 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
         gt = read_disc_labels(label_path)
         mm = {p.value: np.asarray(p.mm, dtype=float) for p in gt}
         added = added_labels(mm, detect(image_path))
+        added = _l5s1_from_masks(source, image_path, mm, added)
         link = dest / image_path.relative_to(source)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(image_path.resolve())

@@ -57,6 +57,11 @@ class TrainConfig:
             (see :class:`~hca_disc_label.training.data.DataSpec`).
         real_remap: probability of a random intensity curve on a real image (same place).
         bids: BIDS datasets to train on; val_fraction of their subjects are held out.
+        holdout: subjects always held out (validated on, never trained on), before the seeded
+            ``val_fraction`` split of the others: the subject-wise folds of a benchmark.
+        oversample: ``(subject prefix, factor)`` pairs: real subjects whose name starts with the
+            prefix are drawn ``factor`` times as often (a small real set, e.g. ``sub-zuk``,
+            among many others).
         val_synthetic: number of fixed synthetic validation images.
         val_every: validate (and maybe save best) every this many steps.
         init: model to fine-tune from (registry NAME[@VERSION] or folder); None = scratch.
@@ -92,6 +97,8 @@ class TrainConfig:
     real_remap: float = 0.0
     bids: list[Path] = field(default_factory=list)
     val_fraction: float = 0.2
+    holdout: tuple[str, ...] = ()
+    oversample: tuple[tuple[str, float], ...] = ()
     val_synthetic: int = 16
     val_every: int = 200
     init: str | None = None
@@ -210,16 +217,25 @@ def _split_real(config: TrainConfig) -> tuple[list, list]:
     pairs = [p for root in config.bids for p in find_bids_pairs(Path(root))]
     if config.bids and not pairs:
         raise DataError(f"no labelled T1w/T2w image found in {', '.join(map(str, config.bids))}")
-    subjects = sorted({s for s, _, _ in pairs})
+    held = set(config.holdout)
+    unknown = held - {s for s, _, _ in pairs}
+    if unknown:
+        raise DataError(f"-holdout names subjects not in the data: {', '.join(sorted(unknown))}")
+    subjects = sorted({s for s, _, _ in pairs} - held)
     rng = np.random.default_rng(_split_seed(config))
     rng.shuffle(subjects)
     n_val = int(round(config.val_fraction * len(subjects))) if len(subjects) > 1 else 0
-    val_subjects = set(subjects[:n_val])
+    val_subjects = set(subjects[:n_val]) | held
     train, val = [], []
     for subject, img, lab in pairs:
         case = load_bids_case(subject, img, lab, config.spacing_mm, config.slab_mm)
         (val if subject in val_subjects else train).append(case)
     return train, val
+
+
+def case_weights(cases: list, oversample: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
+    """Drawing weight of each real case (1, or the factor of the first matching prefix)."""
+    return tuple(next((f for prefix, f in oversample if c.subject.startswith(prefix)), 1.0) for c in cases)
 
 
 # ----------------------------------------------------------------------------- model
@@ -405,7 +421,8 @@ def train(config: TrainConfig) -> TrainResult:
     spec = DataSpec(spacing_mm=config.spacing_mm,
                     synthetic_fraction=config.synthetic_fraction if train_cases else 1.0,
                     real_cases=train_cases, heights=tuple(config.heights), widths=tuple(config.widths),
-                    real_fov_crop=config.real_fov_crop, real_remap=config.real_remap)
+                    real_fov_crop=config.real_fov_crop, real_remap=config.real_remap,
+                    case_weights=case_weights(train_cases, config.oversample))
     if config.batch_size % dist.world:
         raise HCAError(f"batch size {config.batch_size} is not divisible by {dist.world} processes")
     share = config.batch_size // dist.world
@@ -567,6 +584,8 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
             "real_fov_crop": config.real_fov_crop if train_cases else 0.0,
             "real_remap": config.real_remap if train_cases else 0.0,
             "bids": [str(p) for p in config.bids],
+            "holdout": list(config.holdout),
+            "oversample": [list(o) for o in config.oversample],
             "train_subjects": sorted({c.subject for c in train_cases}),
             "val_subjects": sorted({c.subject for c in val_cases}),
         },

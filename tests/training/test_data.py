@@ -100,7 +100,7 @@ def test_landmarks_follow_augmentation_and_crops_and_reach_their_channels():
     else:
         assert not batch["present"][0, k]
     # a real lumbar image: C2 is far above (known absent), the sacrum may be in view (unknown)
-    assert known_landmarks_real(LUMBAR, height=224) == {102}
+    assert known_landmarks_real(LUMBAR, height=224) == ({102}, {})
 
 
 def test_intensity_remap_keeps_background_and_tissue_order_or_reverses_it():
@@ -115,3 +115,30 @@ def test_intensity_remap_keeps_background_and_tissue_order_or_reverses_it():
         d = np.diff(out[0, 1:])
         kinds.add("up" if np.all(d >= -1e-6) else "down" if np.all(d <= 1e-6) else "mixed")
     assert kinds == {"up", "down"}  # monotone curves of both senses, never scrambled
+
+
+def test_sacral_landmarks_are_known_absent_at_and_above_a_labelled_l5s1_and_unknown_below():
+    from hca_disc_label.training.data import known_landmarks_real
+
+    discs = {**LUMBAR, 25: (196.0, 116.0)}
+    known, unsure = known_landmarks_real(discs, height=300)
+    assert {125, 126} <= known and set(unsure) == {125, 126}
+    batch = collate([TrainSample(np.zeros((300, 200), np.float32), discs, set(DISC_VALUES) | known, unsure)],
+                    VALUES + [125, 126], 1)
+    mask = batch["mask"][0, -1]
+    assert mask[196, 116] == 1.0 and mask[162, 114] == 1.0  # L5/S1 and L4/L5: S1/S2 known absent there
+    assert mask[196 + 34, 118] == 0.0 and mask[196 + 60, 120] == 0.0  # S1, S1/S2: unknown
+    # without a labelled L5/S1 nothing changes
+    assert known_landmarks_real(LUMBAR, height=300) == ({102}, {})
+
+
+def test_case_weights_change_how_often_a_case_is_drawn_and_equal_weights_draw_as_before():
+    from hca_disc_label.training.data import DataSpec, _draw_case
+
+    spec = DataSpec(real_cases=[object()] * 4, case_weights=(1.0, 1.0, 1.0, 5.0))
+    counts = np.bincount([_draw_case(spec, np.random.default_rng(k)) for k in range(2000)], minlength=4)
+    assert counts[3] > 2 * counts[:3].max()
+    same = DataSpec(real_cases=[object()] * 4, case_weights=(2.0,) * 4)
+    plain = DataSpec(real_cases=[object()] * 4)
+    assert [_draw_case(same, np.random.default_rng(k)) for k in range(50)] == \
+        [_draw_case(plain, np.random.default_rng(k)) for k in range(50)]

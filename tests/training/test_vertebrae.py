@@ -1,0 +1,74 @@
+"""Disc tips from vertebral-body masks: the corner rule, the derived L5/S1, the real masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from hca_disc_label.training.vertebrae import L5_S1, check_derivation, disc_tips_from_masks, tips_world_mm
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bids-train"
+
+
+def _box_spine(tmp_path: Path, orientation: str, tilt: float = 0.0) -> tuple[Path, dict[int, np.ndarray]]:
+    """Three rectangular bodies (L3, L4, L5) 25 mm tall, 8 mm gaps, posterior wall at A = 20,
+    on a 1 mm grid; returns the mask file (in ``orientation``) and the expected tips in
+    RAS-canonical voxels."""
+    shape = (9, 60, 120)  # R, A, S
+    mask = np.zeros(shape, dtype=np.uint8)
+    tops = {22: 110, 23: 77, 24: 44}  # superior endplate S index of each body
+    for value, top in tops.items():
+        shift = int(round(tilt * (top - 44)))
+        mask[2:7, 20 + shift:50 + shift, top - 25:top] = value
+    ras = nib.Nifti1Image(mask, np.eye(4))
+    img = ras.as_reoriented(nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt("RAS"), nib.orientations.axcodes2ornt(tuple(orientation))))
+    path = tmp_path / "sub-x_T2w_label-vertebrae_dseg.nii.gz"
+    nib.save(img, path)
+    # L3/L4: midpoint of (20, 85) and (20, 76); L4/L5: of L4 (20, 52) and L5 (20, 43)
+    expected = {23: np.array([4, 20, 80.5]), 24: np.array([4, 20, 47.5])}
+    return path, expected
+
+
+@pytest.mark.parametrize("orientation", ["RAS", "IPR", "LPI", "PIR"])
+def test_corner_rule_puts_tips_between_the_posterior_corners_in_any_orientation(tmp_path, orientation):
+    path, expected = _box_spine(tmp_path, orientation)
+    tips, affine = disc_tips_from_masks(path)
+    for value, point in expected.items():
+        assert np.allclose(tips[value], point, atol=1.0), (value, tips[value], point)
+    # L5/S1: one L4/L5 gap below L5's posterior-inferior corner (20, 19): half of it = 4.5 mm
+    assert np.allclose(tips[L5_S1], [4, 20, 19 - 4.5], atol=1.0)
+    world = tips_world_mm(path)
+    assert np.allclose(world[24], affine[:3, :3] @ tips[24] + affine[:3, 3])
+
+
+def test_a_mask_with_no_consecutive_bodies_is_a_clear_error(tmp_path):
+    from hca_disc_label.errors import DataError
+
+    mask = np.zeros((5, 30, 60), dtype=np.uint8)
+    mask[1:4, 5:20, 5:20] = 20
+    mask[1:4, 5:20, 40:55] = 22
+    path = tmp_path / "m_label-vertebrae_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), path)
+    with pytest.raises(DataError, match="no two consecutive"):
+        disc_tips_from_masks(path)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not beside the project")
+def test_the_rule_reproduces_the_annotated_discs_of_the_real_sacrum_scans():
+    from hca_disc_label.labelfile import read_disc_labels
+
+    errors = []
+    for dseg in sorted((DATA / "derivatives" / "labels").glob("sub-zuk*/anat/*_label-vertebrae_dseg.nii.gz")):
+        labels = Path(str(dseg).replace("_label-vertebrae_dseg", "_label-discs_dlabel"))
+        points = {p.value: np.asarray(p.mm, dtype=float) for p in read_disc_labels(labels)}
+        errors += list(check_derivation(dseg, points).values())
+        tips = tips_world_mm(dseg)
+        # the derived L5/S1 lies below L4/L5, about one level further down
+        spacing = np.linalg.norm(points[24] - points[23])
+        assert 0.6 * spacing < np.linalg.norm(tips[L5_S1] - points[24]) < 1.4 * spacing
+    assert len(errors) == 48
+    assert np.median(errors) <= 1.0 and max(errors) <= 2.0
