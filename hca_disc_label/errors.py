@@ -34,3 +34,21 @@ class DataError(HCAError):
 
 class HintError(HCAError):
     """A user's labelling hint (``-initlabel`` / ``-initz``) is unusable or cannot hold."""
+
+
+class ArgumentValueError(HCAError):
+    """A caller's value that is wrong for this image or path (``-x`` or ``-initz`` outside the
+    image, ``-o`` naming a folder, the input or a non-NIfTI file). The CLI reports it as a usage
+    error (exit 2).
+
+    Attributes:
+        option: the command-line option the value belongs to (e.g. ``"-initz"``).
+    """
+
+    def __init__(self, message: str, option: str) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class MissingExtraError(ModelError):
+    """An optional dependency (PyTorch, onnx) is not installed; the message names the pip extra."""

@@ -21,7 +21,7 @@ from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
 from hca_disc_label.atomic import atomic_write, write_text_atomic  # noqa: F401  (re-exported: one writer)
 from hca_disc_label.conventions import CANONICAL_AXCODES
-from hca_disc_label.errors import OutputError
+from hca_disc_label.errors import ArgumentValueError, OutputError
 
 # the file checks and the label files live in their own modules; their names stay importable here
 from hca_disc_label.nifti import (  # noqa: F401
@@ -171,16 +171,17 @@ def check_output_path(out_path: Path, input_path: Path) -> None:
     """Fail early (before any computation) when ``out_path`` cannot be written.
 
     Raises:
-        OutputError: output equals the input, has no NIfTI extension, or its folder is not
-            writable.
+        ArgumentValueError: (``-o``) output equals the input, has no NIfTI extension or is a
+            folder.
+        OutputError: its folder is not writable.
     """
     out_path = Path(out_path)
     if out_path.resolve() == Path(input_path).resolve():
-        raise OutputError(f"{out_path}: output path is the input image; refusing to overwrite it")
+        raise ArgumentValueError(f"{out_path}: output path is the input image; refusing to overwrite it", "-o")
     if not str(out_path).endswith((".nii", ".nii.gz")):
-        raise OutputError(f"{out_path}: output must end with .nii or .nii.gz")
+        raise ArgumentValueError(f"{out_path}: output must end with .nii or .nii.gz", "-o")
     if out_path.is_dir():
-        raise OutputError(f"{out_path}: output path is a directory")
+        raise ArgumentValueError(f"{out_path}: output path is a folder (give a .nii.gz file, or -ofolder)", "-o")
     folder = out_path.parent
     probe = folder
     while not probe.exists() and probe != probe.parent:

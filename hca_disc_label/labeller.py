@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
-from hca_disc_label.errors import HCAError, HintError, ModelError, NoDiscFoundError
+from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.io import LoadedImage, load_image, read_disc_labels
 # the result types live in labelling.py; importable from here as before
@@ -51,7 +51,8 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
     input image (:func:`~hca_disc_label.io.read_disc_labels`).
 
     Raises:
-        HintError: the hint file is unusable or empty, or a hint lies outside the image.
+        HintError: the hint file is unusable or empty, or its label lies outside the image.
+        ArgumentValueError: the ``-initz`` slice is outside the image.
     """
     anchors: list[Anchor] = []
     if init_label is not None:
@@ -72,7 +73,8 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
         z, value = init_z
         nz = image.data.shape[2]
         if not 0 <= z < nz:
-            raise HintError(f"-initz {z},{value}: slice {z} is outside the image (0..{nz - 1}, inferior = 0)")
+            raise ArgumentValueError(f"-initz {z},{value}: slice {z} is outside {image.path} "
+                                     f"(0..{nz - 1}, inferior = 0)", "-initz")
         row = prepared.geometry.canonical_to_model(np.array([0.0, float(z)]))[0]
         anchors.append(Anchor(int(value), float(row)))
     return anchors
@@ -214,7 +216,8 @@ class Labeller:
             A :class:`Labelling`.
 
         Raises:
-            InputImageError, HintError, NoDiscFoundError (all :class:`HCAError`).
+            InputImageError, HintError, NoDiscFoundError, ArgumentValueError (``x`` or
+            ``init_z`` outside the image); all :class:`HCAError`.
         """
         timings: dict[str, float] = {}
         if not isinstance(image, LoadedImage):

@@ -16,7 +16,7 @@ import numpy as np
 
 from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
-from hca_disc_label.errors import InputImageError
+from hca_disc_label.errors import ArgumentValueError
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.io import LoadedImage
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
@@ -157,13 +157,13 @@ def file_slice_to_canonical_x(image: LoadedImage, index: int) -> int:
     """Convert a slice index along the file's own left-right axis to the canonical x index.
 
     Raises:
-        InputImageError: the index is outside the file's L-R axis.
+        ArgumentValueError: (``-x``) the index is outside the file's L-R axis.
     """
     m = np.linalg.inv(image.file_affine) @ image.affine
     lr_axis = int(np.argmax(np.abs(m[:3, 0])))
     n = image.file_shape[lr_axis]
     if not 0 <= index < n:
-        raise InputImageError(f"{image.path}: -x {index} is outside the left-right axis (0..{n - 1})")
+        raise ArgumentValueError(f"{image.path}: -x {index} is outside the left-right axis (0..{n - 1})", "-x")
     ijk = np.zeros(3)
     ijk[lr_axis] = index
     return int(round(image.file_to_canonical(ijk)[0]))

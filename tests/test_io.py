@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.errors import InputImageError, OutputError
+from hca_disc_label.errors import ArgumentValueError, InputImageError, OutputError
 from hca_disc_label.io import check_output_path, label_image_like, load_image, read_disc_labels, save_image_atomic
 from tests.helpers import ORIENTATIONS, reorient
 
@@ -147,10 +147,14 @@ def test_partial_nan_is_zero_filled(tmp_path):
 
 def test_output_checks(tmp_path):
     img = _save(tmp_path, _volume(np.random.default_rng(0)))
-    with pytest.raises(OutputError, match="is the input"):
+    with pytest.raises(ArgumentValueError, match="is the input") as err:
         check_output_path(img, img)
-    with pytest.raises(OutputError, match=r"\.nii"):
+    assert err.value.option == "-o"
+    with pytest.raises(ArgumentValueError, match=r"\.nii"):
         check_output_path(tmp_path / "out.png", img)
+    (tmp_path / "dir.nii.gz").mkdir()
+    with pytest.raises(ArgumentValueError, match="is a folder"):
+        check_output_path(tmp_path / "dir.nii.gz", img)
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)

@@ -24,7 +24,7 @@ class SCTCommand(click.Command):
         for group, names in self.groups.items():
             if param.name in names:
                 return group
-        is_misc = param.name in ("help", "verbose") or "-h" in getattr(param, "opts", [])
+        is_misc = param.name in ("help", "verbose", "version") or "-h" in getattr(param, "opts", [])
         return "MISC" if is_misc else "OPTIONAL"
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -45,6 +45,19 @@ def verbose_option(func):
         "-v", "verbose", type=VERBOSITY, default="1", show_default=True,
         help="Verbosity: 0 = warnings and errors only, 1 = progress, 2 = debug.",
     )(func)
+
+
+def version_option(func):
+    """``-version`` / ``--version``: print ``hca_label VERSION`` and exit 0."""
+    from hca_disc_label._version import __version__
+
+    return click.version_option(__version__, "-version", "--version", prog_name="hca_label",
+                                message="%(prog)s %(version)s", help="Print the version and exit.")(func)
+
+
+def is_debug(args: list[str]) -> bool:
+    """Whether a command line asks for ``-v 2`` (``-v 2`` or ``-v2``)."""
+    return any(a == "-v2" or (a == "-v" and args[i + 1: i + 2] == ["2"]) for i, a in enumerate(args))
 
 
 class _StderrHandler(logging.StreamHandler):

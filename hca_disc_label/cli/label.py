@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option
+from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option, version_option
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.naming import contrast_from_name
 
@@ -75,9 +75,10 @@ def _parse_initz(ctx: click.Context, param: click.Parameter, value: str | None) 
     return z, v
 
 
-def _check_batch_options(output, x, qc_subject, init_label=None, init_z=None) -> None:
+def _check_batch_options(output, x, qc_subject, init_label=None, init_z=None, qc_dataset=None) -> None:
     for value, flag, hint in ((output, "-o", "use -ofolder"), (x, "-x", "it is chosen per image"),
                               (qc_subject, "-qc-subject", "subjects come from the file names"),
+                              (qc_dataset, "-qc-dataset", "the dataset comes from the folders, as in SCT"),
                               (init_label, "-initlabel", "hints are per image"),
                               (init_z, "-initz", "hints are per image")):
         if value is not None:
@@ -101,6 +102,19 @@ def _print_result(result) -> None:
         click.echo(f"QC: {result.qc_path.parent.parent / 'index.html'}")
     click.echo("\nTo view the labels:")
     click.echo(f"fsleyes {shlex.quote(str(result.input_path))} {shlex.quote(str(result.output_path))} -cm red -dr 0 25")
+
+
+def _print_summary(summary, quiet: bool) -> None:
+    """The folder run's summary on stdout; with ``quiet`` (``-v 0``) only its failures and
+    doubtful counts, on stderr."""
+    if not quiet:
+        click.echo(summary.describe())
+        return
+    for path, reason in summary.failed:
+        click.echo(f"ERROR: {path}: {reason}", err=True)
+    if summary.numbering_check:
+        click.echo(f"WARNING: {len(summary.numbering_check)} image(s) whose disc count may be off a level "
+                   f"(numbering 'check'; see {summary.numbering_csv or 'the QC report'})", err=True)
 
 
 @click.command(
@@ -141,9 +155,14 @@ def _print_result(result) -> None:
 @click.option("-numbering-thr", "numbering_threshold", type=float, callback=_parse_numbering_threshold,
               help="Numbering confidence (probability that every disc value is right) under which an image is "
               "marked 'check' (sidecar Numbering.status, one warning line with the -initz hint that settles it, "
-              "QC and batch list). Default: the model's calibrated threshold (hca-compact 0.3.0: 0.93).")
+              "QC and batch list). Default: the model's calibrated cut, see hca_label models info.")
 @click.option("-qc", "qc", type=click.Path(path_type=Path), help="QC folder (PNG per image + index.html).")
-@click.option("-qc-subject", "qc_subject", help="Subject name shown in the QC report.")
+@click.option("-qc-dataset", "qc_dataset",
+              help="If provided, this string will be mentioned in the QC report as the dataset the process "
+              "was run on (default, as in SCT: the folder three levels above the image).")
+@click.option("-qc-subject", "qc_subject",
+              help="If provided, this string will be mentioned in the QC report as the subject the process "
+              "was run on (default: the sub-XX of the file name).")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes when -i is a folder.")
 @click.option("-overwrite", "overwrite", is_flag=True,
@@ -154,11 +173,12 @@ def _print_result(result) -> None:
               help="Folder mode: label only every N-th image starting at K (0-based), e.g. "
               "-shard ${SLURM_ARRAY_TASK_ID}/N in a cluster job array (see docs/cluster.md).")
 @verbose_option
+@version_option
 def command(input_path, contrast, output, ofolder, x, init_label, init_z, model, backend, device, threshold,
-            numbering_threshold, qc, qc_subject, jobs, overwrite, shard, verbose):
+            numbering_threshold, qc, qc_dataset, qc_subject, jobs, overwrite, shard, verbose):
     setup_logging(verbose)
     if input_path.is_dir():
-        _check_batch_options(output, x, qc_subject, init_label, init_z)
+        _check_batch_options(output, x, qc_subject, init_label, init_z, qc_dataset)
         from hca_disc_label.inference.batch import label_dataset
 
         summary = label_dataset(
@@ -167,21 +187,25 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
             shard=shard, command_line=shlex.join(argv_of(click.get_current_context())),
             numbering_threshold=numbering_threshold,
         )
-        click.echo(summary.describe())
+        _print_summary(summary, quiet=verbose == "0")
         return 0 if not summary.failed else 1
     if shard is not None:
         raise click.UsageError("-shard applies to a folder given as -i, not to a single image.")
-    contrast = contrast or contrast_from_name(input_path.name)
-    if contrast is None:
+    if contrast is None and contrast_from_name(input_path.name) is None:
         raise click.UsageError("Missing option '-c' (t1 or t2): it cannot be guessed from the file name.")
+    from hca_disc_label.errors import ArgumentValueError
     from hca_disc_label.inference.pipeline import label_discs
 
-    result = label_discs(
-        input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
-        x=x, model=model, backend=backend, device=device, threshold=threshold,
-        command_line=shlex.join(argv_of(click.get_current_context())), init_label=init_label, init_z=init_z,
-        overwrite=overwrite, numbering_threshold=numbering_threshold,
-    )
-    _print_result(result)
-    _warn_numbering(result, input_path, contrast)
+    try:
+        result = label_discs(
+            input_path, contrast=contrast, output=output, ofolder=ofolder, qc=qc, qc_subject=qc_subject,
+            qc_dataset=qc_dataset, x=x, model=model, backend=backend, device=device, threshold=threshold,
+            command_line=shlex.join(argv_of(click.get_current_context())), init_label=init_label, init_z=init_z,
+            overwrite=overwrite, numbering_threshold=numbering_threshold,
+        )
+    except ArgumentValueError as exc:  # a value wrong for this image or path: a usage error (exit 2)
+        raise click.BadParameter(" ".join(str(exc).split()), param_hint=f"'{exc.option}'") from None
+    if verbose != "0":
+        _print_result(result)
+    _warn_numbering(result, input_path, result.labelling.contrast)
     return 0

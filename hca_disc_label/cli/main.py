@@ -26,6 +26,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("hca_disc_label.cli.synth", "write synthetic spine images with exact labels"),
 }
 
+EXTRAS_OF_COMMAND = ("train", "export")
+"""Sub-commands whose own pip extra installs what they need (``hca_disc_label[train]``...)."""
+
 
 class Terminated(BaseException):
     """SIGTERM turned into an exception, so every ``finally`` (temporary files, workers) runs."""
@@ -71,7 +74,32 @@ def _cleanup() -> None:
     remove_pending()  # temporary files of writes cut short
 
 
+def _missing_extra(exc: Exception, prog: str) -> str | None:
+    """The one-line error of an optional dependency (torch, onnx) that is not installed, naming
+    the pip extra of the command (``hca_label train`` -> ``[train]``), or None for other errors."""
+    if not isinstance(exc, ModuleNotFoundError):
+        return None
+    from hca_disc_label.extras import EXTRA_OF_MODULE, missing_extra_message
+
+    module = (exc.name or "").split(".")[0]
+    if module not in EXTRA_OF_MODULE:
+        return None
+    sub = prog.split()[1] if len(prog.split()) > 1 else None
+    return missing_extra_message(module, prog, extra=sub if sub in EXTRAS_OF_COMMAND else None)
+
+
+def _help_on_stderr(command: click.Command, prog: str) -> int:
+    """No argument at all for a command that needs some: the help on stderr, exit 2 (as SCT)."""
+    with command.make_context(prog, [], resilient_parsing=True) as ctx:
+        click.echo(command.get_help(ctx), err=True)
+    required = [p.opts[0] for p in command.params if getattr(p, "required", False) and p.opts]
+    click.echo(f"\n{prog}: error: missing {', '.join(required)}", err=True)
+    return 2
+
+
 def _invoke(command: click.Command, args: list[str], prog: str) -> int:
+    if not args and not isinstance(command, click.Group) and any(p.required for p in command.params):
+        return _help_on_stderr(command, prog)
     try:
         with _signals():
             return _run(command, args, prog)
@@ -111,9 +139,15 @@ def _run(command: click.Command, args: list[str], prog: str) -> int:
         click.echo("hca_label: interrupted", err=True)
         return 130
     except Exception as exc:  # a bug: still one line unless debugging
-        if "-v" in args and args[args.index("-v") + 1 : args.index("-v") + 2] == ["2"]:
+        from hca_disc_label.cli.common import is_debug
+
+        if is_debug(args):
             traceback.print_exc()
         _cleanup()
+        missing = _missing_extra(exc, prog)
+        if missing:
+            click.echo(f"hca_label: error: {missing}", err=True)
+            return 1
         first = str(exc).splitlines()[0] if str(exc) else ""
         click.echo(f"hca_label: unexpected error: {type(exc).__name__}: {first} (rerun with -v 2 for details)", err=True)
         return 1

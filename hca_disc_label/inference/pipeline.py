@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hca_disc_label.atomic import commit, critical, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
-from hca_disc_label.errors import OutputError
+from hca_disc_label.errors import HCAError, OutputError
 from hca_disc_label.io import check_output_path, write_label_file
 from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports keep working)
     DiscRecord,
@@ -80,7 +80,7 @@ def check_not_foreign(out_path: Path, overwrite: bool = False) -> None:
 
 def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: Path | None = None,
                   qc_subject: str | None = None, rebuild_qc_index: bool = True,
-                  sidecar_extra: dict | None = None) -> tuple[Path, Path | None]:
+                  sidecar_extra: dict | None = None, qc_dataset: str | None = None) -> tuple[Path, Path | None]:
     """Commit the label image, its sidecar and the QC entry: all of them or none.
 
     Args:
@@ -91,6 +91,7 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
         qc_subject: subject shown in QC.
         rebuild_qc_index: rebuild ``index.html`` (batch workers leave it to the parent).
         sidecar_extra: further top-level sidecar blocks.
+        qc_dataset: dataset of the SCT QC entry (SCT's ``-qc-dataset``; default from the folders).
 
     Returns:
         ``(sidecar path, QC picture or None)``.
@@ -124,7 +125,7 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
 
             try:
                 qc_path = record_labelling(Path(qc), labelling, out_path, subject=qc_subject,
-                                           rebuild=rebuild_qc_index)
+                                           rebuild=rebuild_qc_index, dataset=qc_dataset)
             except OSError as exc:
                 where = exc.filename or qc
                 raise OutputError(f"{where}: cannot write the QC entry ({exc.strerror or exc}); "
@@ -155,7 +156,7 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
 
 def label_discs(
     input_path: str | Path,
-    contrast: str = "t2",
+    contrast: str | None = None,
     output: str | Path | None = None,
     ofolder: str | Path | None = None,
     qc: str | Path | None = None,
@@ -173,16 +174,19 @@ def label_discs(
     labeller: Labeller | None = None,
     rebuild_qc_index: bool = True,
     numbering_threshold: float | None = None,
+    qc_dataset: str | None = None,
 ) -> LabelResult:
     """Label the intervertebral discs of a sagittal spine MRI in SCT's convention.
 
     Args:
         input_path: 3D NIfTI image, any orientation and voxel size (never modified).
-        contrast: "t1" or "t2" (selects the default model).
+        contrast: "t1" or "t2" (selects the default model); None = from the file name's BIDS
+            suffix (``_T1w`` / ``_T2w``), or the ``labeller``'s. Logged either way.
         output: output label file; default ``<stem>_label-discs_dlabel.nii.gz``.
         ofolder: output folder (default: the input's folder).
         qc: QC folder; a PNG, a JSON record and ``index.html`` are written there.
         qc_subject: subject name shown in QC (default: from the file name).
+        qc_dataset: dataset of the SCT QC entry (default, as in SCT: the folder three levels up).
         x: force the mid-sagittal slice (index along the file's own left-right axis).
         model, backend, device, threshold, slab_thickness_mm: see
             :class:`~hca_disc_label.labeller.Labeller` (ignored when ``labeller`` is given).
@@ -199,14 +203,18 @@ def label_discs(
         A :class:`LabelResult` (``result.labelling.numbering``: how sure the count is).
 
     Raises:
-        HCAError: bad input, unwritable output, an existing foreign output, model problems,
-            or no disc found; nothing is written in those cases.
+        HCAError: bad input, unknown contrast, unwritable output, an existing foreign output,
+            model problems, or no disc found; nothing is written in those cases.
+        ArgumentValueError: ``output``, ``x`` or ``init_z`` wrong for this image or path.
     """
     start = time.perf_counter()
+    input_path = Path(input_path)
     if labeller is None:
+        contrast = _contrast_of(input_path, contrast)
         labeller = Labeller(model, contrast, backend, device, threshold, slab_thickness_mm,
                             numbering_threshold=numbering_threshold)
-    input_path = Path(input_path)
+    else:
+        log.debug("%s: contrast %s (the labeller's)", input_path, labeller.contrast)
     out_path = default_output_path(input_path, output and Path(output), ofolder and Path(ofolder))
     check_output_path(out_path, input_path)
     check_not_foreign(out_path, overwrite)
@@ -214,7 +222,7 @@ def label_discs(
     cmd = command_line if command_line is not None else " ".join(sys.argv)
     t = time.perf_counter()
     side_path, qc_path = write_outputs(labelling, out_path, cmd, qc=qc and Path(qc), qc_subject=qc_subject,
-                                       rebuild_qc_index=rebuild_qc_index)
+                                       rebuild_qc_index=rebuild_qc_index, qc_dataset=qc_dataset)
     labelling.timings["write"] = time.perf_counter() - t
     seconds = time.perf_counter() - start
     log.info("%s: %d discs in %.2f s", input_path, len(labelling.discs), seconds)
@@ -224,3 +232,23 @@ def label_discs(
         device=labelling.device, slice_index=labelling.slice_index, seconds=seconds, qc_path=qc_path,
         labelling=labelling,
     )
+
+
+def _contrast_of(input_path: Path, contrast: str | None) -> str:
+    """The contrast to label ``input_path`` with: ``contrast`` when given, else the file name's
+    BIDS suffix (logged at info level, a given one at debug level).
+
+    Raises:
+        HCAError: no contrast given and none in the file name.
+    """
+    if contrast is not None:
+        log.debug("%s: contrast %s (given)", input_path, contrast)
+        return contrast
+    from hca_disc_label.naming import contrast_from_name
+
+    found = contrast_from_name(input_path.name)
+    if found is None:
+        raise HCAError(f"{input_path}: contrast unknown (no _T1w/_T2w in the file name): "
+                       "pass contrast=\"t1\" or \"t2\"")
+    log.info("%s: contrast %s (from the file name's BIDS suffix)", input_path, found)
+    return found

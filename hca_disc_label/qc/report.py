@@ -204,7 +204,7 @@ def write_qc_entry(
 
 
 def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | None = None,
-                     rebuild: bool = True) -> Path:
+                     rebuild: bool = True, dataset: str | None = None) -> Path:
     """The QC write path of one labelled image: every entry writer is called from here.
 
     Args:
@@ -213,6 +213,7 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
         output_path: the label file being written.
         subject: subject shown in the report (default: from the file name).
         rebuild: rebuild ``index.html`` (False in batch workers).
+        dataset: dataset of the SCT-style entry (SCT's ``-qc-dataset``; default from the folders).
 
     Returns:
         The PNG of our entry.
@@ -231,7 +232,8 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
 
     try:
         view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
-        write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, refresh=False)
+        write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, dataset=dataset,
+                           refresh=False)
     except BaseException:
         remove_entry(Path(qc_dir), labelling.input_path)  # all entries of this image or none
         raise

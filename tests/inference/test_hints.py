@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.errors import HintError
+from hca_disc_label.errors import ArgumentValueError, HintError
 from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
 from hca_disc_label.inference.pipeline import label_discs
 from hca_disc_label.io import load_image, read_disc_labels
@@ -107,8 +107,10 @@ def test_unusable_hints_fail_cleanly_and_write_nothing(shifted_case, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros(lab.shape, np.int16), lab.affine), str(empty))
     far = int(round(gt_can[:, 2].max())) + 20  # 20 mm above the highest disc: T12/L1 is ~30 mm up
     far = min(far, nz - 1)
+    with pytest.raises(ArgumentValueError, match="is outside") as err:  # the CLI: a usage error
+        _run(shifted_case, out, init_z=(nz + 5, 23))
+    assert err.value.option == "-initz" and not out.exists()
     cases = [
-        ({"init_z": (nz + 5, 23)}, "outside the image"),
         ({"init_label": empty}, "no disc label"),
         ({"init_label": tmp_path / "missing.nii.gz"}, "-initlabel"),
     ]
