@@ -5,6 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+TORCH, ONNX = "torch>=2.1", "onnx>=1.14"
 version = {}
 exec((HERE / "hca_disc_label" / "_version.py").read_text(), version)
 
@@ -24,8 +25,9 @@ setup(
         "hca_disc_label": ["py.typed"],
         "hca_disc_label.models": ["*.json", "*/*.json", "*/*.pt", "*/*.onnx"],
     },
+    # The default install labels with ONNX Runtime: no PyTorch (a bare "torch" can pull a
+    # multi-GB CUDA build). The extras (hca_disc_label/extras.py says which command needs which):
     install_requires=[
-        "torch>=2.1",
         "numpy>=1.24",
         "nibabel>=5.0",
         "scipy>=1.10",
@@ -39,8 +41,10 @@ setup(
         "matplotlib>=3.6",
     ],
     extras_require={
-        "export": ["onnx>=1.14"],
-        "dev": ["pytest>=7.4", "onnx>=1.14"],
+        "torch": [TORCH],  # -backend torch
+        "export": [TORCH, ONNX],  # hca_label export
+        "train": [TORCH, ONNX],  # hca_label train (exports ONNX at the end)
+        "dev": ["pytest>=7.4", TORCH, ONNX],  # the tests run both backends
     },
     entry_points={"console_scripts": ["hca_label=hca_disc_label.cli.main:run"]},
 )

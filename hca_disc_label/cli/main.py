@@ -26,8 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("hca_disc_label.cli.synth", "write synthetic spine images with exact labels"),
 }
 
-EXTRAS_OF_COMMAND = ("train", "export")
-"""Sub-commands whose own pip extra installs what they need (``hca_disc_label[train]``...)."""
+EXTRAS_OF_COMMAND: dict[str, tuple[str, ...]] = {"train": ("torch", "onnx"), "export": ("torch", "onnx")}
+"""Sub-commands whose own pip extra (``hca_disc_label[train]``...) installs the modules they
+need; checked before the command runs (``train -no-onnx`` needs no onnx), so a training run
+never fails at its final export for want of onnx."""
 
 
 class Terminated(BaseException):
@@ -86,6 +88,22 @@ def _missing_extra(exc: Exception, prog: str) -> str | None:
         return None
     sub = prog.split()[1] if len(prog.split()) > 1 else None
     return missing_extra_message(module, prog, extra=sub if sub in EXTRAS_OF_COMMAND else None)
+
+
+def _check_extras(sub: str, args: list[str]) -> str | None:
+    """The one-line error when sub-command ``sub`` lacks a module of its extra (None when all
+    are there, or when only its help is asked for)."""
+    needed = EXTRAS_OF_COMMAND.get(sub, ())
+    if not needed or not args or {"-h", "--help"} & set(args):
+        return None
+    from hca_disc_label.errors import MissingExtraError
+    from hca_disc_label.extras import require
+
+    try:
+        require(tuple(m for m in needed if not (m == "onnx" and "-no-onnx" in args)), f"hca_label {sub}", sub)
+    except MissingExtraError as exc:
+        return str(exc)
+    return None
 
 
 def _help_on_stderr(command: click.Command, prog: str) -> int:
@@ -158,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``hca_label`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
+        missing = _check_extras(args[0], args[1:])
+        if missing:
+            click.echo(f"hca_label: error: {missing}", err=True)
+            return 1
         module = importlib.import_module(SUBCOMMANDS[args[0]][0])
         return _invoke(module.command, args[1:], f"hca_label {args[0]}")
     from hca_disc_label.cli.label import command

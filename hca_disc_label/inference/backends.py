@@ -69,6 +69,9 @@ def build_torch_model(architecture: dict, weights_path=None):
     Returns:
         The network in eval mode (float32, CPU).
     """
+    from hca_disc_label.extras import require
+
+    require("torch", "building the PyTorch network")
     import torch
 
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
@@ -127,11 +130,13 @@ class OnnxBackend:
         return np.asarray(y[0], dtype=np.float32)
 
 
-def _torch_backend(model, device: str, threads: int | None = None) -> TorchBackend:
-    try:
-        import torch
-    except ImportError:
-        raise ModelError("the torch backend needs PyTorch (pip install torch)") from None
+def _torch_backend(model, device: str, threads: int | None = None,
+                   purpose: str = "-backend torch") -> TorchBackend:
+    from hca_disc_label.extras import require
+
+    require("torch", purpose)
+    import torch
+
     if threads is not None:
         # process-wide in PyTorch: batch workers each own a process, so this is theirs
         torch.set_num_threads(threads)
@@ -148,7 +153,7 @@ def _onnx_backend(model, device: str, threads: int | None = None) -> OnnxBackend
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ModelError("the onnx backend needs onnxruntime (pip install onnxruntime)") from None
+        raise ModelError("-backend onnx needs onnxruntime, which is not installed: pip install onnxruntime") from None
     available = ort.get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
         raise ModelError("-device cuda: onnxruntime has no CUDA provider (install onnxruntime-gpu)")
@@ -193,12 +198,15 @@ def create_backend(model, backend: str = "auto", device: str = "auto", threads: 
     if backend == "onnx" and model.onnx_path is None:
         raise ModelError(f"model {model.name} {model.version} has no ONNX file (use -backend torch or hca_label export)")
     check_card(model)
+    purpose = f"-backend {backend}"
     if backend == "auto":
         backend = "onnx" if model.onnx_path is not None and _has_onnxruntime() else "torch"
+        if model.onnx_path is None:
+            purpose = f"model {model.name} {model.version} has no ONNX file: its torch backend"
     log.debug("backend %s on %s", backend, device)
     if backend == "onnx":
         return _onnx_backend(model, device, threads)
-    return _torch_backend(model, device, threads)
+    return _torch_backend(model, device, threads, purpose)
 
 
 def _has_onnxruntime() -> bool:
