@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 import nibabel as nib
 import numpy as np
@@ -29,6 +29,7 @@ from hca_disc_label.nifti import (  # noqa: F401
     MAX_INPLANE_MM,
     MAX_VOXEL_MM,
     MAX_VOXELS,
+    check_image_object,
     fail as _fail,
     integer_storage as _integer_storage,
     open_image,
@@ -134,29 +135,49 @@ def _check_inplane(zooms: Sequence[float], path: Path) -> None:
         )
 
 
-def load_image(path: str | os.PathLike, timings: dict[str, float] | None = None) -> LoadedImage:
-    """Load and validate a 3D NIfTI image and reorient it to the canonical frame.
+IN_MEMORY = "<in-memory image>"
+"""The name of an image given as an array or an unsaved nibabel image (messages, sidecar)."""
+
+ImageSource = Union[str, os.PathLike, nib.spatialimages.SpatialImage, np.ndarray]
+"""What :func:`load_image` takes: a NIfTI path, a nibabel image, or an array (with its affine)."""
+
+
+def load_image(source: ImageSource, timings: dict[str, float] | None = None,
+               affine: np.ndarray | None = None) -> LoadedImage:
+    """Load and validate a 3D image and reorient it to the canonical frame.
 
     4D images are averaged over time (with a warning). Partial NaN/Inf values are set to 0
-    (with a warning). The header is checked (and the declared size compared with the file)
-    before any voxel is read.
+    (with a warning). A file's header is checked (and the declared size compared with the
+    file) before any voxel is read.
 
     Args:
-        path: a ``.nii`` or ``.nii.gz`` file.
+        source: a ``.nii`` / ``.nii.gz`` path; a nibabel image (NIfTI, or any spatial image,
+            which is labelled as a NIfTI-1 image with its affine); or an array ``(I, J, K)``
+            (or ``(I, J, K, T)``) of grey levels indexed like the file's voxels, with ``affine``.
         timings: when given, receives ``read`` and ``reorient`` seconds.
+        affine: with an array only: 4x4 voxel -> world (mm, RAS+) matrix, as in a NIfTI file.
 
     Returns:
-        The validated image (see :class:`LoadedImage`).
+        The validated image (see :class:`LoadedImage`; ``path`` is the image's file name, or
+        :data:`IN_MEMORY`).
 
     Raises:
         InputImageError: one clear line naming the file and the problem (missing, not NIfTI,
             bad header, truncated, RGB/complex data, 2D, absurd size, non-invertible or NaN
-            affine, NaN/Inf only, constant, voxel too coarse in the sagittal plane).
+            affine, NaN/Inf only, constant, voxel too coarse in the sagittal plane; an array
+            without its affine).
     """
-    path = Path(path)
     start = time.perf_counter()
-    img, file_affine = open_image(path)
-    data = _check_values(_reduce_to_3d(_read_array(img, path), path), path, _integer_storage(img))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        img, file_affine = open_image(path)
+        data = _read_array(img, path)
+        surely_finite = _integer_storage(img)
+    else:
+        img, path = _image_object(source, affine)
+        file_affine = check_image_object(img, str(path))
+        data, surely_finite = np.asarray(img.dataobj, dtype=np.float32), False
+    data = _check_values(_reduce_to_3d(data, path), path, surely_finite)
     read_done = time.perf_counter()
     data_c, affine_c = _to_canonical(data, file_affine)
     loaded = LoadedImage(path, img, data_c, affine_c, file_affine, tuple(int(s) for s in img.shape[:3]))
@@ -165,6 +186,28 @@ def load_image(path: str | os.PathLike, timings: dict[str, float] | None = None)
         timings["read"] = read_done - start
         timings["reorient"] = time.perf_counter() - read_done
     return loaded
+
+
+def _image_object(source, affine) -> tuple[nib.Nifti1Image | nib.Nifti2Image, Path]:
+    """A nibabel NIfTI image (and its name) for an image or array given in memory."""
+    if isinstance(source, np.ndarray):
+        if affine is None:
+            raise _fail(IN_MEMORY, "an array needs its affine (4x4 voxel -> world mm), e.g. label(data, affine=aff)")
+        if source.dtype.kind not in "biuf":
+            raise _fail(IN_MEMORY, f"data type {source.dtype} is not a grey-level image")
+        affine = np.asarray(affine, dtype=float)
+        if affine.shape != (4, 4):
+            raise _fail(IN_MEMORY, f"affine must be 4x4, got shape {affine.shape}")
+        return nib.Nifti1Image(np.asarray(source, dtype=np.float32), affine), Path(IN_MEMORY)
+    if affine is not None:
+        raise _fail(IN_MEMORY, "affine is for an array only (an image carries its own)")
+    if not isinstance(source, nib.spatialimages.SpatialImage):
+        raise _fail(IN_MEMORY, f"expected a NIfTI path, a nibabel image or an array, got {type(source).__name__}")
+    path = Path(source.get_filename() or IN_MEMORY)
+    if not isinstance(source, (nib.Nifti1Image, nib.Nifti2Image)):
+        file_affine = check_image_object(source, str(path))
+        source = nib.Nifti1Image(np.asarray(source.dataobj, dtype=np.float32), file_affine)
+    return source, path
 
 
 def check_output_path(out_path: Path, input_path: Path) -> None:

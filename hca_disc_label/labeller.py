@@ -1,8 +1,8 @@
 """The labelling core: :class:`Labeller`, built once, labels images in memory.
 
 ``Labeller(model, contrast, backend, device)`` resolves the model and builds its inference
-engine once; :meth:`Labeller.label` takes a path or a :class:`~hca_disc_label.io.LoadedImage`
-(+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
+engine once; :meth:`Labeller.label` takes a path, a nibabel image, an array with its affine
+or a :class:`~hca_disc_label.io.LoadedImage` (+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
 world positions, confidence, evidence), the slab and everything the sidecar needs. It writes
 no file. :func:`hca_disc_label.label_discs` is load -> ``Labeller.label`` -> write; batch
 workers, ``evaluate -model``, the benchmarks, trainer validation and ``extend_labels`` build
@@ -27,7 +27,7 @@ import numpy as np
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
-from hca_disc_label.io import LoadedImage, load_image, read_disc_labels
+from hca_disc_label.io import ImageSource, LoadedImage, load_image, read_disc_labels
 # the result types live in labelling.py; importable from here as before
 from hca_disc_label.labelling import (  # noqa: F401
     DiscRecord,
@@ -200,20 +200,24 @@ class Labeller:
             numbering = numbering.with_slice(int(round(z)) if np.isfinite(z) else None)
         return numbering
 
-    def label(self, image: LoadedImage | str | os.PathLike, x: int | None = None,
-              init_label: str | Path | None = None, init_z: tuple[int, int] | None = None) -> Labelling:
+    def label(self, image: LoadedImage | ImageSource, x: int | None = None,
+              init_label: str | Path | None = None, init_z: tuple[int, int] | None = None,
+              affine: np.ndarray | None = None) -> Labelling:
         """Label one image in memory.
 
         Args:
-            image: a path (loaded and validated here) or a loaded image.
+            image: a NIfTI path, a nibabel image (``nib.load(f)``), an array ``(I, J, K)`` of
+                grey levels with its ``affine``, or a loaded image; validated as a file would be
+                (:func:`~hca_disc_label.io.load_image`).
             x: force the mid-sagittal slice: index along the file's own left-right axis; every
                 disc is then placed on it (by default each disc goes on its own level's
                 left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).
             init_label: SCT ``-initlabel``: label image (any grid, matched in world mm).
             init_z: SCT ``-initz``: ``(slice, value)``, slice = axial index in RPI (inferior = 0).
+            affine: with an array only: its 4x4 voxel -> world (mm) matrix.
 
         Returns:
-            A :class:`Labelling`.
+            A :class:`Labelling` (``labelling.to_nifti()``: the label image as a nibabel image).
 
         Raises:
             InputImageError, HintError, NoDiscFoundError, ArgumentValueError (``x`` or
@@ -221,7 +225,7 @@ class Labeller:
         """
         timings: dict[str, float] = {}
         if not isinstance(image, LoadedImage):
-            image = load_image(image, timings=timings)
+            image = load_image(image, timings=timings, affine=affine)
         t = time.perf_counter()
         x_center = None if x is None else file_slice_to_canonical_x(image, x)
         if x_center is None:

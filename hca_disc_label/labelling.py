@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import nibabel as nib
 import numpy as np
 
 from hca_disc_label.contract import InputContract
@@ -147,6 +148,14 @@ class Labelling:
                         "slices_averaged": len(self.prepared.geometry.x_indices)},
             hints=self.hints, extra=extra,
         )
+
+    def to_nifti(self) -> nib.Nifti1Image | nib.Nifti2Image:
+        """The label image in memory, as the label file holds it: int16 on the input's exact
+        grid (shape, affine, qform/sform and their codes), zero except one voxel per disc whose
+        value is its SCT disc value (3 = C2/C3 ... 25 = L5/S1)."""
+        from hca_disc_label.labelfile import label_image_like
+
+        return label_image_like(self.image, self.label_points())
 
     def label_points(self) -> list[tuple[int, tuple[int, int, int]]]:
         """``(value, file voxel)`` of every disc (what the label image holds)."""

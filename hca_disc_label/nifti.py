@@ -205,3 +205,26 @@ def open_image(path: Path) -> tuple[nib.spatialimages.SpatialImage, np.ndarray]:
         raise fail(path, f"invalid orientation in the header ({_short(exc)})") from None
     _check_affine(file_affine, path)
     return img, file_affine
+
+
+def check_image_object(img: nib.spatialimages.SpatialImage, name: str) -> np.ndarray:
+    """The checks of :func:`open_image` for an image already in memory (given to the API):
+    a grey-level data type, a 3D (or 4D) shape of sane size and a usable affine.
+
+    Returns:
+        The image's affine (4x4, voxel -> world mm).
+
+    Raises:
+        InputImageError: naming ``name``.
+    """
+    dtype = np.dtype(img.get_data_dtype())
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise fail(name, f"data type {dtype} is not a grey-level image (RGB or complex data are not supported)")
+    _check_shape(tuple(int(s) for s in img.shape), Path(name))
+    if img.affine is None:
+        raise fail(name, "has no affine (voxel -> world mm)")
+    affine = np.asarray(img.affine, dtype=float)
+    if affine.shape != (4, 4):
+        raise fail(name, f"affine must be 4x4, got shape {affine.shape}")
+    _check_affine(affine, Path(name))
+    return affine
