@@ -21,7 +21,7 @@ _HELP = (
 )
 _EPILOG = (
     "Examples: hca_label evaluate -pred preds/ -gt bids/ -o eval/ ; "
-    "hca_label evaluate -model hca-net-t2 -c t2 -gt bids/ -o eval/ (labels the dataset first, "
+    "hca_label evaluate -model hca-compact -c t2 -gt bids/ -o eval/ (labels the dataset first, "
     "into eval/predictions)"
 )
 

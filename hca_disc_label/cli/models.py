@@ -4,8 +4,8 @@ Examples::
 
     hca_label models list
     hca_label models info hca-compact@0.1.0 -json
-    hca_label models install hca-compact@0.3.0
-    hca_label models install hca-compact@0.3.0 -from-file weights.pt   # offline / air-gapped
+    hca_label models install hca-compact@0.4.0
+    hca_label models install hca-compact@0.4.0 -from-file weights.pt   # offline / air-gapped
     hca_label models install my-site-model -from-file /shared/exports/my-site-model/
     hca_label models verify
     hca_label models path hca-compact
@@ -66,7 +66,9 @@ def info_cmd(spec: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
-        click.echo(_format_info(info))
+        from hca_disc_label.weights.card_text import format_model_info
+
+        click.echo(format_model_info(info))
 
 
 @command.command(name="install")
@@ -155,63 +157,16 @@ def _gather_info(spec: str) -> dict[str, Any]:
         "path": path,
         "registry": source or None,
         "card": card,
+        "numbering": _numbering_of(folder),
     }
 
 
-def _kv(obj: Any) -> str:
-    if isinstance(obj, dict):
-        return ", ".join(f"{k}={_kv(v) if isinstance(v, (dict, list)) else v}" for k, v in obj.items())
-    if isinstance(obj, list):
-        return "[" + ", ".join(str(v) for v in obj) + "]"
-    return str(obj)
+def _numbering_of(folder) -> dict[str, Any] | None:
+    """The calibrated numbering cut of an installed model (``-numbering-thr`` default) and
+    what it was fitted on; None when the model is not installed."""
+    if folder is None:
+        return None
+    from hca_disc_label.inference.numbering import load_calibration
 
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def _format_info(info: dict[str, Any]) -> str:
-    from hca_disc_label.conventions import DISC_NAMES
-
-    card, reg = info["card"] or {}, info["registry"] or {}
-
-    def get(key: str) -> Any:
-        return card.get(key) if card.get(key) is not None else reg.get(key)
-
-    lines = [f"{info['name']} {info['version']}  [{info['status']}]"]
-    if info["path"]:
-        lines.append(f"  path:          {info['path']}")
-    if get("description"):
-        lines.append(f"  description:   {get('description')}")
-    lines.append(f"  contrasts:     {', '.join(get('contrasts') or []) or '-'}")
-    if reg:
-        lines.append(f"  default for:   {', '.join(reg.get('default_for') or []) or '-'}")
-    lines.append(f"  licence:       {get('licence') or '-'}")
-    channels = get("channel_values")
-    if channels:
-        named = ", ".join(f"{v} {DISC_NAMES.get(v, '?')}" for v in channels)
-        lines.append(f"  channels:      {len(channels)} discs: {named}")
-    for label, key in (("architecture", "architecture"), ("input", "input"),
-                       ("training data", "training_data"), ("validation", "validation")):
-        value = get(key)
-        lines.append(f"  {label + ':':<14} {_kv(value) if value is not None else '-'}")
-    if get("release_notes"):
-        lines.append(f"  release notes: {get('release_notes')}")
-    lines.append("  files:")
-    if reg.get("files"):
-        for f in reg["files"]:
-            mirrors = len(f.get("urls") or [])
-            lines.append(
-                f"    {f['role']:<8} {f['filename']:<12} {_size(f.get('size')):>10}  "
-                f"sha256 {f.get('sha256') or '-'}  ({mirrors} mirror{'s' if mirrors != 1 else ''})"
-            )
-    else:
-        for role, f in (card.get("files") or {}).items():
-            lines.append(f"    {role:<8} {f['path']:<12} {_size(f.get('size')):>10}  sha256 {f['sha256']}")
-    return "\n".join(lines)
+    calibration = load_calibration(folder)
+    return {"threshold": calibration.threshold, "source": calibration.source}
