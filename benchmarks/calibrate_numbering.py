@@ -13,6 +13,11 @@ for fitting:
 * ``real`` -- the held-out subjects of split seed 1 of ``--train-data`` (the subjects no
   released model trained on; with the extended labels when given) and ``--real-crops`` random
   field-of-view crops of each (top and/or bottom cut away);
+* ``real-sacrum`` -- with ``--oof SPEC=SUB,SUB`` (repeatable): the real T2 scans with the
+  sacrum in view (``bids-train/sub-zuk*``, ground truth = disc labels + the L5/S1 tip from the L5
+  mask), each subject's heatmaps from the fold model that never trained on it (out of fold: how
+  a model meets a real sacrum it has not seen), whole, cut at the real-sacrum benchmark's heights
+  and at ``--real-crops`` random heights;
 * ``bids`` -- ``SHARED/data/bids``, cached only to REPORT it.
 
 Stage 2: decode every cached image (``inference.decode.decode_details``), compute the numbering
@@ -129,6 +134,49 @@ def _bids_images(shared: Path):
             p.value: (float(r), float(c)) for p, (r, c) in zip(points, rc)}
 
 
+def _sacrum_images(shared: Path, subjects: Sequence[str], n_crops: int, seed: int):
+    """The real-sacrum images of ``subjects`` in the model frame (see the module docstring)."""
+    from hca_disc_label.evaluation.real_crops import SACRUM_BOTTOM_CUTS_MM, TOP_MARGIN_MM, sacrum_ground_truth
+    from hca_disc_label.io import load_image
+    from hca_disc_label.preprocessing import normalise, prepare_slab
+
+    data = shared / "data" / "bids-train"
+    for n, subject in enumerate(subjects):
+        path, gt = sacrum_ground_truth(data, subject)
+        image = load_image(path)
+        to_vox = np.linalg.inv(image.affine)
+        can = np.array([to_vox[:3, :3] @ p + to_vox[:3, 3] for p in gt.values()])
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0,
+                            x_center=int(np.round(np.median(can[:, 0]))))
+        raw = slab.raw[: slab.geometry.height, : slab.geometry.width]
+        rc = slab.geometry.canonical_to_model(can[:, 1:])
+        discs = {v: (float(r), float(c)) for v, (r, c) in zip(gt, rc)}
+        h, tip = raw.shape[0], discs[25][0]
+        group = f"real-sacrum:{subject}"
+        windows = [(0, h, "full")]
+        tops = [0, max(0, int(round(discs[20][0] - TOP_MARGIN_MM)))] if 20 in discs else [0]
+        for top in tops:
+            for below in SACRUM_BOTTOM_CUTS_MM:
+                bottom = h if below is None else int(round(min(h, tip + below)))
+                if (top, bottom) != (0, h) and bottom - top >= 64:
+                    windows.append((top, bottom, f"t{top}b{bottom}"))
+        rng = np.random.default_rng([seed, 3, n])
+        windows += [(*_crop_rows(rng, h), f"crop{k}") for k in range(n_crops)]
+        for a, b, name in windows:
+            cut, kept = _cropped(raw, discs, a, b)
+            if kept:
+                yield "real-sacrum", group, f"{subject}_{name}", normalise(cut), kept
+
+
+def _oof_folds(items: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``["SPEC=SUB,SUB", ...] -> [(SPEC, [SUB, SUB]), ...]``."""
+    out = []
+    for item in items:
+        spec, _, subs = item.partition("=")
+        out.append((spec, [s for s in subs.split(",") if s]))
+    return out
+
+
 def build_cache(args, folder) -> None:
     from hca_disc_label.inference.backends import create_backend
     from hca_disc_label.preprocessing import pad_to_multiple
@@ -137,6 +185,8 @@ def build_cache(args, folder) -> None:
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"model": folder.spec, "train_data": str(args.train_data), "synthetic": args.synthetic,
                 "junction": args.junction, "real_crops": args.real_crops, "seed": args.seed}
+    if args.oof:
+        manifest["oof"] = list(args.oof)
     done = out / "manifest.json"
     if done.exists():
         built = json.loads(done.read_text())
@@ -164,6 +214,17 @@ def build_cache(args, folder) -> None:
             count += 1
             if count % 50 == 0:
                 print(f"cached {count} images", flush=True)
+    for spec, subjects in _oof_folds(args.oof):
+        from hca_disc_label.weights import resolve_model
+
+        fold_engine = create_backend(resolve_model(spec), "auto", "cpu")
+        for set_name, group, ident, image, discs in _sacrum_images(args.shared, subjects, args.real_crops, args.seed):
+            path = out / f"{set_name}__{ident}.npz"
+            if not path.exists():
+                heatmaps = fold_engine.predict(pad_to_multiple(image.astype(np.float32), multiple))
+                np.savez_compressed(
+                    path, heatmaps=heatmaps.astype(np.float16), valid_shape=np.array(image.shape[:2]),
+                    gt=json.dumps({str(v): list(p) for v, p in discs.items()}), set=set_name, group=group)
     done.write_text(json.dumps(manifest) + "\n")
     print(f"cache {out}: {len(list(out.glob('*.npz')))} images", flush=True)
 
@@ -329,6 +390,8 @@ def main() -> None:
     ap.add_argument("--real-crops", type=int, default=15)
     ap.add_argument("--junction", type=int, default=80, help="images per synthetic junction set")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--oof", action="append", default=[], metavar="SPEC=SUB,SUB",
+                    help="fold model and the real-sacrum subjects it never trained on (repeatable)")
     ap.add_argument("--cache-only", action="store_true")
     ap.add_argument("--target", type=float, default=0.99, help="disc identity among ok images to reach")
     ap.add_argument("--write", action="store_true", help="store the fit in numbering_calibration.json")

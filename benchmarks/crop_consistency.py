@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Crop consistency on real images: a disc found whole and in a random cut must keep its value.
+
+    python benchmarks/crop_consistency.py [MODEL] [--data DIR ...] [--crops 5] [--seed 0]
+        [--subjects GLOB] [--limit N] [--json OUT]
+
+No labels needed. Each T1w/T2w image of each ``--data`` BIDS dataset (default
+``../shared/data/bids-train``; add ``../shared/data/bids`` to REPORT it, never to choose) is
+labelled whole, then ``--crops`` random windows along its superior axis keeping 40-80 % of its
+height (:func:`hca_disc_label.evaluation.real_crops.random_cuts`, seeded by ``--seed`` and the
+image's index). Discs found in both labellings (mutual nearest within 5 mm) are compared; a crop
+*changes* when one of them has another value. Reported by group (subject-name prefix and
+dataset): the share of crops that change, the images with at least one, and how many changed
+crops are ``check`` (the bar: all of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hca_disc_label.evaluation.real_crops import compare_counts, random_cuts, save_cut  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bids-train"
+
+
+def group_of(dataset: Path, subject: str) -> str:
+    """``bids-train:zuk`` style group name: dataset folder + subject prefix without digits."""
+    return f"{dataset.name}:{re.sub(r'[0-9]+$', '', subject.removeprefix('sub-'))}"
+
+
+def run_image(labeller, path: Path, n: int, seed: int, index: int, scratch: Path) -> list[dict]:
+    """The whole image and its ``n`` random cuts compared (one record per cut)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    whole = [(d.value, np.asarray(d.mm, float)) for d in labeller.label(path).discs]
+    rows = []
+    for cut in random_cuts(img, n, np.random.default_rng([seed, index])):
+        labelling = labeller.label(save_cut(img, cut, scratch))
+        found = [(d.value, np.asarray(d.mm, float)) for d in labelling.discs]
+        matched, changed = compare_counts(whole, found)
+        status = labelling.numbering.status if labelling.numbering is not None else "ok"
+        rows.append({"image": path.name, "cut": cut.name, "matched": matched, "changed": changed, "status": status})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", nargs="?", default="hca-compact")
+    ap.add_argument("--data", type=Path, action="append", default=None)
+    ap.add_argument("--crops", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--subjects", default="sub-*")
+    ap.add_argument("--limit", type=int, default=0, help="at most N images per dataset (0 = all)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    from hca_disc_label import Labeller
+    from hca_disc_label.naming import bids_images
+
+    labeller = Labeller(args.model, "t2", "onnx", "cpu")
+    records: list[dict] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        for dataset in args.data or [DEFAULT_DATA]:
+            images = [p for p in sorted(bids_images(dataset), key=lambda p: p.as_posix())
+                      if Path(p.relative_to(dataset).parts[0]).match(args.subjects)]
+            for index, path in enumerate(images[: args.limit or None]):
+                labeller.contrast = "t1" if "_T1w" in path.name else "t2"
+                subject = path.relative_to(dataset).parts[0]
+                for row in run_image(labeller, path, args.crops, args.seed, index, Path(scratch)):
+                    records.append({**row, "group": group_of(dataset, subject), "subject": subject})
+    print(f"crop consistency ({labeller.folder.name} {labeller.folder.version}): {len(records)} crops in "
+          f"{time.perf_counter() - start:.0f} s")
+    print("| group | images | crops | crops that change a value | images with one | changed & check |")
+    print("|---|---|---|---|---|---|")
+    for group in sorted({r["group"] for r in records}) + ["all"]:
+        rows = [r for r in records if group in ("all", r["group"])]
+        changed = [r for r in rows if r["changed"]]
+        images = {r["subject"] + r["image"] for r in rows}
+        bad = {r["subject"] + r["image"] for r in changed}
+        print(f"| {group} | {len(images)} | {len(rows)} | {len(changed)} ({100.0 * len(changed) / max(len(rows), 1):.1f} %) | "
+              f"{len(bad)} | {sum(r['status'] == 'check' for r in changed)}/{len(changed)} |")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
