@@ -250,9 +250,11 @@ def test_bad_arguments_exit_2(case, good_image, tmp_path, capsys):
 
 def test_output_equal_to_input_and_bad_output_names(good_image, tmp_path, capsys):
     before = _snapshot(good_image.parent)
-    for output in (good_image, good_image.with_name("labels.txt")):
+    for output in (good_image, good_image.with_name("labels.txt")):  # bad -o values: usage errors
         rc = main(["-i", str(good_image), "-c", "t2", "-o", str(output)])
-        _check_promise(rc, capsys.readouterr().err, 1, str(output), before, good_image.parent, tmp_path / "out")
+        err = capsys.readouterr().err
+        _check_promise(rc, err, 2, str(output), before, good_image.parent, tmp_path / "out")
+        assert "Invalid value for '-o'" in err and str(output) in err
 
 
 def test_output_folder_blocked_by_a_file(good_image, tmp_path, capsys):
