@@ -357,6 +357,14 @@ class Numbering:
             return ""
         return f"-initz {self.hint_slice},{self.question[1]}"
 
+    @property
+    def alternative_hint(self) -> str:
+        """``-initz SLICE,VALUE`` naming the asked-about disc with the alternative value (the
+        hint that shifts the count; "" when unknown)."""
+        if self.hint_slice is None or self.question is None:
+            return ""
+        return f"-initz {self.hint_slice},{self.question[2]}"
+
     def to_json(self) -> dict:
         out = {
             "confidence": round(self.confidence, 4),
@@ -370,6 +378,7 @@ class Numbering:
             out["question"] = self.doubt()
             if self.hint:
                 out["hint"] = self.hint
+                out["alternative_hint"] = self.alternative_hint
         if self.features:
             out["evidence"] = {k: round(v, 4) for k, v in self.features.items()}
         if self.calibration:
@@ -384,16 +393,20 @@ class Numbering:
         where = "lowest" if index < 0 else "highest"
         return f"is the {where} disc {_name(value)} or {_name(other)}?"
 
-    def hint_command(self, image: str, contrast: str, z_slice: int | None = None) -> str:
-        """The command that settles it: the asked-about disc named with ``-initz``."""
-        _, value, _ = self.question or (0, 0, 0)
+    def hint_command(self, image: str, contrast: str, z_slice: int | None = None, alternative: bool = False) -> str:
+        """The command that settles it: the asked-about disc named with ``-initz``, with its
+        chosen value (keeps the count) or, with ``alternative``, the other one (shifts it)."""
+        _, value, other = self.question or (0, 0, 0)
         z = self.hint_slice if z_slice is None else z_slice
-        return f"hca_label -i {shlex.quote(str(image))} -c {contrast} -initz {int(z or 0)},{value}"
+        return f"hca_label -i {shlex.quote(str(image))} -c {contrast} -initz {int(z or 0)},{other if alternative else value}"
 
     def warning(self, image: str, contrast: str, z_slice: int | None = None) -> str:
-        """The one stderr line of a ``check`` image."""
+        """The one stderr line of a ``check`` image: the doubt and both ``-initz`` answers
+        (e.g. which disc is L5/S1: the lowest one, or the one above it)."""
+        _, value, other = self.question or (0, 0, 0)
         return (f"{image}: numbering uncertain ({self.confidence:.2f}): {self.doubt()} "
-                f"confirm with: {self.hint_command(image, contrast, z_slice)}")
+                f"if {_name(value)}, confirm with: {self.hint_command(image, contrast, z_slice)}; "
+                f"if {_name(other)}: {self.hint_command(image, contrast, z_slice, alternative=True)}")
 
 
 def _question(decoding: Decoding, alt_offset: int) -> tuple[int, int, int]:

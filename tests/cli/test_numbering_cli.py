@@ -1,5 +1,5 @@
 """hca_label and the numbering status: the warning line with its hint, the sidecar block, the
-threshold option, batch summary and numbering.csv (heatmaps given, no network)."""
+threshold option, batch summary and numbering.tsv (heatmaps given, no network)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def test_doubtful_count_warns_once_with_the_hint_that_settles_it(tmp_path, engin
     line = lines[0]
     assert f"{img}: numbering uncertain (" in line
     assert "is the lowest disc L3/L4 or L4/L5?" in line
-    hint = line.split("confirm with: ")[1]
+    hint, shift = line.split("confirm with: ")[1].split("; if L4/L5: ")
+    assert shift == hint[:-3] + ",24"  # the other answer: the same disc named L4/L5
     assert hint.startswith(f"hca_label -i {img} -c t2 -initz ") and hint.endswith(",23")
     assert "Numbering: check" in captured.out
     block = _sidecar(img)["Numbering"]
@@ -130,16 +131,16 @@ def test_batch_counts_and_lists_check_images_and_writes_the_table(tmp_path, engi
     for sub in ("sub-01", "sub-02"):
         _image(bids / sub / "anat" / f"{sub}_T2w.nii.gz")
     engine["maps"] = _heatmaps(range(18, 24), split=True)
-    assert main(["-i", str(bids), "-v", "0"]) == 0
+    assert main(["-i", str(bids)]) == 0
     out = capsys.readouterr().out
-    table = bids / "derivatives" / "labels" / "numbering.csv"
+    table = bids / "derivatives" / "hca_disc_label" / "numbering.tsv"
     assert "Numbering check: 2 image(s)" in out and str(table) in out
     assert "sub-01/anat/sub-01_T2w.nii.gz: confidence" in out and "confirm with -initz" in out
-    rows = list(csv.DictReader(table.open()))
+    rows = list(csv.DictReader(table.open(), delimiter="\t"))
     assert [r["status"] for r in rows] == ["check", "check"]
     assert {r["image"].split("/")[-1] for r in rows} == {"sub-01_T2w.nii.gz", "sub-02_T2w.nii.gz"}
     # up to date: nothing relabelled, the table and the count still cover every image (with a new cut)
-    assert main(["-i", str(bids), "-v", "0", "-numbering-thr", "0.05"]) == 0
+    assert main(["-i", str(bids), "-numbering-thr", "0.05"]) == 0
     out = capsys.readouterr().out
     assert "skipped (up to date): 2" in out and "Numbering check: 0 image(s)" in out
-    assert [r["status"] for r in csv.DictReader(table.open())] == ["ok", "ok"]
+    assert [r["status"] for r in csv.DictReader(table.open(), delimiter="\t")] == ["ok", "ok"]

@@ -150,7 +150,11 @@ def test_block_schema_and_warning_line(calibration):
     line = num.warning("sub-01_T2w.nii.gz", "t2", 213)
     assert "\n" not in line
     assert line.startswith("sub-01_T2w.nii.gz: numbering uncertain (")
-    assert line.endswith("confirm with: hca_label -i sub-01_T2w.nii.gz -c t2 -initz 213,23")
+    other = num.question[2]
+    assert other in (22, 24)
+    assert line.endswith(f"is the lowest disc L3/L4 or {nb._name(other)}? if L3/L4, confirm with: "
+                         f"hca_label -i sub-01_T2w.nii.gz -c t2 -initz 213,23; if {nb._name(other)}: "
+                         f"hca_label -i sub-01_T2w.nii.gz -c t2 -initz 213,{other}"), line
 
 
 def test_cervical_question_is_about_the_top_disc(calibration):
@@ -225,17 +229,23 @@ def test_block_carries_the_hint_once_the_slice_is_known(calibration):
     assert "hint" not in num.to_json() and num.to_json()["question"] == num.doubt()
     num = num.with_slice(57)
     assert num.to_json()["hint"] == "-initz 57,23"
-    assert num.warning("a b.nii.gz", "t1").endswith("confirm with: hca_label -i 'a b.nii.gz' -c t1 -initz 57,23")
+    other = num.question[2]
+    assert num.to_json()["alternative_hint"] == f"-initz 57,{other}" and other in (22, 24)
+    assert num.warning("a b.nii.gz", "t1").endswith(
+        f"confirm with: hca_label -i 'a b.nii.gz' -c t1 -initz 57,23; if {nb._name(other)}: "
+        f"hca_label -i 'a b.nii.gz' -c t1 -initz 57,{other}")
 
 
-def test_numbering_csv_lists_check_images_first():
+def test_numbering_table_is_bids_tsv_with_check_images_first():
     rows = [nb.numbering_row("a.nii.gz", "a_l.nii.gz", {"status": "ok", "confidence": 0.99}),
             nb.numbering_row("b.nii.gz", "b_l.nii.gz", {"status": "check", "confidence": 0.7,
                                                         "alternative": {"offset": -1, "confidence": 0.2},
                                                         "hint": "-initz 3,25"}),
             nb.numbering_row("c.nii.gz", "c_l.nii.gz", {"status": "check", "confidence": 0.4}),
             nb.numbering_row("d.nii.gz", "d_l.nii.gz", None)]
-    lines = nb.numbering_csv_text(rows).splitlines()
-    assert lines[0].split(",") == list(nb.CSV_COLUMNS)
-    assert [ln.split(",")[0] for ln in lines[1:]] == ["c.nii.gz", "b.nii.gz", "a.nii.gz", "d.nii.gz"]
-    assert "-initz 3,25" in lines[2] and ",-1,0.2," in lines[2]
+    lines = nb.numbering_table_text(rows).splitlines()
+    assert lines[0].split("\t") == list(nb.TABLE_COLUMNS)
+    assert [ln.split("\t")[0] for ln in lines[1:]] == ["c.nii.gz", "b.nii.gz", "a.nii.gz", "d.nii.gz"]
+    assert "-initz 3,25" in lines[2] and "\t-1\t0.2\t" in lines[2]
+    assert all(len(ln.split("\t")) == len(nb.TABLE_COLUMNS) for ln in lines)
+    assert lines[4].split("\t")[2:] == ["n/a"] * (len(nb.TABLE_COLUMNS) - 2)  # BIDS: n/a for a missing value
