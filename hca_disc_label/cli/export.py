@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -46,21 +47,23 @@ def command(model: str, output: Path | None, opset: int | None, into_folder: boo
     setup_logging(verbose)
     from hca_disc_label.training.export import ONNX_OPSET
 
+    say = click.echo if verbose != "0" else (lambda text: None)  # -v 0: nothing on stdout
+
     if output is None and not into_folder:
         raise click.UsageError("Missing option '-o' (output .onnx file) or '-into-folder'.")
     opset = ONNX_OPSET if opset is None else opset
     folder = _load_folder(model, into_folder)
     with tempfile.TemporaryDirectory(prefix="hca_export_") as tmp:
         onnx_tmp = Path(tmp) / "model.onnx"
-        info = export_and_verify(folder, onnx_tmp, opset)
+        info = export_and_verify(folder, onnx_tmp, opset, say)
         size_mb = onnx_tmp.stat().st_size / 1e6
         if output is not None:
             _install_file(onnx_tmp, output)
-            click.echo(f"Wrote {output} ({size_mb:.1f} MB, opset {opset}, dynamic height/width)")
+            say(f"Wrote {output} ({size_mb:.1f} MB, opset {opset}, dynamic height/width)")
         if into_folder:
             updated = _register_in_folder(folder, onnx_tmp, info)
             sha = updated.card["files"]["onnx"]["sha256"]
-            click.echo(f"Updated {updated.path / 'model.json'}: model.onnx sha256 {sha}")
+            say(f"Updated {updated.path / 'model.json'}: model.onnx sha256 {sha}")
     return 0
 
 
@@ -84,11 +87,13 @@ def _load_folder(spec: str, into_folder: bool):
     return resolve_model(spec, entry.contrasts[0] if entry and entry.contrasts else "t2")
 
 
-def export_and_verify(folder, out_path: Path, opset: int) -> dict:
+def export_and_verify(folder, out_path: Path, opset: int, say: Callable[[str], None] = click.echo) -> dict:
     """Export ``folder``'s PyTorch weights to ``out_path`` and compare ORT with PyTorch.
 
     The check input is ``(1, 1, 3m, 2m)`` (m = the size multiple) while the export's example
     is ``(1, 1, 2m, 2m)``, so both a frozen height and a height/width mix-up are caught.
+
+    ``say`` prints the comparison (the CLI's ``-v 0`` silences it).
 
     Returns:
         The export record ``{"opset", "input", "output"}`` for the model card.
@@ -117,7 +122,7 @@ def export_and_verify(folder, out_path: Path, opset: int) -> dict:
         raise ModelError(f"ONNX export of {folder.spec} gives shape {exported.shape}, PyTorch {reference.shape}")
     diff = float(np.max(np.abs(exported - reference)))
     tolerance = RELATIVE_TOLERANCE * max(float(np.ptp(reference)), 1e-6)
-    click.echo(
+    say(
         f"Verified with onnxruntime on a 1x1x{3 * m}x{2 * m} input (export example 1x1x{2 * m}x{2 * m}): "
         f"max abs diff {diff:.3g} vs PyTorch (tolerance {tolerance:.3g})"
     )

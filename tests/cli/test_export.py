@@ -30,7 +30,7 @@ def _onnx_and_torch(onnx_path: Path, folder, hw: tuple[int, int]) -> tuple[np.nd
 
 def test_export_writes_verified_dynamic_onnx(tiny_model, tmp_path, capsys):
     out = tmp_path / "sub" / "model.onnx"
-    rc = main(["export", "-model", str(tiny_model), "-o", str(out), "-v", "0"])
+    rc = main(["export", "-model", str(tiny_model), "-o", str(out), "-v", "1"])
     stdout = capsys.readouterr().out
     assert rc == 0 and out.is_file()
     assert "max abs diff" in stdout and str(out) in stdout
@@ -48,11 +48,12 @@ def test_export_writes_verified_dynamic_onnx(tiny_model, tmp_path, capsys):
     assert not list(tmp_path.glob("sub/*.part"))
 
 
-def test_export_opset_option(tiny_model, tmp_path):
+def test_export_opset_option(tiny_model, tmp_path, capsys):
     import onnx
 
     out = tmp_path / "m16.onnx"
     assert main(["export", "-model", str(tiny_model), "-o", str(out), "-opset", "16", "-v", "0"]) == 0
+    assert capsys.readouterr().out == ""  # -v 0: nothing on stdout
     assert {o.domain: o.version for o in onnx.load(str(out)).opset_import}[""] == 16
 
 
@@ -60,7 +61,7 @@ def test_into_folder_adds_onnx_and_records_sha256(tmp_path, capsys):
     folder_path = make_tiny_model(tmp_path / "no_onnx", onnx=False)
     assert "onnx" not in load_model_folder(folder_path).card["files"]
     weights_sha = load_model_folder(folder_path).card["files"]["weights"]["sha256"]
-    rc = main(["export", "-model", str(folder_path), "-into-folder", "-v", "0"])
+    rc = main(["export", "-model", str(folder_path), "-into-folder", "-v", "1"])
     assert rc == 0, capsys.readouterr().err
     card = json.loads((folder_path / "model.json").read_text())
     info = card["files"]["onnx"]
