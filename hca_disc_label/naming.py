@@ -15,9 +15,11 @@ from typing import Sequence
 from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, output_name, strip_nifti_ext
 
 __all__ = [
-    "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "NIFTI_EXTS", "bids_images", "bids_suffix",
-    "contrast_from_name", "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
-    "label_candidates", "output_name", "vertebrae_mask_candidates", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
+    "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "PIPELINE_FOLDER",
+    "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
+    "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti", "label_candidates",
+    "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
+    "vertebrae_mask_candidates",
 ]
 
 NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
@@ -29,6 +31,11 @@ DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_
 LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
 """Disc-label suffixes, in order of preference when both exist for one image."""
 VERTEBRAE_SUFFIX = "_label-vertebrae_dseg"
+MANUAL_LABELS_FOLDER = "labels"
+"""``<dataset>/derivatives/labels``: where spine-generic keeps *manual* labels (ground truth).
+Nothing this package writes by default ever goes there."""
+PIPELINE_FOLDER = "hca_disc_label"
+"""``<dataset>/derivatives/hca_disc_label``: the pipeline-named BIDS derivative of folder runs."""
 """Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 
 
@@ -141,3 +148,46 @@ def label_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> li
 def vertebrae_mask_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> list[Path]:
     """Possible vertebral-body mask files of an image (``.nii.gz`` first)."""
     return [Path(labels_root) / image_rel_folder / f"{stem}{VERTEBRAE_SUFFIX}{ext}" for ext in NIFTI_EXTS]
+
+
+def manual_labels_root(dataset: Path) -> Path:
+    """``<dataset>/derivatives/labels``: the manual labels (ground truth) of a BIDS dataset."""
+    return Path(dataset) / "derivatives" / MANUAL_LABELS_FOLDER
+
+
+def pipeline_root(dataset: Path) -> Path:
+    """``<dataset>/derivatives/hca_disc_label``: where a folder run writes by default."""
+    return Path(dataset) / "derivatives" / PIPELINE_FOLDER
+
+
+def bids_label_files(labels_root: Path) -> list[Path]:
+    """Disc-label files (current or legacy suffix) in ``sub-*/[ses-*/]anat`` under a labels
+    derivative, sorted by path."""
+    found: list[Path] = []
+    for pattern in ("sub-*/anat/*", "sub-*/ses-*/anat/*"):
+        found.extend(p for p in Path(labels_root).glob(pattern) if split_label_name(p.name) and p.is_file())
+    return sorted(found)
+
+
+def dataset_root_of(path: Path) -> Path | None:
+    """The BIDS dataset a file belongs to, or None.
+
+    The nearest folder above ``path`` with a ``dataset_description.json``; else the folder
+    holding its ``sub-*`` folder (a dataset without a description).
+    """
+    path = Path(os.path.abspath(path))
+    for folder in path.parents:
+        if (folder / "dataset_description.json").is_file():
+            return folder
+    for folder in path.parents:
+        if folder.name.startswith("sub-") and folder.parent != folder:
+            return folder.parent
+    return None
+
+
+def bids_uri(path: Path) -> str:
+    """A file as a BIDS URI (``bids::sub-01/anat/sub-01_T2w.nii.gz``, relative to its dataset's
+    root), or its absolute path when it lies in no dataset."""
+    path = Path(os.path.abspath(path))
+    root = dataset_root_of(path)
+    return f"bids::{path.relative_to(root).as_posix()}" if root is not None else path.as_posix()

@@ -4,7 +4,7 @@ Layout (``<output stem>.json`` next to ``<output>.nii.gz``)::
 
     {"GeneratedBy": [{"Name": "hca_disc_label", "Version", "Link", "Date", "CommandLine",
                       "Model": {"Name", "Version", "SHA256"}, "Backend", "Device"}],
-     "Sources": [input path], "Contrast", "MidSagittalSlice": {...}, "ConfidenceThreshold",
+     "Sources": [BIDS URI of the input], "Contrast", "MidSagittalSlice": {...}, "ConfidenceThreshold",
      "Discs": [{value, name, voxel, mm, confidence, value_evidence}],
      "NumberingHints": [...]?,  ...extra top-level blocks}
 
@@ -18,11 +18,11 @@ import datetime as _dt
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from hca_disc_label._version import __version__
 from hca_disc_label.atomic import write_text_atomic
-from hca_disc_label.naming import sidecar_path_for
+from hca_disc_label.naming import PIPELINE_FOLDER, bids_uri, sidecar_path_for
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ PROJECT_URL = "https://github.com/hca-disc-label/hca_disc_label"
 """``GeneratedBy[].Link`` (SCT records the tool's home page there)."""
 
 __all__ = [
-    "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "is_up_to_date", "model_block", "our_generation",
-    "read_sidecar", "sidecar_path_for", "write_sidecar", "written_by_us",
+    "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "generated_by_us", "is_up_to_date", "model_block",
+    "our_generation", "own_labels_warning", "read_sidecar", "refuse_own_labels", "sidecar_path_for", "split_own_labels",
+    "write_sidecar", "written_by_us",
 ]
 
 
@@ -75,7 +76,8 @@ def build_sidecar(
 
     Args:
         discs: per-disc JSON records (value, name, voxel, mm, confidence, value_evidence).
-        input_path: the labelled image.
+        input_path: the labelled image (recorded as a BIDS URI, see
+            :func:`~hca_disc_label.naming.bids_uri`).
         contrast: "t1" / "t2".
         threshold: the confidence threshold used.
         model: ``{"Name", "Version", "SHA256"}`` of the model.
@@ -91,7 +93,7 @@ def build_sidecar(
     """
     out: dict[str, Any] = {
         "GeneratedBy": [generated_by(CommandLine=command_line, Model=dict(model), Backend=backend, Device=device)],
-        "Sources": [str(input_path)],
+        "Sources": [bids_uri(Path(input_path))],
         "Contrast": contrast,
         "MidSagittalSlice": dict(slice_info),
         "ConfidenceThreshold": threshold,
@@ -130,12 +132,43 @@ def our_generation(sidecar: Mapping[str, Any] | None) -> dict | None:
     return None
 
 
+def generated_by_us(label_path: Path) -> bool:
+    """True when ``label_path`` exists and its JSON sidecar says this package wrote it."""
+    label_path = Path(label_path)
+    return label_path.exists() and our_generation(read_sidecar(sidecar_path_for(label_path))) is not None
+
+
 def written_by_us(output_path: Path) -> bool:
-    """True when ``output_path`` is absent or its sidecar says this package wrote it."""
-    output_path = Path(output_path)
-    if not output_path.exists():
-        return True
-    return our_generation(read_sidecar(sidecar_path_for(output_path))) is not None
+    """True when ``output_path`` is absent or its sidecar says this package wrote it (may be replaced)."""
+    return not Path(output_path).exists() or generated_by_us(output_path)
+
+
+def split_own_labels(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """``(others, ours)``: label files split by :func:`generated_by_us` (order kept)."""
+    others: list[Path] = []
+    ours: list[Path] = []
+    for path in paths:
+        (ours if generated_by_us(path) else others).append(Path(path))
+    return others, ours
+
+
+def own_labels_warning(ours: Sequence[Path], where: Path, use: str = "ground truth") -> str:
+    """The one line that reports label files of ours found where manual labels are read.
+
+    Names the count, the folder, the place folder runs write to now, and the option that
+    uses them anyway (training on our own pseudo-labels on purpose).
+    """
+    return (f"{len(ours)} label file(s) under {where} were written by {TOOL_NAME}, not by hand "
+            f"(folder runs now write to derivatives/{PIPELINE_FOLDER}; move them there): "
+            f"not used as {use} (-allow-own-labels uses them)")
+
+
+def refuse_own_labels(label_path: Path, what: str) -> str | None:
+    """Why a label file given as manual (``what``, e.g. "-initlabel") must be refused, or None."""
+    if generated_by_us(label_path):
+        return (f"{what} {label_path}: written by {TOOL_NAME} (its sidecar says so), not a manual label; "
+                "give labels placed by hand")
+    return None
 
 
 def is_up_to_date(output_path: Path, input_path: Path, model: Mapping[str, Any], threshold: float) -> bool:

@@ -9,8 +9,9 @@ import click
 from hca_disc_label.cli.common import SCTCommand, setup_logging, verbose_option
 
 _HELP = (
-    "Evaluate disc labels against a BIDS ground truth (derivatives/labels/sub-*/[ses-*/]anat/"
-    "*_label-discs_dlabel.nii.gz or *_labels-disc-manual.nii.gz), pairing images by stem. "
+    "Evaluate disc labels against a BIDS ground truth (manual labels in derivatives/labels/sub-*/"
+    "[ses-*/]anat/*_label-discs_dlabel.nii.gz or *_labels-disc-manual.nii.gz; files whose sidecar "
+    "says hca_disc_label wrote them are left out), pairing images by stem. "
     "Reports, in mm of world space: the paper's identity-free protocol (DTT mean ± sd, FNR, FPR, "
     "both rates divided by the number of GT discs, Table 1 shape per contrast T1/T2) and a "
     "label-aware protocol (identity accuracy, mislabelled discs, FP inside / outside the "
@@ -58,8 +59,8 @@ def _run_inference(gt: Path, out_dir: Path, model: str, contrast: str | None, jo
     epilog=_EPILOG,
 )
 @click.option("-pred", "pred", type=click.Path(path_type=Path),
-              help="Predictions: a BIDS dataset (its derivatives/labels) or a folder of "
-              "<image stem>_label-discs_dlabel.nii.gz files. Not needed with -model.")
+              help="Predictions: a BIDS dataset (its derivatives/hca_disc_label, where folder runs "
+              "write) or a folder of <image stem>_label-discs_dlabel.nii.gz files. Not needed with -model.")
 @click.option("-gt", "gt", required=True, type=click.Path(path_type=Path),
               help="Ground-truth BIDS dataset (or its derivatives/labels folder).")
 @click.option("-o", "out_dir", type=click.Path(path_type=Path), default=Path("hca_label_evaluation"),
@@ -83,10 +84,13 @@ def _run_inference(gt: Path, out_dir: Path, model: str, contrast: str | None, jo
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="With -model: worker processes for labelling.")
 @click.option("-no-plot", "no_plot", is_flag=True, help="Do not write error_per_level.png.")
+@click.option("-allow-own-labels", "allow_own", is_flag=True,
+              help="Take ground-truth files that hca_disc_label wrote (pseudo-labels) as well; by default "
+              "they are left out with a warning, since they are not manual labels.")
 @verbose_option
 def command(pred: Path | None, gt: Path, out_dir: Path, fn_mm: float, fp_mm: float,
             method: str | None, model: str | None, contrast: str | None, jobs: int,
-            no_plot: bool, verbose: str) -> int:
+            no_plot: bool, allow_own: bool, verbose: str) -> int:
     """Evaluate predictions (or run a model first) and print the Markdown tables."""
     setup_logging(verbose)
     if pred is None and model is None:
@@ -101,7 +105,7 @@ def command(pred: Path | None, gt: Path, out_dir: Path, fn_mm: float, fp_mm: flo
     from hca_disc_label.evaluation import evaluate
 
     result = evaluate(pred, gt, out_dir=out_dir, fn_mm=fn_mm, fp_mm=fp_mm, method=method,
-                      plot=not no_plot)
+                      plot=not no_plot, allow_own=allow_own)
     click.echo(result.tables_markdown())
     if result.missing_predictions:
         click.echo(f"Missing predictions (counted as all FN): "

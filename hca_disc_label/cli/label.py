@@ -114,7 +114,7 @@ def _print_summary(summary, quiet: bool) -> None:
         click.echo(f"ERROR: {path}: {reason}", err=True)
     if summary.numbering_check:
         click.echo(f"WARNING: {len(summary.numbering_check)} image(s) whose disc count may be off a level "
-                   f"(numbering 'check'; see {summary.numbering_csv or 'the QC report'})", err=True)
+                   f"(numbering 'check'; see {summary.numbering_table or 'the QC report'})", err=True)
 
 
 @click.command(
@@ -135,7 +135,7 @@ def _print_summary(summary, quiet: bool) -> None:
 @click.option("-o", "output", type=click.Path(path_type=Path),
               help="Output label file. Default: <input>_label-discs_dlabel.nii.gz.")
 @click.option("-ofolder", "ofolder", type=click.Path(path_type=Path),
-              help="Output folder (default: the input's folder; for a dataset: <dataset>/derivatives/labels).")
+              help="Output folder (default: the input's folder; for a dataset: <dataset>/derivatives/hca_disc_label).")
 @click.option("-x", "x", type=int, help="Force the mid-sagittal slice (index along the file's left-right axis); all "
               "labels are written on it. Default: found by symmetry, each label on its own level's mid-plane.")
 @click.option("-initlabel", "init_label", type=click.Path(path_type=Path),

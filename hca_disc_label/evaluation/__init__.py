@@ -99,20 +99,23 @@ def read_numbering(label_path: str | os.PathLike[str]) -> dict | None:
 def evaluate(pred: str | os.PathLike[str], gt: str | os.PathLike[str],
              out_dir: str | os.PathLike[str] | None = None, fn_mm: float = DEFAULT_FN_MM,
              fp_mm: float = DEFAULT_FP_MM, method: str | None = None,
-             plot: bool = True) -> EvaluationResult:
+             plot: bool = True, allow_own: bool = False) -> EvaluationResult:
     """Evaluate predicted disc labels against a BIDS ground truth.
 
     Args:
-        pred: predictions: a BIDS dataset (``derivatives/labels/sub-*/[ses-*/]anat/``) or any
-            folder of ``<image stem>_label-discs_dlabel.nii.gz`` files (searched recursively).
+        pred: predictions: a BIDS dataset (``derivatives/hca_disc_label/sub-*/[ses-*/]anat/``,
+            where folder runs write) or any folder of ``<image stem>_label-discs_dlabel.nii.gz``
+            files (searched recursively).
         gt: ground-truth BIDS dataset (``derivatives/labels/...`` with
-            ``*_label-discs_dlabel.nii.gz`` or legacy ``*_labels-disc-manual.nii.gz``).
+            ``*_label-discs_dlabel.nii.gz`` or legacy ``*_labels-disc-manual.nii.gz``); files
+            whose sidecar says hca_disc_label wrote them are left out (one warning line).
         out_dir: when given, ``per_disc.csv``, ``per_case.csv``, ``summary.md``,
             ``summary.json`` and ``error_per_level.png`` are written there.
         fn_mm: FN threshold in mm (Euclidean, world space), both protocols.
         fp_mm: FP threshold in mm (Euclidean, world space), paper protocol.
         method: method name in the tables (default: the prediction folder's name).
         plot: write ``error_per_level.png`` (needs matplotlib) when ``out_dir`` is given.
+        allow_own: take ground-truth files that hca_disc_label wrote too (pseudo-labels).
 
     Returns:
         The per-case outcomes with summaries and report builders; ``result.files`` lists the
@@ -125,7 +128,7 @@ def evaluate(pred: str | os.PathLike[str], gt: str | os.PathLike[str],
     if not (fn_mm > 0 and fp_mm > 0):
         raise ValueError(f"fn_mm and fp_mm must be positive mm values, got {fn_mm}, {fp_mm}")
     pred_root, gt_root = Path(pred), Path(gt)
-    ground_truth = find_ground_truth(gt_root)
+    ground_truth = find_ground_truth(gt_root, allow_own=allow_own)
     predictions = find_predictions(pred_root)
     pairs, orphans = pair_cases(predictions, ground_truth)
     cases = [_evaluate_pair(pair, fn_mm, fp_mm) for pair in pairs]

@@ -5,8 +5,11 @@ Ground truth is a BIDS dataset laid out like spine-generic::
     <root>/derivatives/labels/sub-*/[ses-*/]anat/<image stem>_label-discs_dlabel.nii.gz
     <root>/derivatives/labels/sub-*/[ses-*/]anat/<image stem>_labels-disc-manual.nii.gz  (legacy)
 
-Predictions are either such a BIDS dataset (e.g. written by batch mode) or any folder holding
-``<image stem>_label-discs_dlabel.nii.gz`` files (searched recursively). A case is one image,
+Predictions are a BIDS dataset whose folder runs wrote ``derivatives/hca_disc_label/`` (the
+same layout), or any folder holding ``<image stem>_label-discs_dlabel.nii.gz`` files (searched
+recursively). A ground-truth file whose JSON sidecar says hca_disc_label wrote it (e.g. an
+older version's folder run, which wrote into ``derivatives/labels``) is never taken as manual:
+it is left out with one warning line, unless ``allow_own=True``. A case is one image,
 keyed by its stem (``sub-errsm30_T2w``); the stem carries the BIDS entities used in reports
 (subject, session) and the contrast (the BIDS suffix: ``T1w`` -> ``"T1"``, ``T2w`` -> ``"T2"``).
 """
@@ -21,7 +24,15 @@ from pathlib import Path
 
 from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX
 from hca_disc_label.errors import DataError
-from hca_disc_label.naming import BIDS_CONTRASTS, LABEL_SUFFIXES, split_label_name  # noqa: F401  (one home)
+from hca_disc_label.naming import (
+    BIDS_CONTRASTS,
+    LABEL_SUFFIXES,
+    bids_label_files,
+    manual_labels_root,
+    pipeline_root,
+    split_label_name,
+)
+from hca_disc_label.sidecar import own_labels_warning, split_own_labels
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +112,6 @@ def _index(paths: Iterable[Path], where: Path, strict: bool) -> dict[str, LabelF
     return found
 
 
-def _bids_label_paths(labels_root: Path) -> list[Path]:
-    """Files in ``sub-*/anat`` and ``sub-*/ses-*/anat`` under a labels derivative."""
-    paths: list[Path] = []
-    for pattern in ("sub-*/anat/*", "sub-*/ses-*/anat/*"):
-        paths.extend(labels_root.glob(pattern))
-    return paths
-
-
 def _require_dir(root: Path, what: str) -> Path:
     root = Path(root).expanduser()
     if not root.exists():
@@ -118,28 +121,36 @@ def _require_dir(root: Path, what: str) -> Path:
     return root
 
 
-def find_ground_truth(bids_root: str | os.PathLike[str]) -> dict[str, LabelFile]:
-    """Find the ground-truth disc labels of a BIDS dataset.
+def find_ground_truth(bids_root: str | os.PathLike[str], allow_own: bool = False) -> dict[str, LabelFile]:
+    """Find the ground-truth (manual) disc labels of a BIDS dataset.
 
     Args:
         bids_root: the dataset root (containing ``derivatives/labels``) or the
             ``derivatives/labels`` folder itself.
+        allow_own: also take label files whose sidecar says hca_disc_label wrote them
+            (pseudo-labels on purpose); by default they are left out with one warning line.
 
     Returns:
         Label files keyed by image stem, sorted by stem.
 
     Raises:
-        DataError: the folder does not exist or holds no disc labels in the BIDS layout.
+        DataError: the folder does not exist or holds no (manual) disc labels in the BIDS layout.
     """
     root = _require_dir(Path(bids_root), "ground-truth")
-    labels_root = root / "derivatives" / "labels"
+    labels_root = manual_labels_root(root)
     if not labels_root.is_dir():
         labels_root = root
-    found = _index(_bids_label_paths(labels_root), labels_root, strict=True)
+    paths, ours = split_own_labels(bids_label_files(labels_root))
+    if ours and allow_own:
+        paths = sorted(paths + ours)
+    elif ours:
+        logger.warning("%s", own_labels_warning(ours, labels_root))
+    found = _index(paths, labels_root, strict=True)
     if not found:
+        what = f" ({len(ours)} file(s) there were written by hca_disc_label)" if ours and not allow_own else ""
         raise DataError(
-            f"no ground-truth disc labels in {root}: expected derivatives/labels/sub-*/[ses-*/]"
-            f"anat/<image>{OUTPUT_SUFFIX}.nii.gz (or {LEGACY_LABEL_SUFFIX})")
+            f"no ground-truth disc labels in {root}{what}: expected manual labels in derivatives/labels/"
+            f"sub-*/[ses-*/]anat/<image>{OUTPUT_SUFFIX}.nii.gz (or {LEGACY_LABEL_SUFFIX})")
     logger.info("ground truth: %d labelled images in %s", len(found), labels_root)
     return dict(sorted(found.items()))
 
@@ -148,8 +159,8 @@ def find_predictions(root: str | os.PathLike[str]) -> dict[str, LabelFile]:
     """Find predicted disc labels.
 
     Args:
-        root: a BIDS dataset (its ``derivatives/labels`` is searched in the BIDS layout) or
-            any folder (searched recursively for ``*_label-discs_dlabel.nii.gz`` and legacy
+        root: a BIDS dataset (its ``derivatives/hca_disc_label``, where folder runs write, is
+            searched in the BIDS layout; ``derivatives/labels`` when there is none) or any folder (searched recursively for ``*_label-discs_dlabel.nii.gz`` and legacy
             ``*_labels-disc-manual.nii.gz`` files).
 
     Returns:
@@ -159,9 +170,9 @@ def find_predictions(root: str | os.PathLike[str]) -> dict[str, LabelFile]:
         DataError: the folder does not exist, or holds two label files for one image.
     """
     root = _require_dir(Path(root), "prediction")
-    labels_root = root / "derivatives" / "labels"
-    if labels_root.is_dir():
-        found = _index(_bids_label_paths(labels_root), labels_root, strict=True)
+    labels_root = next((p for p in (pipeline_root(root), manual_labels_root(root)) if p.is_dir()), None)
+    if labels_root is not None:
+        found = _index(bids_label_files(labels_root), labels_root, strict=True)
     else:
         found = _index(root.rglob("*"), root, strict=True)
     if found:

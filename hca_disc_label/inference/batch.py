@@ -1,8 +1,9 @@
 """Batch labelling of a BIDS dataset or a folder of NIfTI images (orchestration).
 
 :func:`label_dataset` finds the T1w/T2w images (:mod:`hca_disc_label.naming`), writes one
-disc-label file + JSON sidecar per image into a BIDS-derivative tree
-(``derivatives/labels/sub-*/[ses-*/]anat/``), skips images whose labels are up to date, hands
+disc-label file + JSON sidecar per image into a pipeline-named BIDS derivative
+(``derivatives/hca_disc_label/sub-*/[ses-*/]anat/``, never ``derivatives/labels`` where the
+manual labels are), skips images whose labels are up to date, hands
 the rest to workers (:mod:`hca_disc_label.inference.workers`: one labeller per worker, loaded
 once), keeps going when an image fails and returns a
 :class:`~hca_disc_label.inference.summary.BatchSummary`. ``shard=(k, n)`` selects every n-th
@@ -15,7 +16,8 @@ Safety rules:
   ``overwrite=True``: that image fails with a message naming the file;
 * every file is written atomically (:mod:`hca_disc_label.atomic`) and
   ``dataset_description.json`` is updated under a lock, so parallel jobs never leave
-  half-written files.
+  half-written files; a run first removes the temporary files that runs killed with SIGKILL
+  left in its output tree and QC folder (those no live process holds).
 """
 
 from __future__ import annotations
@@ -41,18 +43,10 @@ from hca_disc_label.inference.workers import (
     run_in_process,
     run_pool,
 )
-from hca_disc_label.inference.derivative import write_dataset_description
-from hca_disc_label.naming import contrast_from_name, find_dataset_images, output_name
+from hca_disc_label.inference.derivative import report_old_labels, write_dataset_description, write_numbering_table
+from hca_disc_label.naming import contrast_from_name, find_dataset_images, output_name, pipeline_root
 from hca_disc_label.sidecar import TOOL_NAME, written_by_us
 from hca_disc_label.sidecar import is_up_to_date as sidecar_up_to_date
-
-# older imports of these names from here keep working
-from hca_disc_label.naming import (  # noqa: F401,E402
-    BIDS_CONTRASTS,
-    DERIVED_MARKERS,
-    is_bids_dataset,
-    is_derived_name,
-)
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +85,8 @@ def find_images(input_dir: Path, out_root: Path | None = None, contrast: str | N
         input_dir: a BIDS dataset (``sub-*/[ses-*/]anat/*_T1w|_T2w.nii[.gz]``, ``derivatives/``
             skipped) or any folder of NIfTI images (searched recursively; hidden folders,
             ``derivatives/``, ``out_root``, ``qc`` and label/segmentation/mask files skipped).
-        out_root: output tree (default ``input_dir/derivatives/labels``); each output mirrors
-            its image's folder relative to ``input_dir``.
+        out_root: output tree (default ``input_dir/derivatives/hca_disc_label``); each output
+            mirrors its image's folder relative to ``input_dir``.
         contrast: "t1"/"t2" forces the contrast of every image; None takes it from the
             ``_T1w``/``_T2w`` name (images without one get ``contrast=None``).
         qc: QC folder (excluded from the search when inside ``input_dir``).
@@ -106,7 +100,7 @@ def find_images(input_dir: Path, out_root: Path | None = None, contrast: str | N
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise DataError(f"{input_dir}: not a folder")
-    out_root = Path(out_root) if out_root is not None else input_dir / "derivatives" / "labels"
+    out_root = Path(out_root) if out_root is not None else pipeline_root(input_dir)
     bids, paths = find_dataset_images(input_dir, [out_root] + ([qc] if qc else []))
     jobs = []
     for path in paths:
@@ -211,8 +205,9 @@ def label_dataset(
 
     Args:
         input_dir: BIDS dataset or folder of NIfTI images (see :func:`find_images`).
-        out_root: output tree; default ``input_dir/derivatives/labels``. Outputs mirror the
-            images' folders (``sub-*/[ses-*/]anat/<stem>_label-discs_dlabel.nii.gz`` + ``.json``).
+        out_root: output tree; default ``input_dir/derivatives/hca_disc_label`` (a BIDS
+            derivative with its own ``dataset_description.json``). Outputs mirror the images'
+            folders (``sub-*/[ses-*/]anat/<stem>_label-discs_dlabel.nii.gz`` + ``.json``).
         contrast: "t1"/"t2" forces the contrast of every image; None reads the BIDS suffix.
         model: registry ``NAME[@VERSION]`` or model folder; None = default per contrast.
             Resolved (and downloaded if needed) once, here; workers get the folder path.
@@ -223,12 +218,13 @@ def label_dataset(
             and uses ``cores // jobs`` threads.
         overwrite: redo images whose outputs are up to date (files another tool wrote are
             still never overwritten).
-        progress: one progress bar on stderr (only when stderr is a terminal).
+        progress: one progress bar on stderr when it is a terminal, else one plain log line
+            per image (``[k/N] image: N discs``).
         shard: ``(k, n)``: process only every n-th image starting at k (sorted order), for
             cluster job arrays.
         command_line: recorded in every sidecar (default: ``sys.argv``).
         numbering_threshold: numbering confidence under which an image is ``check`` (None =
-            each model's calibrated threshold). ``out_root/numbering.csv`` lists every image of
+            each model's calibrated threshold). ``out_root/numbering.tsv`` lists every image of
             the run with its numbering status, ``check`` first; the summary counts and lists them.
 
     Returns:
@@ -246,7 +242,7 @@ def label_dataset(
     threshold = check_threshold(threshold)
     if int(jobs) < 1:
         raise HCAError(f"jobs must be at least 1, got {jobs}")
-    root = Path(out_root) if out_root is not None else input_dir / "derivatives" / "labels"
+    root = Path(out_root) if out_root is not None else pipeline_root(input_dir)
     is_bids, all_jobs = find_images(input_dir, root, contrast, qc)
     if not all_jobs:
         what = "no sub-*/[ses-*/]anat/*_T1w or *_T2w NIfTI image" if is_bids else "no NIfTI image"
@@ -260,6 +256,12 @@ def label_dataset(
             log.warning("-c %s overrides the contrast suffix of %d image(s)", contrast, overridden)
     log.info("%d image(s) in %s%s", len(selected), input_dir,
              f" (shard {shard[0]}/{shard[1]} of {len(all_jobs)})" if shard else "")
+    _check_writable(root, "output", "-ofolder")
+    if qc is not None:
+        _check_writable(Path(qc), "QC", "-qc")
+    if is_bids:
+        report_old_labels(input_dir)
+    _remove_leftovers(root, qc)
 
     folders, model_errors = _resolve_models(model, {j.contrast for j in selected if j.contrast})
     cmd = command_line if command_line is not None else " ".join(sys.argv)
@@ -283,8 +285,11 @@ def label_dataset(
                               threads=max(1, _cpu_count() // workers) if workers > 1 else None,
                               numbering_threshold=numbering_threshold)
     if tasks:
+        from hca_disc_label.sidecar import model_block
+
+        models = [model_block(f.name, f.version, f.card) for f in folders.values()]
         try:
-            write_dataset_description(root, input_dir)
+            write_dataset_description(root, input_dir, models)
         except OSError as exc:
             raise OutputError(f"{root}: cannot write the output folder ({exc.strerror or exc}); "
                               "choose a writable one with -ofolder") from None
@@ -308,23 +313,42 @@ def label_dataset(
 
 
 def _numbering_table(summary: BatchSummary, jobs: Sequence[ImageJob], threshold: float | None) -> None:
-    """Write ``out_root/numbering.csv`` (every labelled image of the run, ``check`` first) and
+    """Write ``out_root/numbering.tsv`` (every labelled image of the run, ``check`` first) and
     list the ``check`` images in the summary."""
-    from hca_disc_label.atomic import write_text_atomic
-    from hca_disc_label.inference.numbering import CSV_NAME, dataset_rows, numbering_csv_text
-
     labelled = set(summary.done) | {p for p, _ in summary.skipped}
-    rows = dataset_rows([(j.input_path, j.output_path) for j in jobs if j.input_path in labelled], threshold)
+    pairs = [(j.input_path, j.output_path) for j in jobs if j.input_path in labelled]
+    rows, summary.numbering_table = write_numbering_table(summary.out_root, pairs, threshold)
     summary.numbering_check = [(Path(r["image"]), r["confidence"], r["hint"]) for r in rows if r["status"] == "check"]
     summary.numbering_check.sort(key=lambda c: (c[1] if isinstance(c[1], (int, float)) else 2.0, str(c[0])))
-    if not rows:
+
+
+def _check_writable(folder: Path, what: str, option: str) -> None:
+    """Refuse, in one line and before any work, a folder that cannot be created or written.
+
+    Raises:
+        OutputError: the folder (or its nearest existing parent) is not a writable folder.
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
         return
-    path = summary.out_root / CSV_NAME
-    try:
-        write_text_atomic(path, numbering_csv_text(rows))
-        summary.numbering_csv = path
-    except OSError as exc:  # the labels are written: report, do not lose the summary
-        log.error("cannot write %s: %s", path, exc.strerror or exc)
+    raise OutputError(f"{folder}: cannot write the {what} folder ({reason}); choose a writable one with {option}")
+
+
+def _remove_leftovers(out_root: Path, qc: Path | None) -> None:
+    """Remove temporary files that killed runs left in the output tree and the QC folder."""
+    from hca_disc_label.atomic import remove_stale_temps
+
+    remove_stale_temps(out_root, recursive=True)
+    if qc is not None:
+        from hca_disc_label.qc.report import remove_stale_temps_in
+
+        remove_stale_temps_in(Path(qc), recursive=True)
 
 
 def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float, qc: Path | None,
@@ -344,22 +368,27 @@ def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float
 
 def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, settings: EngineSettings,
                labellers: LabellerSet, qc: Path | None, progress: bool) -> None:
-    """Run the tasks with one progress bar in this process, filling ``summary``."""
+    """Run the tasks with one progress bar in this process (a plain line per image when stderr
+    is not a terminal), filling ``summary``."""
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     show = bool(progress) and sys.stderr.isatty() and bool(tasks)
     bar = tqdm(total=len(tasks), desc="labelling", unit="img", disable=not show, dynamic_ncols=True)
     last_index = time.monotonic()
+    count = 0
 
     def on_result(result: TaskResult) -> None:
-        nonlocal last_index
+        nonlocal last_index, count
+        count += 1
+        where = f"[{count}/{len(tasks)}] {summary.rel(Path(result.input))}"
         if result.status == "done":
             summary.done.append(Path(result.input))
-            log.debug("%s: %s", result.input, result.detail)
+            if progress and not show:
+                log.info("%s: %s", where, result.detail)
         else:
             summary.failed.append((Path(result.input), result.detail))
-            log.warning("%s: failed: %s", result.input, result.detail)
+            log.warning("%s: failed: %s", where, result.detail)
         bar.update(1)
         if summary.failed:
             bar.set_postfix(failed=len(summary.failed), refresh=False)
@@ -370,11 +399,13 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
             last_index = time.monotonic()
 
     package_logger = logging.getLogger("hca_disc_label")
-    # Workers log warnings and errors only: per-image info lines would bury the progress bar.
-    worker_level = max(package_logger.getEffectiveLevel(), logging.WARNING)
+    level = package_logger.getEffectiveLevel()
+    # Per-image work logs warnings and errors only, in workers and in this process alike:
+    # its info lines would bury the progress (the bar, or the one line per image above).
+    worker_level = max(level, logging.WARNING)
     redirect = logging_redirect_tqdm(loggers=[package_logger]) if show else contextlib.nullcontext()
     try:
-        with redirect:
+        with redirect, _per_image_quiet(package_logger, level, worker_level):
             if workers > 1:
                 # largest files first: the last image to finish is a small one, so no worker
                 # waits long for the other at the end (results are sorted afterwards)
@@ -383,3 +414,17 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
                 run_in_process(tasks, labellers, on_result)
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def _per_image_quiet(package_logger: logging.Logger, level: int, quiet_level: int):
+    """The package logs at ``quiet_level`` while this module keeps ``level`` (its records still
+    reach the package's handlers: propagation ignores the ancestors' levels)."""
+    saved = package_logger.level, log.level
+    package_logger.setLevel(quiet_level)
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        package_logger.setLevel(saved[0])
+        log.setLevel(saved[1])

@@ -1,4 +1,12 @@
-"""The BIDS derivative description of a batch's output tree (``dataset_description.json``)."""
+"""The BIDS derivative of a folder run: where it lives, its ``dataset_description.json``, its
+``numbering.tsv``, and the labels an older version left among the manual ones.
+
+A folder run writes to ``<dataset>/derivatives/hca_disc_label/`` (pipeline-named, see
+:func:`~hca_disc_label.naming.pipeline_root`), never into ``derivatives/labels`` where
+spine-generic keeps the manual labels. Earlier versions wrote there; :func:`report_old_labels`
+finds those files (their sidecar names us) and reports them, and every reader of ground truth
+leaves them out.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +14,28 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import write_text_atomic
-from hca_disc_label.sidecar import TOOL_NAME, generated_by
+from hca_disc_label.atomic import folder_lock, write_text_atomic
+from hca_disc_label.naming import bids_label_files, manual_labels_root
+from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
 
 log = logging.getLogger(__name__)
 
 BIDS_VERSION = "1.9.0"
 """BIDSVersion of a new description when the source dataset does not say."""
+TABLE_NAME = "numbering.tsv"
+"""Per-run table of numbering statuses in the derivative's root (BIDS tables are TSV)."""
 
 
-def _generated_by() -> dict:
-    return generated_by(Description="HCA-Net intervertebral disc labels in the Spinal Cord Toolbox convention "
-                        "(one voxel per disc at its posterior tip; value = vertebra below the disc).")
+def _generated_by(models: Sequence[Mapping]) -> dict:
+    fields: dict = {"Description": "HCA-Net intervertebral disc labels in the Spinal Cord Toolbox convention "
+                    "(one voxel per disc at its posterior tip; value = vertebra below the disc)."}
+    unique = [dict(m) for i, m in enumerate(models) if dict(m) not in [dict(x) for x in models[:i]]]
+    if unique:
+        fields["Model"] = unique[0] if len(unique) == 1 else unique
+    return generated_by(**fields)
 
 
 def _source_url(input_dir: Path, out_root: Path) -> str:
@@ -30,24 +46,32 @@ def _source_url(input_dir: Path, out_root: Path) -> str:
         return src.as_uri()
 
 
-def write_dataset_description(out_root: Path, input_dir: Path) -> Path:
+def _same_run(mine: list[dict], ours: dict) -> bool:
+    """Our recorded entries already say this version and model (the date aside)."""
+    return bool(mine) and all(g.get("Version") == __version__ and g.get("Model") == ours.get("Model") for g in mine)
+
+
+def write_dataset_description(out_root: Path, input_dir: Path, models: Sequence[Mapping] = ()) -> Path:
     """Create or complete ``out_root/dataset_description.json`` (BIDS derivative).
 
-    A new file gets Name, BIDSVersion, DatasetType "derivative", GeneratedBy and
-    SourceDatasets. An existing file written by someone else keeps all its content and gains
-    our GeneratedBy entry; an unreadable one is left alone (with a warning). The update runs
-    under a lock and is written atomically, so parallel jobs never clobber each other.
+    A new file gets Name, BIDSVersion, DatasetType "derivative", GeneratedBy (the tool, its
+    version and the model: ``Name``, ``Version``, ``SHA256``) and SourceDatasets. An existing
+    file written by someone else keeps all its content and gains our GeneratedBy entry; an
+    unreadable one is left alone (with a warning). The update runs under the folder's lock and
+    is written atomically, so parallel jobs never clobber each other.
+
+    Args:
+        out_root: the derivative's root.
+        input_dir: the source dataset.
+        models: the models of the run (sidecar ``Model`` blocks).
 
     Returns:
         The file path.
     """
-    from filelock import FileLock
-
     out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
     path = out_root / "dataset_description.json"
-    ours = _generated_by()
-    with FileLock(str(out_root / ".dataset_description.json.lock"), timeout=300):
+    ours = _generated_by(models)
+    with folder_lock(out_root):
         if path.exists():
             try:
                 desc = json.loads(path.read_text(encoding="utf-8"))
@@ -59,7 +83,7 @@ def write_dataset_description(out_root: Path, input_dir: Path) -> Path:
             generated = desc.get("GeneratedBy")
             generated = list(generated) if isinstance(generated, list) else ([generated] if generated else [])
             mine = [g for g in generated if isinstance(g, dict) and g.get("Name") == TOOL_NAME]
-            if mine and all(g.get("Version") == __version__ for g in mine):
+            if _same_run(mine, ours):
                 return path
             generated = [g for g in generated if not (isinstance(g, dict) and g.get("Name") == TOOL_NAME)] + [ours]
             desc["GeneratedBy"] = generated
@@ -82,3 +106,44 @@ def _bids_version(input_dir: Path) -> str:
         return str(version)
     except (OSError, ValueError, KeyError, TypeError):
         return BIDS_VERSION
+
+
+def report_old_labels(input_dir: Path) -> list[Path]:
+    """Our label files among a dataset's manual labels (``derivatives/labels``, where earlier
+    versions wrote): one warning line with their count and the new place. They are left in
+    place (a person decides) and never read as manual labels.
+
+    Returns:
+        Those files.
+    """
+    labels_root = manual_labels_root(input_dir)
+    if not labels_root.is_dir():
+        return []
+    _, ours = split_own_labels(bids_label_files(labels_root))
+    if ours:
+        log.warning("%s", own_labels_warning(ours, labels_root))
+    return ours
+
+
+def write_numbering_table(out_root: Path, pairs: Sequence[tuple[Path, Path]],
+                          threshold: float | None) -> tuple[list[dict], Path | None]:
+    """Write ``out_root/numbering.tsv`` (every ``(image, label file)`` of the run, ``check``
+    first) from the label files' sidecars.
+
+    Returns:
+        ``(rows, table)``: the rows (see :func:`~hca_disc_label.inference.numbering.dataset_rows`)
+        and the table written (None when there was nothing to list, or it could not be written:
+        logged, not raised, since the labels are written).
+    """
+    from hca_disc_label.inference.numbering import dataset_rows, numbering_table_text
+
+    rows = dataset_rows(list(pairs), threshold)
+    if not rows:
+        return rows, None
+    path = Path(out_root) / TABLE_NAME
+    try:
+        write_text_atomic(path, numbering_table_text(rows))
+    except OSError as exc:
+        log.error("cannot write %s: %s", path, exc.strerror or exc)
+        return rows, None
+    return rows, path

@@ -471,14 +471,12 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
 
 # ----------------------------------------------------------------------------- batch table
 
-CSV_NAME = "numbering.csv"
-"""Per-dataset table of numbering statuses, written next to the derivatives (batch)."""
-CSV_COLUMNS = ("image", "labels", "status", "confidence", "alternative_offset", "alternative_confidence",
-               "source", "threshold", "question", "hint")
+TABLE_COLUMNS = ("image", "labels", "status", "confidence", "alternative_offset", "alternative_confidence",
+                 "source", "threshold", "question", "hint")
 
 
 def numbering_row(image: Path | str, labels: Path | str, block: Mapping | None) -> dict:
-    """One ``numbering.csv`` row from a sidecar's ``Numbering`` block (empty cells when absent)."""
+    """One ``numbering.tsv`` row from a sidecar's ``Numbering`` block (empty cells when absent)."""
     block = block or {}
     alt = block.get("alternative") or {}
     return {"image": str(image), "labels": str(labels), "status": block.get("status", ""),
@@ -488,17 +486,18 @@ def numbering_row(image: Path | str, labels: Path | str, block: Mapping | None) 
             "hint": block.get("hint", "")}
 
 
-def numbering_csv_text(rows: Sequence[Mapping]) -> str:
-    """CSV text of :func:`numbering_row` rows, ``check`` images first (lowest confidence first)."""
+def numbering_table_text(rows: Sequence[Mapping]) -> str:
+    """BIDS TSV text of :func:`numbering_row` rows (``n/a`` for empty cells), ``check`` images
+    first (lowest confidence first)."""
     def key(r):
         conf = r.get("confidence")
         return (r.get("status") != "check", conf if isinstance(conf, (int, float)) else 2.0, str(r.get("image")))
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), delimiter="\t", lineterminator="\n")
     writer.writeheader()
     for row in sorted(rows, key=key):
-        writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+        writer.writerow({k: "n/a" if row.get(k, "") in ("", None) else row[k] for k in TABLE_COLUMNS})
     return buf.getvalue()
 
 

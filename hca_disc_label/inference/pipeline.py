@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hca_disc_label.atomic import commit, critical, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
-from hca_disc_label.errors import HCAError, OutputError
+from hca_disc_label.errors import HCAError, HintError, OutputError
 from hca_disc_label.io import check_output_path, write_label_file
 from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports keep working)
     DiscRecord,
@@ -34,7 +34,7 @@ from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports
     user_anchors,
 )
 from hca_disc_label.naming import output_name, sidecar_path_for
-from hca_disc_label.sidecar import TOOL_NAME, written_by_us
+from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ def label_discs(
     labeller: Labeller | None = None,
     rebuild_qc_index: bool = True,
     numbering_threshold: float | None = None,
+    remove_leftovers: bool = True,
     qc_dataset: str | None = None,
 ) -> LabelResult:
     """Label the intervertebral discs of a sagittal spine MRI in SCT's convention.
@@ -198,6 +199,8 @@ def label_discs(
         rebuild_qc_index: rebuild the QC ``index.html`` (batch workers leave it to the parent).
         numbering_threshold: numbering confidence under which the sidecar's ``Numbering``
             status is ``check`` (None = the model's calibrated threshold; ignored with ``labeller``).
+        remove_leftovers: first remove the temporary files that killed runs left beside the
+            output and in the QC folder's entries (batch runs do it once, for the whole tree).
 
     Returns:
         A :class:`LabelResult` (``result.labelling.numbering``: how sure the count is).
@@ -218,6 +221,11 @@ def label_discs(
     out_path = default_output_path(input_path, output and Path(output), ofolder and Path(ofolder))
     check_output_path(out_path, input_path)
     check_not_foreign(out_path, overwrite)
+    refused = init_label is not None and refuse_own_labels(Path(init_label), "-initlabel")
+    if refused:
+        raise HintError(refused)
+    if remove_leftovers:
+        _remove_leftovers(out_path, qc and Path(qc))
     labelling = labeller.label(input_path, x=x, init_label=init_label, init_z=init_z)
     cmd = command_line if command_line is not None else " ".join(sys.argv)
     t = time.perf_counter()
@@ -232,6 +240,17 @@ def label_discs(
         device=labelling.device, slice_index=labelling.slice_index, seconds=seconds, qc_path=qc_path,
         labelling=labelling,
     )
+
+
+def _remove_leftovers(out_path: Path, qc: Path | None) -> None:
+    """Remove temporary files of killed runs (nobody holds them) beside the output and in QC."""
+    from hca_disc_label.atomic import remove_stale_temps
+
+    remove_stale_temps(out_path.parent)
+    if qc is not None:
+        from hca_disc_label.qc.report import remove_stale_temps_in
+
+        remove_stale_temps_in(qc)
 
 
 def _contrast_of(input_path: Path, contrast: str | None) -> str:

@@ -30,7 +30,8 @@ class BatchSummary:
         total: images in this run (after sharding); shard: ``(k, n)`` or None.
         seconds: wall time of the batch.
         numbering_check: ``(image, confidence, -initz hint)`` of the labelled images whose
-            numbering status is ``check``, least sure first; numbering_csv: the table of all.
+            numbering status is ``check``, least sure first; numbering_table: the table of all
+            (``numbering.tsv``).
     """
 
     input_dir: Path
@@ -43,14 +44,15 @@ class BatchSummary:
     qc_index: Path | None = None
     seconds: float = 0.0
     numbering_check: list[tuple[Path, object, str]] = field(default_factory=list)
-    numbering_csv: Path | None = None
+    numbering_table: Path | None = None
 
     @property
     def ok(self) -> bool:
         """True when no image failed."""
         return not self.failed
 
-    def _rel(self, path: Path) -> str:
+    def rel(self, path: Path) -> str:
+        """An image's path relative to the dataset (as given when outside it)."""
         try:
             return Path(path).relative_to(self.input_dir).as_posix()
         except ValueError:
@@ -65,19 +67,19 @@ class BatchSummary:
         ]
         other_skips = [(p, r) for p, r in self.skipped if r != UP_TO_DATE]
         for path, reason in other_skips[:MAX_LISTED_FAILURES]:
-            lines.append(f"  skipped {self._rel(path)}: {reason}")
+            lines.append(f"  skipped {self.rel(path)}: {reason}")
         if self.failed:
             lines.append("Failed:")
             for path, reason in self.failed[:MAX_LISTED_FAILURES]:
-                lines.append(f"  {self._rel(path)}: {reason}")
+                lines.append(f"  {self.rel(path)}: {reason}")
             if len(self.failed) > MAX_LISTED_FAILURES:
                 lines.append(f"  ... and {len(self.failed) - MAX_LISTED_FAILURES} more")
-        if self.numbering_csv is not None or self.numbering_check:
+        if self.numbering_table is not None or self.numbering_check:
             lines.append(f"Numbering check: {len(self.numbering_check)} image(s) whose count may be wrong"
-                         + (f" (all images: {self.numbering_csv})" if self.numbering_csv else ""))
+                         + (f" (all images: {self.numbering_table})" if self.numbering_table else ""))
             for path, conf, hint in self.numbering_check[:MAX_LISTED_FAILURES]:
                 conf_text = f"{conf:.2f}" if isinstance(conf, (int, float)) else "?"
-                lines.append(f"  {self._rel(path)}: confidence {conf_text}" + (f"; confirm with {hint}" if hint else ""))
+                lines.append(f"  {self.rel(path)}: confidence {conf_text}" + (f"; confirm with {hint}" if hint else ""))
             if len(self.numbering_check) > MAX_LISTED_FAILURES:
                 lines.append(f"  ... and {len(self.numbering_check) - MAX_LISTED_FAILURES} more")
         if self.skipped and not self.done and not self.failed:
@@ -86,7 +88,7 @@ class BatchSummary:
             lines.append(f"QC report: {self.qc_index}")
         if self.done:
             first = self.done[0]
-            out = self.out_root / Path(self._rel(first)).parent / output_name(Path(first).name)
+            out = self.out_root / Path(self.rel(first)).parent / output_name(Path(first).name)
             lines.append("To view one result:")
             lines.append(f"fsleyes {shlex.quote(str(first))} {shlex.quote(str(out))} -cm red -dr 0 25")
         return "\n".join(lines)

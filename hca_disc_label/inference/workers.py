@@ -148,7 +148,7 @@ def run_task(task: LabelTask, labellers: LabellerSet) -> TaskResult:
     try:
         result = label_discs(src, contrast=task.contrast, output=task.output, qc=task.qc,
                              labeller=labellers.get(task), command_line=task.command_line,
-                             rebuild_qc_index=False)
+                             rebuild_qc_index=False, remove_leftovers=False)
         return TaskResult("done", src, f"{len(result.discs)} discs")
     except HCAError as exc:
         reason = one_line(exc, src)

@@ -84,7 +84,7 @@ def _row(rec: dict) -> str:
         return (
             f'<tr class="fail" {attrs}><td class="subj">{esc(subject)}</td>'
             f'<td class="img" title="{title}">{esc(image)}</td><td class="n">—</td>'
-            f'{_numbering_cell(rec)}<td>{badges}<div class="reason">{esc(str(rec["failed"]))}</div></td>'
+            f'{_numbering_cell(rec)}<td class="labels">{badges}<div class="reason">{esc(str(rec["failed"]))}</div></td>'
             '<td class="thumb"><div class="nothumb">no image</div></td></tr>'
         )
     names = ", ".join(esc(str(d.get("name", ""))) for d in rec.get("discs", []))
@@ -95,33 +95,51 @@ def _row(rec: dict) -> str:
     return (
         f'<tr class="{"flag" if flags else "ok"}" {attrs}><td class="subj">{esc(subject)}</td>'
         f'<td class="img" title="{title}">{esc(image)}<div class="meta">{meta}</div></td>'
-        f'<td class="n">{n_discs}</td>{_numbering_cell(rec)}<td><div class="names">{names}</div>{badges}</td>'
+        f'<td class="n">{n_discs}</td>{_numbering_cell(rec)}<td class="labels"><div class="names">{names}</div>{badges}</td>'
         f'<td class="thumb">{thumb}</td></tr>'
     )
 
 
+FIT_WIDTH_PX = 1400
+"""The page's table fits a window this wide (a laptop screen) without a horizontal scroll bar."""
+COLUMN_MAX_PX = {"subj": 130, "img": 230, "n": 50, "num": 220, "labels": 280, "thumb": 290}
+"""The widest each column may grow (content wraps inside); with the cell paddings, borders
+and the page margins they add up to less than :data:`FIT_WIDTH_PX`."""
+CELL_EXTRA_PX = 18
+"""Horizontal padding + border of one cell."""
+PAGE_MARGIN_PX = 48
+"""Left + right margin of the page body."""
+
+
+def _column_css() -> str:
+    w = COLUMN_MAX_PX
+    return (f"td.subj{{max-width:{w['subj']}px}}td.img{{max-width:{w['img']}px}}td.n{{width:{w['n']}px}}"
+            f"td.num{{max-width:{w['num']}px}}td.labels{{max-width:{w['labels']}px}}"
+            f"td.thumb{{max-width:{w['thumb']}px}}td.thumb img{{max-width:{w['thumb'] - 4}px}}")
+
+
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:1em 1.5em;background:#fafafa;color:#222}
+body{font-family:system-ui,sans-serif;margin:1em 24px;background:#fafafa;color:#222}
 h1{margin:.2em 0}.summary{margin:.4em 0 .8em}.summary b{font-size:1.1em}
-.legend{color:#555;font-size:.9em;margin-bottom:.6em}
+.legend{color:#555;font-size:.9em;margin-bottom:.6em;max-width:1300px}
 table{border-collapse:collapse;background:#fff}
-td,th{border:1px solid #ccc;padding:6px 8px;vertical-align:top;text-align:left}
+td,th{border:1px solid #ccc;padding:6px 8px;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 th{background:#e8e8e8;position:sticky;top:0;z-index:1;white-space:nowrap}
-td.img{white-space:nowrap}
 th.sort{cursor:pointer;user-select:none}th.sort:hover{background:#d8d8d8}
 th.sort::after{content:" \\2195";color:#888}
-td.subj{white-space:nowrap;font-weight:600}td.n{text-align:center}
-.meta{color:#666;font-size:.85em;margin-top:.2em}.names{margin-bottom:.3em;max-width:34em}
-.reason{margin-top:.3em;color:#900;max-width:40em;word-break:break-word}
+td.subj{font-weight:600}td.n{text-align:center}
+.meta{color:#666;font-size:.85em;margin-top:.2em}.names{margin-bottom:.3em}
+.reason{margin-top:.3em;color:#900}
 tr.flag{background:#fffaf0}tr.fail{background:#fff0f0}
 .badge{display:inline-block;border-radius:4px;padding:1px 6px;margin:2px 2px 0 0;font-size:.85em}
 .badge.bad{background:#c62828;color:#fff}.badge.miss{background:#ffcc80}.badge.low{background:#fff59d}
-.badge.check{background:#6a1b9a;color:#fff}.badge.nok{background:#c8e6c9}td.num{white-space:nowrap}
+.badge.check{background:#6a1b9a;color:#fff}.badge.nok{background:#c8e6c9}
 button{margin-left:1em}
-td.thumb{background:#111;padding:2px;text-align:center}td.thumb img{height:400px;display:block;margin:auto}
+td.thumb{background:#111;padding:2px;text-align:center}
+td.thumb img{max-height:400px;height:auto;width:auto;display:block;margin:auto}
 .nothumb{color:#bbb;height:60px;line-height:60px;width:120px}
 label.only{margin-left:1em}
-"""
+""" + _column_css() + "\n"
 
 _SCRIPT = """
 function sortBy(key){const tb=document.querySelector('tbody');const rows=[...tb.rows];

@@ -221,19 +221,21 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
     Raises:
         OSError: an entry cannot be written (the caller then rolls back the labels).
     """
+    numbering = labelling.numbering.to_json() if getattr(labelling, "numbering", None) is not None else None
     png = write_qc_entry(
         Path(qc_dir), labelling.input_path, output_path, labelling.prepared, labelling.discs, subject=subject,
         model=f"{labelling.model.name} {labelling.model.version}", contrast=labelling.contrast, rebuild=False,
-        numbering=labelling.numbering.to_json() if getattr(labelling, "numbering", None) is not None else None,
+        numbering=numbering,
     )
     # The same run as an entry of SCT's own QC report (issue 14, qc/sct_qc.py), so a folder
     # shared with SCT's commands lists it beside them; SCT's page is re-listed by rebuild_index.
-    from hca_disc_label.qc.sct_qc import view_from_slab, write_sct_qc_entry
+    from hca_disc_label.qc.sct_qc import write_sct_qc_entry
+    from hca_disc_label.qc.sct_view import view_from_slab
 
     try:
         view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
         write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, dataset=dataset,
-                           refresh=False)
+                           refresh=False, numbering=numbering)
     except BaseException:
         remove_entry(Path(qc_dir), labelling.input_path)  # all entries of this image or none
         raise
@@ -304,15 +306,27 @@ def load_records(qc_dir: Path) -> list[dict]:
     return sorted(records, key=lambda r: (str(r.get("subject", "")), str(r.get("image", r.get("id", "")))))
 
 
+def remove_stale_temps_in(qc_dir: Path, recursive: bool = False) -> int:
+    """Remove leftover temporary files of killed runs (nobody holds them) from a QC folder: its
+    entries and SCT records, and with ``recursive`` the whole tree (SCT-style picture folders).
+    Returns how many were removed."""
+    from hca_disc_label.atomic import remove_stale_temps
+
+    qc_dir = Path(qc_dir)
+    if recursive:
+        return len(remove_stale_temps(qc_dir, recursive=True))
+    return sum(len(remove_stale_temps(folder)) for folder in (qc_dir, qc_dir / "entries", qc_dir / "_json"))
+
+
 def rebuild_index(qc_dir: Path) -> Path:
-    """Regenerate our page from every record, under an inter-process file lock (see ``sct_qc.own_pages``)."""
-    from filelock import FileLock
+    """Regenerate our page from every record, under the folder's inter-process lock (see ``sct_qc.own_pages``)."""
+    from hca_disc_label.atomic import folder_lock
 
     qc_dir = Path(qc_dir)
     qc_dir.mkdir(parents=True, exist_ok=True)
     from hca_disc_label.qc.sct_qc import own_pages, refresh_sct_report
 
-    with FileLock(str(qc_dir / ".index.lock"), timeout=INDEX_LOCK_TIMEOUT_S):
+    with folder_lock(qc_dir, timeout_s=INDEX_LOCK_TIMEOUT_S):
         # A folder shared with SCT: SCT's index.html lists every entry (ours too) and is left to
         # it; our page is always hca_label.html as well (issue 14, qc/sct_qc.py).
         page = render_index(load_records(qc_dir))

@@ -24,6 +24,7 @@ inter-process lock SCT takes, so our entry shows at once.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -33,14 +34,12 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
-
-import numpy as np
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import atomic_write, copy_atomic, fsync_folder, write_text_atomic
+from hca_disc_label.atomic import copy_atomic, discard, fsync_folder, temp_path_for, write_text_atomic
+from hca_disc_label.qc.sct_view import SagittalView, numbering_doubt, render_pictures, view_from_files
 
 log = logging.getLogger(__name__)
 
@@ -49,70 +48,16 @@ COMMAND = "hca_label"
 PLANE = "Sagittal"
 RECORD_KEYS = ("path", "cmdline", "command", "sctVersion", "dataset", "subject", "contrast", "inputFile",
                "plane", "backgroundImage", "overlayImage", "date", "rank", "qc")
-"""The keys of an SCT QC record, in SCT's order (values of rank / qc are set by the reviewer)."""
-WIDTH_PX = 500
-"""Picture width: what SCT's sagittal entries use, so ours look alike in its viewer."""
-MAX_HEIGHT_PX = 3000
-"""A long field of view (whole spine) is made narrower rather than taller than this."""
+"""The keys of an SCT QC record, in SCT's order (values of rank / qc are set by the reviewer;
+a doubtful count arrives with qc = :data:`FAILED_MARK` and SCT's row ``id``)."""
+FAILED_MARK = "\u274c"
+"""SCT's page's "fail" mark (❌): what its "Save Fails" exports to ``qc_fail.yml``."""
 OWN_PAGE = "hca_label.html"
 """Our own page's name in a QC folder that SCT's page shares (it keeps ``index.html``)."""
 SCT_LOCK_TIMEOUT_S = 60.0
 _written: dict[tuple[str, str], Path] = {}
 """The last record this process wrote per (QC folder, input): what :func:`remove_sct_entry` undoes."""
 _UUID_LINE = re.compile(r"^window\.SCT_QC_UUID = '([^']*)';?\s*$", re.M)
-
-
-@dataclass(frozen=True)
-class SagittalView:
-    """A sagittal picture and the discs on it.
-
-    Attributes:
-        image: ``(H, W)`` intensities, row -> inferior (head at the top), col -> posterior
-            (face on the left), as SCT's sagittal entries and our model frame show it.
-        pixel_mm: ``(row, col)`` pixel size in mm (may differ: the picture keeps proportions).
-        discs: ``(value, name, row, col, confidence)`` in picture pixels (floats).
-    """
-
-    image: np.ndarray
-    pixel_mm: tuple[float, float]
-    discs: tuple[tuple[int, str, float, float, float], ...]
-
-
-def view_from_slab(raw: np.ndarray, spacing_mm: float, records: Iterable) -> SagittalView:
-    """The view of our own QC picture: the averaged mid-sagittal slab in the model frame.
-
-    Args:
-        raw: ``(H, W)`` slab (``PreparedSlab.raw``), row -> inferior, col -> posterior.
-        spacing_mm: its isotropic pixel size.
-        records: disc records with ``value``, ``name``, ``model_rc`` and ``confidence``.
-    """
-    discs = tuple((int(r.value), str(r.name), float(r.model_rc[0]), float(r.model_rc[1]), float(r.confidence))
-                  for r in records)
-    return SagittalView(np.asarray(raw, dtype=np.float32), (float(spacing_mm), float(spacing_mm)), discs)
-
-
-def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) -> SagittalView:
-    """The view rebuilt from the files alone: the input image and a written disc-label file.
-
-    The sagittal plane is the labels' median left-right position; ``slab_mm`` of slices around
-    it are averaged (as the labelling did). Confidences are unknown and shown as 1.
-    """
-    from hca_disc_label.conventions import disc_name
-    from hca_disc_label.io import load_image, read_disc_labels
-
-    image = load_image(input_path)
-    points = read_disc_labels(label_path)
-    inv = np.linalg.inv(image.affine)
-    canonical = np.array([inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3] for p in points]).reshape(-1, 3)
-    nx, ny, nz = image.data.shape
-    zx, zy, zz = image.zooms
-    x = int(np.clip(np.rint(np.median(canonical[:, 0])) if len(canonical) else nx // 2, 0, nx - 1))
-    half = max(0, int(round(slab_mm / zx / 2 - 0.5)))
-    slab = image.data[max(0, x - half): x + half + 1].mean(axis=0)  # (y, z)
-    picture = slab[::-1, ::-1].T  # row = nz-1-z (head up), col = ny-1-y (posterior to the right)
-    discs = tuple((p.value, disc_name(p.value), float(nz - 1 - c[2]), float(ny - 1 - c[1]), 1.0)
-                  for p, c in zip(points, canonical))
-    return SagittalView(picture.astype(np.float32), (zz, zy), discs)
 
 
 def qc_location(input_path: Path, dataset: str | None = None, subject: str | None = None) -> tuple[str, str, str]:
@@ -125,54 +70,6 @@ def qc_location(input_path: Path, dataset: str | None = None, subject: str | Non
     """
     path = Path(os.path.abspath(input_path))
     return (dataset or path.parent.parent.parent.name, subject or path.parent.parent.name, path.parent.name)
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
-        return ImageFont.load_default()
-
-
-def render_pictures(view: SagittalView, background: Path, overlay: Path) -> tuple[int, int]:
-    """Write the background (grey anatomy) and overlay (discs, transparent) PNGs; same size.
-
-    The picture keeps physical proportions, :data:`WIDTH_PX` wide (narrower for a long field
-    of view, at most :data:`MAX_HEIGHT_PX` tall). Confident discs are red, the others (below
-    :data:`~hca_disc_label.qc.report.LOW_CONFIDENCE`) yellow. Returns ``(width, height)``.
-    """
-    from PIL import Image, ImageDraw
-
-    from hca_disc_label.qc.report import LOW_CONFIDENCE
-
-    img = np.nan_to_num(np.asarray(view.image, dtype=np.float64))
-    h_mm, w_mm = img.shape[0] * view.pixel_mm[0], img.shape[1] * view.pixel_mm[1]
-    px_per_mm = min(WIDTH_PX / max(w_mm, 1e-6), MAX_HEIGHT_PX / max(h_mm, 1e-6))
-    width, height = max(1, round(w_mm * px_per_mm)), max(1, round(h_mm * px_per_mm))
-    lo, hi = np.percentile(img, [1, 99.5]) if img.size else (0.0, 1.0)
-    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
-    back = Image.fromarray(grey).resize((width, height), Image.BILINEAR)
-    atomic_write(background, lambda tmp: back.save(tmp, format="PNG"))
-
-    over = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(over)
-    font = _font(max(12, round(width / 28)))
-    sy, sx = height / img.shape[0], width / img.shape[1]
-    radius = max(4, round(width / 80))
-    for _value, name, row, col, confidence in view.discs:
-        y, x = (row + 0.5) * sy, (col + 0.5) * sx
-        colour = (255, 50, 50, 255) if confidence >= LOW_CONFIDENCE else (255, 210, 0, 255)
-        box = [x - radius, y - radius, x + radius, y + radius]
-        draw.ellipse(box, outline=(0, 0, 0, 255), width=4)
-        draw.ellipse(box, outline=colour, width=2)
-        left, top, right, bottom = draw.textbbox((0, 0), name, font=font)
-        tx = x + radius + 4 if x + radius + 4 + right - left <= width else x - radius - 4 - (right - left)
-        ty = min(max(y - (bottom - top) / 2 - top, 0), max(height - bottom, 0))
-        draw.text((max(tx, 0), ty), name, fill=colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0, 255))
-    atomic_write(overlay, lambda tmp: over.save(tmp, format="PNG"))
-    return width, height
 
 
 def _command_line(command_line: str | None) -> str:
@@ -194,10 +91,9 @@ def _write_exclusive(path: Path, text: str) -> bool:
     another writer's record of the same name (SCT names records by the microsecond too), so the
     temporary file is hard-linked into place instead: atomic, and it fails if the name is taken.
     """
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
+    tmp = temp_path_for(path, keep_suffix=False)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -213,13 +109,19 @@ def _write_exclusive(path: Path, text: str) -> bool:
         fsync_folder(path.parent)
         return True
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def sct_row_id(record: Mapping) -> str:
+    """The id SCT's page gives a record (SHA-1 of ``path:cmdline:date``), under which it keeps
+    the reviewer's QC mark."""
+    return hashlib.sha1(f"{record['path']}:{record['cmdline']}:{record['date']}".encode("utf-8")).hexdigest()
 
 
 def write_sct_qc_entry(
@@ -233,6 +135,7 @@ def write_sct_qc_entry(
     subject: str | None = None,
     refresh: bool = True,
     now: _dt.datetime | None = None,
+    numbering: Mapping | None = None,
 ) -> Path:
     """Add our disc labelling to a QC folder as an entry of SCT's QC report.
 
@@ -248,6 +151,10 @@ def write_sct_qc_entry(
         refresh: re-list the records in SCT's page when it is in the folder
             (:func:`refresh_sct_report`); batch runs do it once at the end instead.
         now: the entry's time (default: now, local time as SCT writes it).
+        numbering: the sidecar's ``Numbering`` block. A ``check`` count enters SCT's report
+            marked failed (``qc`` = ❌, under the row id SCT's page computes, so "Save Fails"
+            lists it for ``manual_correction`` until a reviewer passes it), and the overlay
+            says so in its top line.
 
     Returns:
         The JSON record's path.
@@ -255,6 +162,9 @@ def write_sct_qc_entry(
     qc_dir = Path(qc_dir)
     input_path = Path(input_path)
     view = view if view is not None else view_from_files(input_path, Path(label_path))
+    doubt = numbering_doubt(numbering)
+    if doubt:
+        view = dataclasses.replace(view, doubt=doubt)
     dataset, subject, contrast = qc_location(input_path, dataset, subject)
     when = now or _dt.datetime.now()
     # One folder per entry; the timestamp names it (and the record), as in SCT. A clash (two
@@ -290,6 +200,8 @@ def write_sct_qc_entry(
         "rank": "",
         "qc": "",
     }
+    if doubt:
+        record.update(qc=FAILED_MARK, id=sct_row_id(record))
     json_dir = qc_dir / "_json"
     json_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=1)

@@ -74,22 +74,31 @@ class BidsCase:
     discs: dict[int, tuple[float, float]]
 
 
-def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w")) -> list[tuple[str, Path, Path]]:
+def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
+                    allow_own: bool = False) -> list[tuple[str, Path, Path]]:
     """``(subject, image, labels)`` for every labelled T1w/T2w image of a BIDS dataset.
 
     Labels are looked up in ``derivatives/labels/<sub>/[<ses>/]anat/`` with the current
-    (``_label-discs_dlabel``) or legacy (``_labels-disc-manual``) suffix.
+    (``_label-discs_dlabel``) or legacy (``_labels-disc-manual``) suffix. A label file whose
+    sidecar says hca_disc_label wrote it is not manual: left out (one warning line) unless
+    ``allow_own`` (training on our own pseudo-labels on purpose).
     """
+    from hca_disc_label.sidecar import generated_by_us, own_labels_warning
+
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found")
-    pairs = []
+    pairs, ours = [], []
     for img in sorted(bids_images(root, suffixes=contrasts), key=lambda p: p.as_posix()):
         stem = strip_nifti_ext(img.name)
         rel = img.parent.relative_to(root)
         found = [lab for lab in label_candidates(root / "derivatives" / "labels", rel, stem) if lab.exists()]
-        if found:
+        if found and not allow_own and generated_by_us(found[0]):
+            ours.append(found[0])
+        elif found:
             pairs.append((rel.parts[0], img, found[0]))
+    if ours:
+        log.warning("%s", own_labels_warning(ours, root / "derivatives" / "labels", use="training labels"))
     return pairs
 
 

@@ -566,12 +566,12 @@ def load_model_folder(path: Path | str) -> ModelFolder:
         folder = folder.parent
     if not folder.is_dir():
         raise ModelError(f"model folder not found: {folder}")
-    folder = folder.resolve()
+    # problems are reported under the folder as the user gave it (not a resolved path)
     card = read_card(folder)
     validate_card(card, folder / CARD_FILENAME)
     for role, info in card["files"].items():
         check_file(folder / info["path"], info["sha256"], info["size"], what=f"{role} file")
-    return ModelFolder(path=folder, card=card)
+    return ModelFolder(path=folder.resolve(), card=card)
 
 
 def check_file(path: Path, sha256: str | None, size: int | None, *, what: str = "file") -> None:

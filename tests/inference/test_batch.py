@@ -94,9 +94,9 @@ def test_find_images_in_a_plain_folder_skips_derived_files(bids, tmp_path):
     assert [j.rel for j in jobs] == ["a/x_T2w.nii.gz", "b/scan.nii", "c/y_T1w.nii.gz"]
     assert [j.contrast for j in jobs] == ["t2", None, "t1"]
     assert jobs[1].output_path == root / "out/b/scan_label-discs_dlabel.nii.gz"
-    # default output root: <folder>/derivatives/labels
+    # default output root: <folder>/derivatives/hca_disc_label (never derivatives/labels)
     _, default = find_images(root)
-    assert default[0].output_path == root / "derivatives/labels/a/x_T2w_label-discs_dlabel.nii.gz"
+    assert default[0].output_path == root / "derivatives/hca_disc_label/a/x_T2w_label-discs_dlabel.nii.gz"
     with pytest.raises(DataError):
         find_images(root / "a" / "x_T2w.nii.gz")
 
@@ -199,7 +199,7 @@ def test_corrupt_file_is_reported_and_the_rest_complete(bids, tiny_model, tmp_pa
     bad.write_bytes((bids / SMALL).read_bytes()[:2000])  # truncated gzip
     out, qc = tmp_path / "labels", tmp_path / "qc"
     rc = main(["-i", str(data), "-ofolder", str(out), "-qc", str(qc), "-model", str(tiny_model),
-               "-thr", str(THR), "-j", "2", "-v", "0"])
+               "-thr", str(THR), "-j", "2"])
     stdout = capsys.readouterr().out
     assert rc == 1
     assert "failed: 1" in stdout and "done: 8" in stdout
@@ -213,7 +213,7 @@ def test_corrupt_file_is_reported_and_the_rest_complete(bids, tiny_model, tmp_pa
 
     # Rerun: the 8 good images are skipped, the bad one fails again (exit 1 again).
     rc = main(["-i", str(data), "-ofolder", str(out), "-qc", str(qc), "-model", str(tiny_model),
-               "-thr", str(THR), "-v", "0"])
+               "-thr", str(THR)])
     stdout = capsys.readouterr().out
     assert rc == 1 and "skipped (up to date): 8" in stdout and "failed: 1" in stdout
 
@@ -272,14 +272,15 @@ def test_labels_written_by_others_are_never_overwritten(bids, tiny_model, tmp_pa
     new = data / "sub-new" / "anat" / "sub-new_T2w.nii.gz"
     new.parent.mkdir(parents=True)
     shutil.copyfile(bids / SMALL, new)
-    manual = {p: p.read_bytes() for p in (data / "derivatives" / "labels").rglob("sub-*")
-              if p.is_file()}
+    manual = {p: p.read_bytes() for p in (data / "derivatives" / "labels").rglob("*") if p.is_file()}
     assert len(manual) > 8
-    summary = label_dataset(data, model=str(tiny_model), threshold=THR, overwrite=True, progress=False)
+    # -ofolder still chooses, even the manual labels' folder: their files are never replaced
+    summary = label_dataset(data, out_root=data / "derivatives" / "labels", model=str(tiny_model), threshold=THR,
+                            overwrite=True, progress=False)
     assert summary.done == [new]
     assert len(summary.failed) == 8
     assert all("not written by hca_disc_label" in reason for _, reason in summary.failed)
-    assert all(p.read_bytes() == content for p, content in manual.items())  # untouched
+    assert all(p.read_bytes() == content for p, content in manual.items() if "dataset_description" not in p.name)
     assert (data / "derivatives/labels/sub-new/anat/sub-new_T2w_label-discs_dlabel.nii.gz").is_file()
     desc = json.loads((data / "derivatives/labels/dataset_description.json").read_text())
     assert desc["Name"] == "disc labels (bids)"
@@ -294,7 +295,7 @@ def test_unknown_contrast_fails_with_a_hint_and_c_forces_it(bids, tiny_model, tm
     assert "patient7.nii.gz: contrast unknown" in summary.describe()
     forced = label_dataset(data, contrast="t2", model=str(tiny_model), threshold=THR, progress=False)
     assert forced.done == [img] and not forced.failed
-    assert (data / "derivatives/labels/patient7_label-discs_dlabel.nii.gz").is_file()
+    assert (data / "derivatives/hca_disc_label/patient7_label-discs_dlabel.nii.gz").is_file()
 
 
 def test_bad_arguments_raise_before_any_work(bids, tiny_model, tmp_path):
@@ -343,7 +344,7 @@ def test_concurrent_shard_jobs_then_final_pass(bids, tiny_model, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "hca_disc_label", "-i", str(bids), "-ofolder", str(out), "-qc", str(qc),
-            "-model", str(tiny_model), "-thr", str(THR), "-v", "0"]
+            "-model", str(tiny_model), "-thr", str(THR)]
     procs = [subprocess.Popen(base + ["-shard", f"{k}/3"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for k in range(3)]
     results = [proc.communicate(timeout=300) + (proc.returncode,) for proc in procs]
@@ -352,7 +353,7 @@ def test_concurrent_shard_jobs_then_final_pass(bids, tiny_model, tmp_path):
     assert len(_outputs(out)) == 8 and len(load_records(qc)) == 8
     desc = json.loads((out / "dataset_description.json").read_text())
     assert [g["Name"] for g in desc["GeneratedBy"]] == ["hca_disc_label"]
-    assert not [p for p in out.rglob(".*") if not p.name.endswith(".lock")]  # no temp files left
+    assert not list(out.rglob(".*")) and not list(qc.rglob(".*"))  # no temporary or lock file left
     final = label_dataset(bids, out_root=out, model=str(tiny_model), threshold=THR, qc=qc, progress=False)
     assert len(final.skipped) == 8 and not final.done and not final.failed
     assert (qc / "index.html").read_text().count("data-subject=") == 8

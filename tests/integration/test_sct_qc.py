@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hca_disc_label.qc import sct_qc
+from hca_disc_label.qc import sct_qc, sct_view
 from tests.integration.browser import Browser, BrowserError, find_chromium
 
 CASE = ("sub-errsm30", "sub-errsm30_T2w")
@@ -62,12 +62,12 @@ def test_pictures_same_size_overlay_transparent_with_marks_at_the_discs(tmp_path
     image, labels = _files(shared_data, *CASE)
     rec = _entry(qc, shared_data)
     with Image.open(qc / rec["backgroundImage"]) as b, Image.open(qc / rec["overlayImage"]) as o:
-        assert b.size == o.size and b.width == sct_qc.WIDTH_PX
+        assert b.size == o.size and b.width == sct_view.WIDTH_PX
         assert o.mode == "RGBA"
         back, alpha = np.asarray(b.convert("L")), np.asarray(o)[..., 3]
     assert back.std() > 20  # anatomy, not a blank picture
     assert (alpha == 0).mean() > 0.9  # the overlay leaves the anatomy visible ...
-    view = sct_qc.view_from_files(image, labels)
+    view = sct_view.view_from_files(image, labels)
     sy, sx = alpha.shape[0] / view.image.shape[0], alpha.shape[1] / view.image.shape[1]
     for _v, _name, row, col, _c in view.discs:  # ... and marks every disc where it is
         y, x = int((row + 0.5) * sy), int((col + 0.5) * sx)
@@ -80,13 +80,34 @@ def test_view_from_slab_keeps_the_model_frame(tmp_path):
     raw = np.zeros((100, 40), np.float32)
     raw[:, 20] = 1
     rec = SimpleNamespace(value=4, name="C3/C4", model_rc=(30.0, 20.0), confidence=0.2)
-    view = sct_qc.view_from_slab(raw, 0.5, [rec])
+    view = sct_view.view_from_slab(raw, 0.5, [rec])
     assert view.pixel_mm == (0.5, 0.5) and view.discs == ((4, "C3/C4", 30.0, 20.0, 0.2),)
-    w, h = sct_qc.render_pictures(view, tmp_path / "b.png", tmp_path / "o.png")
-    assert (w, h) == (sct_qc.WIDTH_PX, 5 * sct_qc.WIDTH_PX // 2)  # proportions kept (50 x 20 mm)
+    w, h = sct_view.render_pictures(view, tmp_path / "b.png", tmp_path / "o.png")
+    assert (w, h) == (sct_view.WIDTH_PX, 5 * sct_view.WIDTH_PX // 2)  # proportions kept (50 x 20 mm)
     rgba = np.asarray(Image.open(tmp_path / "o.png"))
     yellow = (rgba[..., 0] > 200) & (rgba[..., 1] > 180) & (rgba[..., 2] < 60) & (rgba[..., 3] == 255)
     assert yellow.any()  # a low-confidence disc is yellow, as in our own page
+
+
+def test_a_doubtful_count_enters_sct_report_failed_and_says_so(tmp_path, shared_data):
+    """Numbering ``check``: qc = ❌ under the row id SCT's page computes (SHA-1 of path:cmdline:date),
+    so "Save Fails" lists it; the overlay's top line names the doubt. An ``ok`` count stays unmarked."""
+    import hashlib
+
+    qc = tmp_path / "qc"
+    doubt = {"status": "check", "confidence": 0.69, "hint": "-initz 72,2"}
+    rec = _entry(qc, shared_data, numbering=doubt)
+    assert rec["qc"] == sct_qc.FAILED_MARK == "\u274c" and rec["rank"] == ""
+    assert rec["id"] == hashlib.sha1(f"{rec['path']}:{rec['cmdline']}:{rec['date']}".encode()).hexdigest()
+    assert tuple(k for k in rec if k != "id") == sct_qc.RECORD_KEYS
+    ok = _entry(qc, shared_data, numbering={"status": "ok", "confidence": 0.99})
+    assert ok["qc"] == "" and "id" not in ok
+    assert sct_view.numbering_doubt(doubt) == "NUMBERING CHECK 0.69: -initz 72,2"
+    cyan = []
+    for r in (rec, ok):
+        rgba = np.asarray(Image.open(qc / r["overlayImage"]))[:40]
+        cyan.append(((rgba[..., 0] < 60) & (rgba[..., 1] > 200) & (rgba[..., 2] > 200) & (rgba[..., 3] == 255)).sum())
+    assert cyan[0] > 50 and cyan[1] == 0  # the doubt line, on the doubtful entry only
 
 
 def test_entries_of_one_instant_never_collide(tmp_path, shared_data):

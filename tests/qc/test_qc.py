@@ -220,3 +220,32 @@ def test_screenshot_script_rejects_a_missing_index(tmp_path):
     proc = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "nothing")], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_page_table_fits_a_1400_pixel_window():
+    """Every column has a maximum width (content wraps inside it); together with paddings and
+    margins they fit 1400 px, and no cell refuses to wrap (only the one-word headers)."""
+    import re
+
+    from hca_disc_label.qc import page
+
+    widths = page.COLUMN_MAX_PX
+    total = sum(widths.values()) + len(widths) * page.CELL_EXTRA_PX + page.PAGE_MARGIN_PX
+    assert total <= page.FIT_WIDTH_PX == 1400
+    long = "sub-averyveryverylongsubjectname_ses-baselinescan_acq-sagittalhighres_run-01_T2w.nii.gz"
+    records = [
+        {"id": "a", "subject": "sub-01", "image": long, "input": "/x/" + long, "discs": [{"name": "C2/C3"}] * 20,
+         "missing_inside_range": ["T5/T6", "T6/T7"], "low_confidence": ["L5/S1"], "contrast": "t2",
+         "model": "hca-compact 0.4.0", "slice": 12, "png": "entries/a.png",
+         "numbering": {"status": "check", "confidence": 0.69, "alternative": {"offset": 1, "confidence": 0.3},
+                       "question": "is the highest disc C1/C2 or C2/C3?", "hint": "-initz 72,2"}},
+        {"id": "b", "subject": "sub-02", "image": "b.nii.gz", "failed": "x" * 400, "discs": []},
+    ]
+    text = page.render_index(records)
+    style = text.split("<style>")[1].split("</style>")[0]
+    assert not re.findall(r"td[^{}]*\{[^}]*nowrap", style)
+    used = set(re.findall(r'<td class="(\w+)"', text))
+    assert used <= set(widths) and {"img", "num", "labels", "thumb"} <= used
+    for cls in widths:
+        assert f"td.{cls}{{max-width:{widths[cls]}px}}" in style or f"td.{cls}{{width:{widths[cls]}px}}" in style
+    assert "td.thumb img{max-width:" in style and "overflow-wrap:anywhere" in style
