@@ -19,9 +19,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = Path(__file__).with_name("requirements-sct.txt")
-SCT_SCRIPTS = ("sct_label_vertebrae", "sct_process_segmentation", "sct_run_batch", "sct_deepseg")
+SCT_SCRIPTS = ("sct_label_vertebrae", "sct_process_segmentation", "sct_run_batch", "sct_deepseg", "sct_label_utils")
 """Wrapped on PATH as an SCT install puts them there (sct_deepseg only so a missing
-segmentation fails with SCT's own message rather than "command not found")."""
+segmentation fails with SCT's own message rather than "command not found"; sct_label_utils
+-display gives the pipeline script the discs' values)."""
 
 
 def load_agreement():

@@ -42,6 +42,7 @@ def test_batch_succeeds_for_every_subject(batch):
         assert "Two labels were projected on the same coordinate" not in log or subject == "sub-pam50"
         for stem in stems:
             assert f"+ hca_label -i {stem}.nii.gz" in log and "cord segmentation: manual" in log
+        assert "-vert 1:25" not in log  # -vert from the discs found
 
 
 def test_each_image_gets_discs_levels_and_csa_per_level(batch, shared_data):
@@ -61,6 +62,7 @@ def test_each_image_gets_discs_levels_and_csa_per_level(batch, shared_data):
             assert len(np.unique(levels[levels > 0])) >= 4  # the cord cut into vertebral levels
             per_level = rows[f"{stem}_label-SC_seg.nii.gz"]
             assert len(per_level) >= 4 and all(r["VertLevel"] for r in per_level)
+            assert {r["NumberingStatus"] for r in per_level} <= {"ok", "check"}  # the doubt, in the table
             assert all(10 < float(r["MEAN(area)"]) < 200 for r in per_level)
     # the source dataset is untouched: outputs only under -path-output
     assert not list((shared_data / "bids").rglob("*_label-SC_seg_labeled*"))
