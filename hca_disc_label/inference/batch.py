@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
-from hca_disc_label.errors import DataError, HCAError, ModelError, OutputError
+from hca_disc_label.errors import DataError, HCAError, ModelError
 from hca_disc_label.inference.summary import UP_TO_DATE, BatchSummary
 from hca_disc_label.inference.workers import (
     EngineSettings,
@@ -43,7 +43,7 @@ from hca_disc_label.inference.workers import (
     run_in_process,
     run_pool,
 )
-from hca_disc_label.inference.derivative import report_old_labels, write_dataset_description, write_numbering_table
+from hca_disc_label.inference.derivative import prepare_output_tree, write_dataset_description, write_numbering_table
 from hca_disc_label.naming import contrast_from_name, find_dataset_images, output_name, pipeline_root
 from hca_disc_label.sidecar import TOOL_NAME, written_by_us
 from hca_disc_label.sidecar import is_up_to_date as sidecar_up_to_date
@@ -256,28 +256,11 @@ def label_dataset(
             log.warning("-c %s overrides the contrast suffix of %d image(s)", contrast, overridden)
     log.info("%d image(s) in %s%s", len(selected), input_dir,
              f" (shard {shard[0]}/{shard[1]} of {len(all_jobs)})" if shard else "")
-    _check_writable(root, "output", "-ofolder")
-    if qc is not None:
-        _check_writable(Path(qc), "QC", "-qc")
-    if is_bids:
-        report_old_labels(input_dir)
-    _remove_leftovers(root, qc)
+    prepare_output_tree(root, qc, input_dir if is_bids else None)
 
     folders, model_errors = _resolve_models(model, {j.contrast for j in selected if j.contrast})
     cmd = command_line if command_line is not None else " ".join(sys.argv)
-    tasks: list[LabelTask] = []
-    for job in selected:
-        reason = _precheck(job, folders, model_errors, threshold, qc, overwrite)
-        if reason == UP_TO_DATE:
-            summary.skipped.append((job.input_path, reason))
-        elif reason is not None:
-            summary.failed.append((job.input_path, reason))
-            record_failure(str(qc) if qc is not None else None, str(job.input_path), reason)
-        else:
-            folder = folders[job.contrast]
-            tasks.append(LabelTask(input=str(job.input_path), output=str(job.output_path), contrast=job.contrast,
-                                   model_path=str(folder.path), model_sha256=folder.sha256,
-                                   qc=str(qc) if qc is not None else None, command_line=cmd))
+    tasks = _make_tasks(selected, summary, folders, model_errors, threshold, qc, overwrite, cmd)
     workers = min(int(jobs), len(tasks))
     # Workers share the cores; in-process runs keep the libraries' defaults (a thread limit
     # there would be process-wide and outlive the batch).
@@ -287,12 +270,7 @@ def label_dataset(
     if tasks:
         from hca_disc_label.sidecar import model_block
 
-        models = [model_block(f.name, f.version, f.card) for f in folders.values()]
-        try:
-            write_dataset_description(root, input_dir, models)
-        except OSError as exc:
-            raise OutputError(f"{root}: cannot write the output folder ({exc.strerror or exc}); "
-                              "choose a writable one with -ofolder") from None
+        write_dataset_description(root, input_dir, [model_block(f.name, f.version, f.card) for f in folders.values()])
     verified = {(str(f.path), f.sha256): f for f in folders.values()}
     _run_tasks(tasks, summary, workers, settings, LabellerSet(settings, verified), qc, progress)
     if qc is not None:
@@ -322,33 +300,23 @@ def _numbering_table(summary: BatchSummary, jobs: Sequence[ImageJob], threshold:
     summary.numbering_check.sort(key=lambda c: (c[1] if isinstance(c[1], (int, float)) else 2.0, str(c[0])))
 
 
-def _check_writable(folder: Path, what: str, option: str) -> None:
-    """Refuse, in one line and before any work, a folder that cannot be created or written.
-
-    Raises:
-        OutputError: the folder (or its nearest existing parent) is not a writable folder.
-    """
-    existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        reason = f"{existing} is not a folder"
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        reason = f"{existing} is not writable"
-    else:
-        return
-    raise OutputError(f"{folder}: cannot write the {what} folder ({reason}); choose a writable one with {option}")
-
-
-def _remove_leftovers(out_root: Path, qc: Path | None) -> None:
-    """Remove temporary files that killed runs left in the output tree and the QC folder."""
-    from hca_disc_label.atomic import remove_stale_temps
-
-    remove_stale_temps(out_root, recursive=True)
-    if qc is not None:
-        from hca_disc_label.qc.report import remove_stale_temps_in
-
-        remove_stale_temps_in(Path(qc), recursive=True)
+def _make_tasks(selected: Sequence[ImageJob], summary: BatchSummary, folders: dict, model_errors: dict,
+                threshold: float, qc: Path | None, overwrite: bool, cmd: str) -> list[LabelTask]:
+    """The tasks to run; images up to date or failing a precheck go to ``summary`` instead."""
+    tasks: list[LabelTask] = []
+    for job in selected:
+        reason = _precheck(job, folders, model_errors, threshold, qc, overwrite)
+        if reason == UP_TO_DATE:
+            summary.skipped.append((job.input_path, reason))
+        elif reason is not None:
+            summary.failed.append((job.input_path, reason))
+            record_failure(str(qc) if qc is not None else None, str(job.input_path), reason)
+        else:
+            folder = folders[job.contrast]
+            tasks.append(LabelTask(input=str(job.input_path), output=str(job.output_path), contrast=job.contrast,
+                                   model_path=str(folder.path), model_sha256=folder.sha256,
+                                   qc=str(qc) if qc is not None else None, command_line=cmd))
+    return tasks
 
 
 def _precheck(job: ImageJob, folders: dict, model_errors: dict, threshold: float, qc: Path | None,

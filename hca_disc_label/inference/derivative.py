@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 from hca_disc_label._version import __version__
 from hca_disc_label.atomic import folder_lock, write_text_atomic
+from hca_disc_label.errors import OutputError
 from hca_disc_label.naming import bids_label_files, manual_labels_root
 from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
 
@@ -67,10 +68,19 @@ def write_dataset_description(out_root: Path, input_dir: Path, models: Sequence[
 
     Returns:
         The file path.
+
+    Raises:
+        OutputError: the folder cannot be written (one line).
     """
-    out_root = Path(out_root)
+    try:
+        return _update_description(Path(out_root), input_dir, _generated_by(models))
+    except OSError as exc:
+        raise OutputError(f"{out_root}: cannot write the output folder ({exc.strerror or exc}); "
+                          "choose a writable one with -ofolder") from None
+
+
+def _update_description(out_root: Path, input_dir: Path, ours: dict) -> Path:
     path = out_root / "dataset_description.json"
-    ours = _generated_by(models)
     with folder_lock(out_root):
         if path.exists():
             try:
@@ -147,3 +157,38 @@ def write_numbering_table(out_root: Path, pairs: Sequence[tuple[Path, Path]],
         log.error("cannot write %s: %s", path, exc.strerror or exc)
         return rows, None
     return rows, path
+
+
+def check_writable(folder: Path, what: str, option: str) -> None:
+    """Refuse, in one line and before any work, a folder that cannot be created or written.
+
+    Raises:
+        OutputError: the folder (or its nearest existing parent) is not a writable folder.
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
+        return
+    raise OutputError(f"{folder}: cannot write the {what} folder ({reason}); choose a writable one with {option}")
+
+
+def prepare_output_tree(out_root: Path, qc: Path | None, dataset: Path | None) -> None:
+    """Before a folder run: the output (and QC) folder must be writable (one line otherwise);
+    our labels among ``dataset``'s manual ones are reported; temporary files that killed runs
+    left in the output tree and the QC folder (nobody holds them) are removed."""
+    from hca_disc_label.atomic import remove_stale_temps
+    from hca_disc_label.qc.report import remove_stale_temps_in
+
+    check_writable(out_root, "output", "-ofolder")
+    if qc is not None:
+        check_writable(Path(qc), "QC", "-qc")
+    if dataset is not None:
+        report_old_labels(dataset)
+    remove_stale_temps(out_root, recursive=True)
+    if qc is not None:
+        remove_stale_temps_in(Path(qc), recursive=True)

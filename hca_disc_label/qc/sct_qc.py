@@ -124,6 +124,32 @@ def sct_row_id(record: Mapping) -> str:
     return hashlib.sha1(f"{record['path']}:{record['cmdline']}:{record['date']}".encode("utf-8")).hexdigest()
 
 
+def _record(qc_dir: Path, input_path: Path, where: tuple[str, str, str], pictures: tuple[Path, Path],
+            cmdline: str, when: _dt.datetime, failed: bool) -> dict:
+    """An SCT QC record (:data:`RECORD_KEYS`); ``failed`` pre-marks it ❌ under SCT's row id."""
+    record = {
+        # SCT records the working folder, where its inputs usually lie; the input's own folder
+        # makes ``path/inputFile`` (what the report exports for correction) the real file.
+        "path": os.path.abspath(input_path.parent),
+        "cmdline": cmdline,
+        "command": COMMAND,
+        "sctVersion": f"hca_disc_label {__version__}",
+        "dataset": where[0],
+        "subject": where[1],
+        "contrast": where[2],
+        "inputFile": input_path.name,
+        "plane": PLANE,
+        "backgroundImage": pictures[0].relative_to(qc_dir).as_posix(),
+        "overlayImage": pictures[1].relative_to(qc_dir).as_posix(),
+        "date": when.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        "rank": "",
+        "qc": "",
+    }
+    if failed:
+        record.update(qc=FAILED_MARK, id=sct_row_id(record))
+    return record
+
+
 def write_sct_qc_entry(
     qc_dir: str | os.PathLike,
     input_path: str | os.PathLike,
@@ -182,26 +208,8 @@ def write_sct_qc_entry(
         raise FileExistsError(f"{folder}: QC entry folder already exists")
     background, overlay = folder / "background_img.png", folder / "overlay_img.png"
     render_pictures(view, background, overlay)
-    record = {
-        # SCT records the working folder, where its inputs usually lie; the input's own folder
-        # makes ``path/inputFile`` (what the report exports for correction) the real file.
-        "path": os.path.abspath(input_path.parent),
-        "cmdline": _command_line(command_line),
-        "command": COMMAND,
-        "sctVersion": f"hca_disc_label {__version__}",
-        "dataset": dataset,
-        "subject": subject,
-        "contrast": contrast,
-        "inputFile": input_path.name,
-        "plane": PLANE,
-        "backgroundImage": background.relative_to(qc_dir).as_posix(),
-        "overlayImage": overlay.relative_to(qc_dir).as_posix(),
-        "date": when.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        "rank": "",
-        "qc": "",
-    }
-    if doubt:
-        record.update(qc=FAILED_MARK, id=sct_row_id(record))
+    record = _record(qc_dir, input_path, (dataset, subject, contrast), (background, overlay),
+                     _command_line(command_line), when, failed=bool(doubt))
     json_dir = qc_dir / "_json"
     json_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=1)
