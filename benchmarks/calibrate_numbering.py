@@ -77,11 +77,9 @@ def _internal_images(train_data: Path, n_synthetic: int, n_crops: int, seed: int
     """Yield (set, group, id, image in [0, 1], GT discs {value: (row, col)}) of the internal sets."""
     from hca_disc_label.preprocessing import normalise
     from hca_disc_label.synth import generate_slab
-    from hca_disc_label.training.trainer import TrainConfig, _split_real
+    from hca_disc_label.evaluation.internal_sets import held_out_cases
 
-    config = TrainConfig(out_dir=Path("unused"), bids=[train_data], seed=1)
-    _, held_out = _split_real(config)
-    for n, case in enumerate(held_out):
+    for n, case in enumerate(held_out_cases(train_data)):
         group = f"real:{case.subject}"
         yield "real", group, f"{case.subject}_{n}_full", normalise(case.raw), dict(case.discs)
         rng = np.random.default_rng([seed, 1, n])

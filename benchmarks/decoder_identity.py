@@ -26,16 +26,14 @@ from hca_disc_label.inference.decode import Anchor, AnchorError, decode_heatmaps
 from hca_disc_label.io import load_image, read_disc_labels  # noqa: E402
 from hca_disc_label.preprocessing import normalise, pad_to_multiple, prepare_slab  # noqa: E402
 from hca_disc_label.training.data import find_bids_pairs, synthetic_sample  # noqa: E402
-from hca_disc_label.training.trainer import TrainConfig, _split_real  # noqa: E402
+from hca_disc_label.evaluation.internal_sets import held_out_cases  # noqa: E402
 from hca_disc_label.weights import resolve_model  # noqa: E402
 
 
 def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):
     """Yield (set name, image (H, W) in [0, 1] or prepared slab, GT discs in model px)."""
     train_data = train_data or shared / "data" / "bids-train"
-    config = TrainConfig(out_dir=Path("unused"), bids=[train_data], seed=1)
-    _, held_out = _split_real(config)
-    for case in held_out:
+    for case in held_out_cases(train_data):
         yield "internal:real", normalise(case.raw), case.discs
     for k in range(16):
         s = synthetic_sample(np.random.default_rng([1, 999_999, k]), 1.0)

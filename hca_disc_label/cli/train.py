@@ -89,6 +89,9 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-oversample", "oversample", multiple=True, metavar="PREFIX:FACTOR",
               help="Draw real subjects whose name starts with PREFIX FACTOR times as often "
                    "(repeatable), e.g. sub-zuk:4.")
+@click.option("-allow-own-labels", "allow_own_labels", is_flag=True,
+              help="Also train on label files that hca_disc_label wrote (pseudo-labels, on purpose); "
+                   "by default they are left out with a warning.")
 @click.option("-val-synthetic", "val_synthetic", type=click.IntRange(0), default=16, show_default=True,
               help="Fixed synthetic validation images (added to held-out BIDS subjects).")
 @click.option("-heights", "heights", default="192,256,320,448", show_default=True, help="Crop heights (px).")
@@ -104,7 +107,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
 def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, init, landmarks, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
-            val_fraction, holdout, oversample, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
+            val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.trainer import TrainConfig, train
 
@@ -115,7 +118,8 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, init, 
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
         real_fov_crop=real_fov_crop, real_remap=real_remap,
         bids=list(data), val_fraction=val_fraction,
-        holdout=tuple(h for h in holdout.split(",") if h), oversample=_oversample(oversample), val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,
+        holdout=tuple(h for h in holdout.split(",") if h), oversample=_oversample(oversample),
+        allow_own_labels=allow_own_labels, val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,
         resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,
         heights=_sizes(heights, "-heights"), widths=_sizes(widths, "-widths"), progress=verbose != "0",

@@ -19,7 +19,7 @@ Seven named, seeded sets of model-frame images (row -> inferior, col -> posterio
 * ``syn:crop-below-c2``: the same crops starting 3 mm below C2/C3 down to C4/C5 (no C2 to count
   from);
 * ``real:bids-train-crops``: the held-out subjects of the trainer's split (split seed 1, the
-  trainer's own ``_split_real``) of ``bids-train`` (or of its label extension), each cut to
+  trainer's own ``split_subjects``, real-sacrum subjects left out) of ``bids-train`` (or of its label extension), each cut to
   several random heights (top, bottom, both edges cut); only discs still inside are kept.
 
 The synthetic sets drive the engine itself (:func:`hca_disc_label.synth.generate_slab`) and only
@@ -418,37 +418,27 @@ def synthetic_set(name: str, n: int = DEFAULT_SYNTHETIC_N, seed: int = 0,
 # ----------------------------------------------------------------------------- real
 
 
+SACRUM_SUBJECTS = "sub-zuk*"
+"""Subjects of the real-sacrum benchmark (``benchmarks/real_sacrum.py``, scored by subject-wise
+folds): left out of the internal real set, so that set stays the lumbar gradient-echo subjects
+no released model trained on."""
+
+
 def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, split_seed: int = SPLIT_SEED) -> list:
     """The held-out real cases (:class:`~hca_disc_label.training.data.BidsCase`) of the
-    trainer's split: ``training.trainer._split_real`` with ``TrainConfig(seed=split_seed)``.
+    trainer's split (:func:`~hca_disc_label.training.trainer.split_subjects` with its default
+    validation fraction and ``split_seed``) over the subjects of ``train_data`` that are not
+    :data:`SACRUM_SUBJECTS`. Only the held-out images are loaded."""
+    from fnmatch import fnmatch
 
-    Only the held-out images are loaded (the split itself is the trainer's own code, run with
-    a stand-in loader that just records which image goes where).
-    """
-    from hca_disc_label.training import data as data_mod
-    from hca_disc_label.training import trainer
-    from hca_disc_label.training.trainer import TrainConfig, _split_real
+    from hca_disc_label.training.data import find_bids_pairs, load_bids_case
+    from hca_disc_label.training.trainer import TrainConfig, split_subjects
 
     root = Path(train_data) if train_data is not None else default_train_data()
-    config = TrainConfig(out_dir=Path("unused"), bids=[root], seed=split_seed, spacing_mm=spacing_mm)
-    real_loader = data_mod.load_bids_case
-    modules = [m for m in (data_mod, trainer) if getattr(m, "load_bids_case", None) is real_loader]
-    for m in modules:
-        m.load_bids_case = _Deferred
-    try:
-        _, held_out = _split_real(config)
-    finally:
-        for m in modules:
-            m.load_bids_case = real_loader
-    # (if the trainer ever loads through another name, its cases arrive loaded already)
-    return [real_loader(*c.args, **c.kwargs) if isinstance(c, _Deferred) else c for c in held_out]
-
-
-class _Deferred:
-    """Stand-in for ``load_bids_case`` while the trainer splits: records the call only."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
+    pairs = [p for p in find_bids_pairs(root) if not fnmatch(p[0], SACRUM_SUBJECTS)]
+    defaults = TrainConfig(out_dir=Path("unused"))
+    _, held = split_subjects({s for s, _, _ in pairs}, defaults.val_fraction, split_seed)
+    return [load_bids_case(s, img, lab, spacing_mm, defaults.slab_mm) for s, img, lab in pairs if s in held]
 
 
 CROP_KINDS: tuple[str, ...] = ("top", "bottom", "both")

@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class TrainConfig:
         bids: BIDS datasets to train on; val_fraction of their subjects are held out.
         holdout: subjects always held out (validated on, never trained on), before the seeded
             ``val_fraction`` split of the others: the subject-wise folds of a benchmark.
+        allow_own_labels: also train on label files whose sidecar says hca_disc_label wrote
+            them (pseudo-labels, on purpose); by default they are left out with a warning.
         oversample: ``(subject prefix, factor)`` pairs: real subjects whose name starts with the
             prefix are drawn ``factor`` times as often (a small real set, e.g. ``sub-zuk``,
             among many others).
@@ -99,6 +102,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     holdout: tuple[str, ...] = ()
     oversample: tuple[tuple[str, float], ...] = ()
+    allow_own_labels: bool = False
     val_synthetic: int = 16
     val_every: int = 200
     init: str | None = None
@@ -210,22 +214,32 @@ def _split_seed(config: TrainConfig) -> int:
     return config.seed if config.split_seed is None else config.split_seed
 
 
+def split_subjects(subjects: Iterable[str], val_fraction: float, split_seed: int,
+                   holdout: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """``(training subjects, validation subjects)``, sorted: ``holdout`` always validates, and a
+    seeded ``val_fraction`` of the others (the trainer's split, also used to rebuild its
+    held-out set for evaluation)."""
+    held = set(holdout)
+    rest = sorted(set(subjects) - held)
+    rng = np.random.default_rng(split_seed)
+    rng.shuffle(rest)
+    n_val = int(round(val_fraction * len(rest))) if len(rest) > 1 else 0
+    val = set(rest[:n_val]) | held
+    return sorted(set(subjects) - val), sorted(val)
+
+
 def _split_real(config: TrainConfig) -> tuple[list, list]:
     """Load BIDS cases and split them by subject (seeded)."""
     from hca_disc_label.training.data import find_bids_pairs, load_bids_case
 
-    pairs = [p for root in config.bids for p in find_bids_pairs(Path(root))]
+    pairs = [p for root in config.bids for p in find_bids_pairs(Path(root), allow_own=config.allow_own_labels)]
     if config.bids and not pairs:
         raise DataError(f"no labelled T1w/T2w image found in {', '.join(map(str, config.bids))}")
-    held = set(config.holdout)
-    unknown = held - {s for s, _, _ in pairs}
+    everyone = {s for s, _, _ in pairs}
+    unknown = set(config.holdout) - everyone
     if unknown:
         raise DataError(f"-holdout names subjects not in the data: {', '.join(sorted(unknown))}")
-    subjects = sorted({s for s, _, _ in pairs} - held)
-    rng = np.random.default_rng(_split_seed(config))
-    rng.shuffle(subjects)
-    n_val = int(round(config.val_fraction * len(subjects))) if len(subjects) > 1 else 0
-    val_subjects = set(subjects[:n_val]) | held
+    _, val_subjects = split_subjects(everyone, config.val_fraction, _split_seed(config), config.holdout)
     train, val = [], []
     for subject, img, lab in pairs:
         case = load_bids_case(subject, img, lab, config.spacing_mm, config.slab_mm)

@@ -269,3 +269,15 @@ def test_progress_is_one_plain_line_per_image_without_a_terminal(data, tiny_mode
     assert len(progress) == 8 and progress[0].startswith("INFO: [1/8] sub-errsm30/anat/sub-errsm30_T1w.nii.gz: ")
     assert progress[-1].startswith("INFO: [8/8] ") and all(ln.endswith(" discs") for ln in progress)
     assert not [ln for ln in err if " discs in " in ln]  # per-image internals stay quiet, as in workers
+
+
+def test_train_takes_our_labels_only_with_allow_own_labels(data, tiny_model):
+    from hca_disc_label.training.trainer import TrainConfig, _split_real
+
+    planted = _plant_ours_in_the_old_place(data, tiny_model)
+    subject = planted.relative_to(data / "derivatives" / "labels").parts[0]
+    base = dict(out_dir=data / "unused", bids=[data], val_fraction=0.0)
+    train, _ = _split_real(TrainConfig(**base))
+    assert subject not in {c.subject for c in train}
+    train, _ = _split_real(TrainConfig(**base, allow_own_labels=True))
+    assert subject in {c.subject for c in train}
