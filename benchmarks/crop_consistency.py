@@ -2,7 +2,7 @@
 """Crop consistency on real images: a disc found whole and in a random cut must keep its value.
 
     python benchmarks/crop_consistency.py [MODEL] [--data DIR ...] [--crops 5] [--seed 0]
-        [--subjects GLOB] [--limit N] [--json OUT]
+        [--subjects GLOB[,GLOB...]] [--limit N] [--json OUT]
 
 No labels needed. Each T1w/T2w image of each ``--data`` BIDS dataset (default
 ``../shared/data/bids-train``; add ``../shared/data/bids`` to REPORT it, never to choose) is
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, action="append", default=None)
     ap.add_argument("--crops", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--subjects", default="sub-*")
+    ap.add_argument("--subjects", default="sub-*", help="subject glob(s), comma-separated")
     ap.add_argument("--limit", type=int, default=0, help="at most N images per dataset (0 = all)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -72,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         for dataset in args.data or [DEFAULT_DATA]:
+            globs = args.subjects.split(",")
             images = [p for p in sorted(bids_images(dataset), key=lambda p: p.as_posix())
-                      if Path(p.relative_to(dataset).parts[0]).match(args.subjects)]
+                      if any(Path(p.relative_to(dataset).parts[0]).match(g) for g in globs)]
             for index, path in enumerate(images[: args.limit or None]):
                 labeller.contrast = "t1" if "_T1w" in path.name else "t2"
                 subject = path.relative_to(dataset).parts[0]

@@ -390,8 +390,8 @@ class Numbering:
         if self.question is None:
             return ""
         index, value, other = self.question
-        where = "lowest" if index < 0 else "highest"
-        return f"is the {where} disc {_name(value)} or {_name(other)}?"
+        where = {-1: "lowest disc", 0: "highest disc", -2: "disc above the lowest", 1: "disc below the highest"}
+        return f"is the {where.get(index, 'disc')} {_name(value)} or {_name(other)}?"
 
     def hint_command(self, image: str, contrast: str, z_slice: int | None = None, alternative: bool = False) -> str:
         """The command that settles it: the asked-about disc named with ``-initz``, with its
@@ -410,13 +410,19 @@ class Numbering:
 
 
 def _question(decoding: Decoding, alt_offset: int) -> tuple[int, int, int]:
-    """Which end disc to ask about: the one next to the junction that fixes the count.
+    """Which disc to ask about: the end disc next to the junction that fixes the count.
 
     The lowest disc when the image reaches the lumbar spine (median value >= 15: the sacrum is
-    the landmark), else the highest (C2). Returns ``(-1 | 0, chosen value, alternative value)``.
+    the landmark), else the highest (C2). When the alternative would give that disc a value no
+    disc has (the lowest "L5/S1" that may be the S1/S2 remnant, the highest "C1/C2" that may be
+    above C1), the question moves to its neighbour, so both ``-initz`` answers are real disc
+    values: "is the disc above the lowest L4/L5 or L5/S1?". Returns ``(index into the
+    decoding's path, chosen value, alternative value)``.
     """
     values = [decoding.channel_values[k] for _, k in decoding.path]
     index = -1 if float(np.median(values)) >= 15 else 0
+    if values[index] + alt_offset not in DISC_NAMES and len(values) > 1:
+        index = -2 if index == -1 else 1
     return index, values[index], values[index] + alt_offset
 
 

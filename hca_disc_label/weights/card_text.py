@@ -55,7 +55,7 @@ def format_model_info(info: dict[str, Any]) -> str:
 
 def _row(label: str, value: str) -> str:
     return textwrap.fill(value, WIDTH, initial_indent=f"  {label + ':':<14} ", subsequent_indent=INDENT,
-                         break_on_hyphens=False, break_long_words=False)
+                         break_on_hyphens=False, break_long_words=True)
 
 
 def channel_summary(values: Sequence[int] | None) -> str:

@@ -249,3 +249,16 @@ def test_numbering_table_is_bids_tsv_with_check_images_first():
     assert "-initz 3,25" in lines[2] and "\t-1\t0.2\t" in lines[2]
     assert all(len(ln.split("\t")) == len(nb.TABLE_COLUMNS) for ln in lines)
     assert lines[4].split("\t")[2:] == ["n/a"] * (len(nb.TABLE_COLUMNS) - 2)  # BIDS: n/a for a missing value
+
+
+def test_question_moves_inward_when_the_alternative_is_no_disc():
+    from types import SimpleNamespace
+
+    lumbar = SimpleNamespace(channel_values=list(range(2, 26)), path=[(i, v - 2) for i, v in enumerate(range(20, 26))])
+    assert nb._question(lumbar, +1) == (-2, 24, 25)  # not "L5/S1 or S1/S2": the disc above it
+    assert nb._question(lumbar, -1) == (-1, 25, 24)
+    cervical = SimpleNamespace(channel_values=list(range(2, 26)), path=[(i, v - 2) for i, v in enumerate(range(2, 7))])
+    assert nb._question(cervical, -1) == (1, 3, 2)
+    num = nb.Numbering(0.5, "check", 1, 0.4, [], 0.9, question=(-2, 24, 25), hint_slice=40)
+    assert num.doubt() == "is the disc above the lowest L4/L5 or L5/S1?"
+    assert num.hint == "-initz 40,24" and num.alternative_hint == "-initz 40,25"
