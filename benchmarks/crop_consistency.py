@@ -11,7 +11,8 @@ height (:func:`hca_disc_label.evaluation.real_crops.random_cuts`, seeded by ``--
 image's index). Discs found in both labellings (mutual nearest within 5 mm) are compared; a crop
 *changes* when one of them has another value. Reported by group (subject-name prefix and
 dataset): the share of crops that change, the images with at least one, and how many changed
-crops are ``check`` (the bar: all of them).
+crops are ``check`` (the bar: all of them). A cut in which no disc is found counts as a crop
+that changes nothing (status ``none``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hca_disc_label.errors import NoDiscFoundError  # noqa: E402
 from hca_disc_label.evaluation.real_crops import compare_counts, random_cuts, save_cut  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bids-train"
@@ -46,7 +48,11 @@ def run_image(labeller, path: Path, n: int, seed: int, index: int, scratch: Path
     whole = [(d.value, np.asarray(d.mm, float)) for d in labeller.label(path).discs]
     rows = []
     for cut in random_cuts(img, n, np.random.default_rng([seed, index])):
-        labelling = labeller.label(save_cut(img, cut, scratch))
+        try:
+            labelling = labeller.label(save_cut(img, cut, scratch))
+        except NoDiscFoundError:  # a cut with no disc clear enough: nothing to compare
+            rows.append({"image": path.name, "cut": cut.name, "matched": 0, "changed": 0, "status": "none"})
+            continue
         found = [(d.value, np.asarray(d.mm, float)) for d in labelling.discs]
         matched, changed = compare_counts(whole, found)
         status = labelling.numbering.status if labelling.numbering is not None else "ok"

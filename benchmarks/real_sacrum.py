@@ -2,7 +2,7 @@
 """Real-sacrum benchmark: the real T2 lumbar scans with the sacrum in view, scored out of fold.
 
     python benchmarks/real_sacrum.py --model MODEL[=SUB,SUB,...] [--model ...] [--data DIR]
-        [--subjects PATTERN] [--json OUT] [--cases]
+        [--subjects PATTERN] [--json OUT] [--cases] [--calibration SPEC]
 
 Each ``--model`` is a model spec (registry NAME[@VERSION] or a model folder) with, after ``=``,
 the subjects it never trained on (its held-out fold); without ``=`` it scores every subject
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subjects", default="sub-zuk*", help="glob of the subjects with the sacrum in view")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cases", action="store_true", help="print every image")
+    ap.add_argument("--calibration", default=None, metavar="SPEC",
+                    help="judge every model's count with this model's numbering calibration (fold models have "
+                         "none of their own: use the shipped model's, fitted with their out-of-fold images)")
     args = ap.parse_args(argv)
     from hca_disc_label import Labeller
 
@@ -96,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             spec, _, subs = item.partition("=")
             subjects = [s for s in subs.split(",") if s] or everyone
             labeller = Labeller(spec, "t2", "onnx", "cpu")
+            if args.calibration:
+                from hca_disc_label.inference.numbering import load_calibration
+                from hca_disc_label.weights import resolve_model
+
+                labeller.calibration = load_calibration(resolve_model(args.calibration))
             for subject in subjects:
                 rows = run_subject(labeller, args.data, subject, Path(scratch))
                 for r in rows:
