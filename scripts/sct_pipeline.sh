@@ -12,7 +12,7 @@
 # one row per level appended to $PATH_RESULTS/csa-SC_T1w.csv / csa-SC_T2w.csv, with a column
 # NumberingStatus: ok | check (the count may be one level off) | manual), all with -qc $PATH_QC.
 # Environment: HCA_LABEL (command, default hca_label), HCA_LABEL_ARGS (extra options, e.g.
-# "-model hca-compact@0.4.0"), USE_MANUAL_DISCS=1 (use a disc file corrected by hand from
+# "-model hca-compact@0.5.0"), USE_MANUAL_DISCS=1 (use a disc file corrected by hand from
 # derivatives/labels when there; one that hca_disc_label wrote is refused), USE_FOLDER_RUN=1 (use
 # the labels of an earlier "hca_label -i BIDS" in derivatives/hca_disc_label when there).
 # Exit status: 0 when every image went through, 1 otherwise. See docs/sct_pipeline.md.
