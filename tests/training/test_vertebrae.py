@@ -10,8 +10,6 @@ import pytest
 
 from hca_disc_label.training.vertebrae import L5_S1, check_derivation, disc_tips_from_masks, tips_world_mm
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "bids-train"
-
 
 def _box_spine(tmp_path: Path, orientation: str, tilt: float = 0.0) -> tuple[Path, dict[int, np.ndarray]]:
     """Three rectangular bodies (L3, L4, L5) 25 mm tall, 8 mm gaps, posterior wall at A = 20,
@@ -57,12 +55,11 @@ def test_a_mask_with_no_consecutive_bodies_is_a_clear_error(tmp_path):
         disc_tips_from_masks(path)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not beside the project")
-def test_the_rule_reproduces_the_annotated_discs_of_the_real_sacrum_scans():
+def test_the_rule_reproduces_the_annotated_discs_of_the_real_sacrum_scans(shared_data):
     from hca_disc_label.labelfile import read_disc_labels
 
     errors = []
-    for dseg in sorted((DATA / "derivatives" / "labels").glob("sub-zuk*/anat/*_label-vertebrae_dseg.nii.gz")):
+    for dseg in sorted((shared_data / "bids-train" / "derivatives" / "labels").glob("sub-zuk*/anat/*_label-vertebrae_dseg.nii.gz")):
         labels = Path(str(dseg).replace("_label-vertebrae_dseg", "_label-discs_dlabel"))
         points = {p.value: np.asarray(p.mm, dtype=float) for p in read_disc_labels(labels)}
         errors += list(check_derivation(dseg, points).values())
