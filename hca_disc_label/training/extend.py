@@ -10,7 +10,7 @@ The detector supplies only *positions*; the value never comes from it, so a mode
 a level wrongly cannot teach its own mistake. A detection is accepted only when it is the one
 nearest to the extrapolated point, within :data:`TOLERANCE` spacings of it, and clearly apart
 from the labelled end disc; otherwise the level stays unlabelled (training then keeps treating
-it as an unknown region, see :func:`~hca_disc_label.training.data.known_values_real`).
+it as an unknown region, see :func:`~hca_disc_label.training.real_targets.known_values_real`).
 
 Where the dataset also holds manual vertebral-body masks (``_label-vertebrae_dseg``) with L4 and
 L5, the L5/S1 tip comes from the L5 mask instead (:mod:`.vertebrae`): anatomy, not a detector,

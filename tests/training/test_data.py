@@ -6,7 +6,8 @@ import numpy as np
 
 from hca_disc_label.conventions import DISC_VALUES
 from hca_disc_label.inference.heatmaps import model_to_heatmap
-from hca_disc_label.training.data import TrainSample, augment, collate, crop_to, known_values_real
+from hca_disc_label.training.data import TrainSample, augment, collate, crop_to
+from hca_disc_label.training.real_targets import known_values_real
 
 VALUES = list(DISC_VALUES)
 LUMBAR = {21: (60.0, 130.0), 22: (94.0, 122.0), 23: (128.0, 116.0), 24: (162.0, 114.0)}
@@ -84,7 +85,7 @@ def test_fov_crop_keeps_part_of_the_height_and_drops_discs_outside_it():
 
 def test_landmarks_follow_augmentation_and_crops_and_reach_their_channels():
     from hca_disc_label.conventions import LANDMARKS
-    from hca_disc_label.training.data import known_landmarks_real
+    from hca_disc_label.training.real_targets import known_landmarks_real
 
     image = np.zeros((200, 100), dtype=np.float32)
     s = TrainSample(image, {24: (100.0, 50.0)}, set(DISC_VALUES) | set(LANDMARKS), {}, {125: (130.0, 40.0)})
@@ -118,7 +119,7 @@ def test_intensity_remap_keeps_background_and_tissue_order_or_reverses_it():
 
 
 def test_sacral_landmarks_are_known_absent_at_and_above_a_labelled_l5s1_and_unknown_below():
-    from hca_disc_label.training.data import known_landmarks_real
+    from hca_disc_label.training.real_targets import known_landmarks_real
 
     discs = {**LUMBAR, 25: (196.0, 116.0)}
     known, unsure = known_landmarks_real(discs, height=300)
