@@ -171,6 +171,13 @@ def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: i
     h, w = sample.image.shape
     top = int(rng.integers(min(0, h - height), max(0, h - height) + 1))
     left = int(rng.integers(min(0, w - width), max(0, w - width) + 1))
+    return window(sample, top, left, height, width)
+
+
+def window(sample: TrainSample, top: int, left: int, height: int, width: int) -> TrainSample:
+    """The ``(height, width)`` window of ``sample`` from ``(top, left)`` (model px; zero outside
+    the image), with the points and target knowledge of :func:`crop_to`."""
+    h, w = sample.image.shape
     out = np.zeros((height, width), dtype=np.float32)
     src_r0, src_c0 = max(top, 0), max(left, 0)
     src_r1, src_c1 = min(top + height, h), min(left + width, w)
@@ -222,6 +229,8 @@ class DataSpec:
             anatomy.
         real_remap: probability that a real image's intensities go through a random curve
             (:func:`remap_intensity`): real anatomy in other looks.
+        real_l5_cut: probability that a real image with L4/L5 and L5/S1 labelled is cut through
+            L5 (:func:`l5_cut`), before any ``real_fov_crop``.
         case_weights: relative drawing weight of each real case (empty or all equal =
             uniform, drawn exactly as before weights existed).
     """
@@ -234,11 +243,30 @@ class DataSpec:
     augment_real: float = 1.0
     real_fov_crop: float = 0.0
     real_remap: float = 0.0
+    real_l5_cut: float = 0.0
     case_weights: tuple[float, ...] = ()
 
 
 FOV_CROP_FRACTION = (0.45, 0.9)
 """Range of the kept share of a real image's height under ``real_fov_crop``."""
+
+
+L5_CUT_RANGE = (0.25, 0.75)
+"""Where :func:`l5_cut` puts a real image's lower edge: this share of the way from the L4/L5
+tip down to the L5/S1 tip (through the L5 body, the sacrum out of view)."""
+
+
+def l5_cut(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
+    """The sample's field of view ending inside L5 (needs L4/L5 and L5/S1 labelled; else the
+    sample as is): the lowest disc in view is then L4/L5, the case where a model that learned
+    "the lowest disc above a sacrum is L5/S1" numbers one level too caudal."""
+    if 24 not in sample.discs or 25 not in sample.discs:
+        return sample
+    r24, r25 = sample.discs[24][0], sample.discs[25][0]
+    bottom = int(round(r24 + rng.uniform(*L5_CUT_RANGE) * (r25 - r24)))
+    if bottom <= 8:
+        return sample
+    return window(sample, 0, 0, bottom, sample.image.shape[1])
 
 
 def fov_crop(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
@@ -270,6 +298,8 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
             image = remap_intensity(image, rng)
         base = TrainSample(image, dict(case.discs), known, unsure)
         sample = augment(base, rng, spec.augment_real)
+        if spec.real_l5_cut > 0 and rng.random() < spec.real_l5_cut:
+            sample = l5_cut(sample, rng)
         if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
             sample = fov_crop(sample, rng)
     else:

@@ -57,6 +57,7 @@ class TrainConfig:
         real_fov_crop: probability of cutting a real image to a random part of its height
             (see :class:`~hca_disc_label.training.data.DataSpec`).
         real_remap: probability of a random intensity curve on a real image (same place).
+        real_l5_cut: probability of cutting a real image through L5 (same place).
         bids: BIDS datasets to train on; val_fraction of their subjects are held out.
         holdout: subjects always held out (validated on, never trained on), before the seeded
             ``val_fraction`` split of the others: the subject-wise folds of a benchmark.
@@ -98,6 +99,7 @@ class TrainConfig:
     synthetic_fraction: float = 1.0
     real_fov_crop: float = 0.0
     real_remap: float = 0.0
+    real_l5_cut: float = 0.0
     bids: list[Path] = field(default_factory=list)
     val_fraction: float = 0.2
     holdout: tuple[str, ...] = ()
@@ -436,6 +438,7 @@ def train(config: TrainConfig) -> TrainResult:
                     synthetic_fraction=config.synthetic_fraction if train_cases else 1.0,
                     real_cases=train_cases, heights=tuple(config.heights), widths=tuple(config.widths),
                     real_fov_crop=config.real_fov_crop, real_remap=config.real_remap,
+                    real_l5_cut=config.real_l5_cut,
                     case_weights=case_weights(train_cases, config.oversample))
     if config.batch_size % dist.world:
         raise HCAError(f"batch size {config.batch_size} is not divisible by {dist.world} processes")

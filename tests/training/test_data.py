@@ -143,3 +143,16 @@ def test_case_weights_change_how_often_a_case_is_drawn_and_equal_weights_draw_as
     plain = DataSpec(real_cases=[object()] * 4)
     assert [_draw_case(same, np.random.default_rng(k)) for k in range(50)] == \
         [_draw_case(plain, np.random.default_rng(k)) for k in range(50)]
+
+
+def test_l5_cut_ends_the_view_inside_l5_so_l5s1_is_known_absent():
+    from hca_disc_label.training.data import l5_cut
+
+    discs = {**LUMBAR, 25: (196.0, 116.0)}
+    s = TrainSample(np.ones((300, 200), np.float32), discs, set(DISC_VALUES))
+    for k in range(20):
+        out = l5_cut(s, np.random.default_rng(k))
+        assert 162 + 0.25 * 34 - 1 <= out.image.shape[0] <= 162 + 0.75 * 34 + 1
+        assert 25 not in out.discs and 25 in out.known  # cut away: known absent
+        assert 24 in out.discs and {21, 22, 23} <= set(out.discs)  # L4/L5 is the lowest disc in view
+    assert l5_cut(TrainSample(s.image, dict(LUMBAR)), np.random.default_rng(0)) is not None
