@@ -82,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
             images = [p for p in sorted(bids_images(dataset), key=lambda p: p.as_posix())
                       if any(Path(p.relative_to(dataset).parts[0]).match(g) for g in globs)]
             for index, path in enumerate(images[: args.limit or None]):
-                labeller.contrast = "t1" if "_T1w" in path.name else "t2"
                 subject = path.relative_to(dataset).parts[0]
                 for row in run_image(labeller, path, args.crops, args.seed, index, Path(scratch)):
                     records.append({**row, "group": group_of(dataset, subject), "subject": subject})

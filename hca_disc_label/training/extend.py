@@ -109,10 +109,11 @@ def added_labels(mm: dict[int, np.ndarray], detections: Sequence[Detection]) -> 
     return out
 
 
-def _l5s1_from_masks(source: Path, image_path: Path, mm: dict[int, np.ndarray], added: list[AddedLabel]) -> list[AddedLabel]:
+def _l5s1_from_masks(source: Path, image_path: Path, to_vox: np.ndarray, mm: dict[int, np.ndarray],
+                     added: list[AddedLabel]) -> list[AddedLabel]:
     """``added`` with L5/S1 replaced by (or set to) the tip derived from the image's L5 mask,
-    when the dataset has one and the disc is not labelled already."""
-    from hca_disc_label.io import load_image
+    when the dataset has one and the disc is not labelled already (``to_vox``: the image file's
+    world -> voxel matrix)."""
     from hca_disc_label.naming import strip_nifti_ext, vertebrae_mask_candidates
     from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
 
@@ -124,7 +125,6 @@ def _l5s1_from_masks(source: Path, image_path: Path, mm: dict[int, np.ndarray], 
     tip = tips_world_mm(masks[0]).get(L5_S1)
     if tip is None:
         return added
-    to_vox = np.linalg.inv(load_image(image_path).file_affine)
     voxel = tuple(int(v) for v in np.rint(to_vox[:3, :3] @ tip + to_vox[:3, 3]))
     end = mm[max(mm)]
     kept = [a for a in added if a.value != L5_S1]
@@ -158,16 +158,15 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
     for subject, image_path, label_path in pairs:
         gt = read_disc_labels(label_path)
         mm = {p.value: np.asarray(p.mm, dtype=float) for p in gt}
-        added = added_labels(mm, detect(image_path))
-        added = _l5s1_from_masks(source, image_path, mm, added)
+        image = load_image(image_path)
+        # The labels are rewritten on the image's grid (through world mm), as detections are.
+        to_vox = np.linalg.inv(image.file_affine)
+        added = _l5s1_from_masks(source, image_path, to_vox, mm, added_labels(mm, detect(image_path)))
         link = dest / image_path.relative_to(source)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(image_path.resolve())
         out = dest / label_path.relative_to(source).parent / output_name(image_path.name)
         out.parent.mkdir(parents=True, exist_ok=True)
-        image = load_image(image_path)
-        # The labels are rewritten on the image's grid (through world mm), as detections are.
-        to_vox = np.linalg.inv(image.file_affine)
         gt_vox = [tuple(int(v) for v in np.rint(to_vox[:3, :3] @ mm[p.value] + to_vox[:3, 3])) for p in gt]
         points = [(p.value, vox) for p, vox in zip(gt, gt_vox)] + [(a.value, a.voxel) for a in added]
         save_image_atomic(label_image_like(image, points), out)

@@ -69,3 +69,27 @@ def test_the_rule_reproduces_the_annotated_discs_of_the_real_sacrum_scans(shared
         assert 0.6 * spacing < np.linalg.norm(tips[L5_S1] - points[24]) < 1.4 * spacing
     assert len(errors) == 48
     assert np.median(errors) <= 1.0 and max(errors) <= 2.0
+
+
+def test_extend_labels_takes_l5s1_from_the_l5_mask(tmp_path):
+    from hca_disc_label.labelfile import read_disc_labels
+    from hca_disc_label.training.extend import extend_labels
+
+    mask_path, _ = _box_spine(tmp_path, "RAS")
+    mask = nib.load(mask_path)
+    anat = tmp_path / "ds" / "sub-x" / "anat"
+    labels = tmp_path / "ds" / "derivatives" / "labels" / "sub-x" / "anat"
+    anat.mkdir(parents=True)
+    labels.mkdir(parents=True)
+    image = np.asanyarray(mask.dataobj).astype(np.float32) + 1.0
+    nib.save(nib.Nifti1Image(image, mask.affine), anat / "sub-x_T2w.nii.gz")
+    nib.save(mask, labels / "sub-x_T2w_label-vertebrae_dseg.nii.gz")
+    disc = np.zeros(mask.shape, np.uint8)
+    disc[4, 20, 80], disc[4, 20, 48] = 23, 24
+    nib.save(nib.Nifti1Image(disc, mask.affine), labels / "sub-x_T2w_label-discs_dlabel.nii.gz")
+    rows = extend_labels(tmp_path / "ds", tmp_path / "ext", lambda path: [])  # no detector at all
+    assert [(r["value"], r["source"]) for r in rows] == [(L5_S1, "L5 mask")]
+    out = tmp_path / "ext" / "derivatives" / "labels" / "sub-x" / "anat" / "sub-x_T2w_label-discs_dlabel.nii.gz"
+    written = {p.value: p.voxel for p in read_disc_labels(out)}
+    assert written[23] == (4, 20, 80) and written[24] == (4, 20, 48)
+    assert abs(written[L5_S1][2] - 14.5) <= 1 and written[L5_S1][:2] == (4, 20)
