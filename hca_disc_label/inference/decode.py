@@ -30,6 +30,7 @@ import numpy as np
 from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
 from hca_disc_label.inference.landmarks import Landmark, consistent, detect_landmarks, is_junction, named_discs
+from hca_disc_label.inference.lumbosacral import L5S1, SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, lowest_turn
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,10 @@ class Decoding:
         landmarks: landmarks detected in the landmark channels (none for disc-only models).
         landmark_fixed: ``{position index: channel index}`` the clear landmarks set (the
             count came from them; empty when none was used or hints were given).
+        sacral_turn: the turn (degrees) at the disc above a lowest "L5/S1" when it is large
+            enough to doubt the count (:mod:`~hca_disc_label.inference.lumbosacral`), else None.
+        sacral_renumbered: the turn was large enough to take the lowest "L5/S1" for the S1/S2
+            remnant: the disc above it was renumbered L5/S1.
     """
 
     discs: list[DecodedDisc]
@@ -311,6 +316,8 @@ class Decoding:
     valid_shape: tuple[int, int] | None = None
     landmarks: list[Landmark] = field(default_factory=list)
     landmark_fixed: dict[int, int] = field(default_factory=dict)
+    sacral_turn: float | None = None
+    sacral_renumbered: bool = False
 
     def score(self, path: Sequence[tuple[int, int]]) -> float:
         """Unhinted DP score of another labelling of these positions (see :func:`score_labelling`)."""
@@ -383,6 +390,10 @@ def decode_details(
     if not fixed and landmarks:  # hints always win over landmarks
         evidence, path, landmark_fixed = _count_from_landmarks(positions, evidence, channel_values, spacing_mm,
                                                                landmarks, path)
+    sacral_turn, renumbered = None, False
+    if not fixed:
+        evidence, path, sacral_turn, renumbered = _count_from_sacrum(positions, evidence, channel_values,
+                                                                     spacing_mm, path)
     if fixed:
         evidence = _shift_to_anchors(evidence, positions, fixed, dict(path))
         path = _assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
@@ -397,7 +408,32 @@ def decode_details(
         for i, k in path
     ]
     return Decoding(discs, positions, network_evidence, path, fixed, list(channel_values), spacing_mm, valid_shape,
-                    landmarks, landmark_fixed)
+                    landmarks, landmark_fixed, sacral_turn, renumbered)
+
+
+def _count_from_sacrum(positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+                       path: list[tuple[int, int]]
+                       ) -> tuple[np.ndarray, list[tuple[int, int]], float | None, bool]:
+    """The lumbosacral turn at the disc above a lowest "L5/S1"
+    (:func:`~hca_disc_label.inference.lumbosacral.lowest_turn`): returned when over
+    :data:`~hca_disc_label.inference.lumbosacral.SACRAL_DOUBT_DEG` (the count is doubtful);
+    over :data:`~hca_disc_label.inference.lumbosacral.SACRAL_TURN_DEG` the lowest disc is the
+    S1/S2 remnant: the disc above it is set to L5/S1 as a hint would set it, and the remnant,
+    with no value below L5/S1 left, drops out. Returns ``(evidence, path, turn or None,
+    renumbered)``.
+    """
+    turn = lowest_turn([(positions[i].row, positions[i].col) for i, _ in path], [values[k] for _, k in path])
+    if turn is None or turn <= SACRAL_DOUBT_DEG:
+        return evidence, path, None, False
+    if turn <= SACRAL_TURN_DEG or L5S1 not in values:
+        return evidence, path, turn, False
+    fixed = {path[-2][0]: values.index(L5S1)}
+    shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
+    new_path = _assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
+    if not set(fixed.items()) <= set(new_path):
+        return evidence, path, turn, False
+    log.info("lumbosacral turn %.0f deg: the lowest disc is the S1/S2 remnant, the one above it L5/S1", turn)
+    return shifted, new_path, turn, True
 
 
 def _count_from_landmarks(positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,

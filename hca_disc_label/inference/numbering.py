@@ -325,7 +325,8 @@ class Numbering:
         anchors: what fixes the count: hints, junctions in view, landmarks.
         threshold: the status cut.
         source: ``"network"`` (decoded from the disc channels), ``"landmarks"`` (clear landmarks
-            set the count) or ``"hint"`` (a user's hint set it).
+            set the count), ``"lumbosacral"`` (the lumbosacral turn renumbered the lowest discs,
+            :mod:`~hca_disc_label.inference.lumbosacral`: always ``check``) or ``"hint"`` (a user's hint set it).
         question: ``(disc index, chosen value, alternative value)`` the hint asks about.
         features: the evidence (sidecar, for later study).
         hint_slice: axial slice (RPI, inferior = 0) of the asked-about disc, set by whoever
@@ -470,9 +471,29 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
     gap = s[evidence.alt_offset] - s[other]
     share = 1.0 if not np.isfinite(gap) else 1.0 / (1.0 + math.exp(-np.clip(gap / calibration.alt_temperature,
                                                                               -50.0, 50.0)))
+    if decoding.sacral_turn is not None:
+        return _sacral_numbering(decoding, p, evidence, anchors, thr, calibration.source)
     source = "landmarks" if decoding.landmark_fixed else "network"
     return Numbering(p, "ok" if p >= thr else "check", evidence.alt_offset, (1.0 - p) * share, anchors, thr,
                      source, question, dict(evidence.features), calibration.source)
+
+
+def _sacral_numbering(decoding: Decoding, p: float, evidence: NumberingEvidence, anchors: list[dict],
+                      thr: float, calibration_source: str) -> Numbering:
+    """The block of an image whose lumbosacral turn doubts the count: always ``check``.
+
+    Renumbered (the lowest "L5/S1" taken for the S1/S2 remnant): the network's own count, one
+    level up, is the alternative, and the two are held equally likely at most. Doubt only: the
+    alternative is the count one level down (the lowest disc would be S1/S2, so the question
+    names the disc above it). One ``-initz`` settles either.
+    """
+    turn = {"kind": "lumbosacral_turn", "name": _name(25), "turn_deg": round(float(decoding.sacral_turn), 1),
+            "renumbered": decoding.sacral_renumbered}
+    alt = -1 if decoding.sacral_renumbered else 1
+    confidence = min(p, 0.5, thr - 1e-4)
+    source = "lumbosacral" if decoding.sacral_renumbered else ("landmarks" if decoding.landmark_fixed else "network")
+    return Numbering(confidence, "check", alt, 1.0 - confidence, anchors + [turn], thr, source,
+                     _question(decoding, alt), dict(evidence.features), calibration_source)
 
 
 # ----------------------------------------------------------------------------- batch table
