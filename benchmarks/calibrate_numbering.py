@@ -117,7 +117,8 @@ def _junction_images(n: int, seed: int):
 
 
 def _bids_images(shared: Path):
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
     from hca_disc_label.preprocessing import prepare_slab
     from hca_disc_label.training.data import find_bids_pairs
 
@@ -135,7 +136,7 @@ def _bids_images(shared: Path):
 def _sacrum_images(shared: Path, subjects: Sequence[str], n_crops: int, seed: int):
     """The real-sacrum images of ``subjects`` in the model frame (see the module docstring)."""
     from hca_disc_label.evaluation.real_crops import SACRUM_BOTTOM_CUTS_MM, TOP_MARGIN_MM, sacrum_ground_truth
-    from hca_disc_label.io import load_image
+    from hca_disc_label.image import load_image
     from hca_disc_label.preprocessing import normalise, prepare_slab
 
     data = shared / "data" / "bids-train"

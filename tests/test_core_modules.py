@@ -111,7 +111,8 @@ def test_input_contract_defaults_once():
 # --------------------------------------------------------------------------- label writer
 @pytest.mark.parametrize("shape", [(7, 9, 11), (256, 256, 40), (3, 700, 700)])
 def test_label_file_has_the_bytes_nibabel_writes(shape, tmp_path):
-    from hca_disc_label.io import LoadedImage, label_image_like, write_label_file
+    from hca_disc_label.image import LoadedImage
+    from hca_disc_label.labelfile import label_image_like, write_label_file
 
     affine = np.diag([0.8, 1.1, 1.3, 1.0])
     src = nib.Nifti1Image(np.zeros(shape, np.int16), affine)
@@ -129,7 +130,7 @@ def test_label_file_has_the_bytes_nibabel_writes(shape, tmp_path):
 # --------------------------------------------------------------------------- labeller
 def test_labeller_labels_in_memory_and_writes_nothing(shared_data, tmp_path, monkeypatch):
     from hca_disc_label import Labeller
-    from hca_disc_label.io import load_image
+    from hca_disc_label.image import load_image
 
     monkeypatch.chdir(tmp_path)
     image = shared_data / "bids" / SMALL

@@ -27,9 +27,10 @@ from typing import Sequence
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES, strip_nifti_ext
+from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.naming import bids_entities, strip_nifti_ext
 from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
-from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index  # noqa: F401  (importable from here)
+from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ def entry_id(input_path: Path) -> str:
 
 def subject_of(input_path: Path) -> str:
     """BIDS subject (``sub-XX``) from a path, else the file stem."""
-    match = re.search(r"(sub-[A-Za-z0-9]+)", Path(input_path).name)
-    return match.group(1) if match else strip_nifti_ext(Path(input_path).name)
+    subject = bids_entities(Path(input_path).name)[0].get("sub")
+    return f"sub-{subject}" if subject is not None else strip_nifti_ext(Path(input_path).name)
 
 
 def _font(size: int):
@@ -209,7 +210,7 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
 
     Args:
         qc_dir: QC folder.
-        labelling: a :class:`~hca_disc_label.labeller.Labelling` (input path, slab, discs, model).
+        labelling: a :class:`~hca_disc_label.inference.labelling.Labelling` (input path, slab, discs, model).
         output_path: the label file being written.
         subject: subject shown in the report (default: from the file name).
         rebuild: rebuild ``index.html`` (False in batch workers).

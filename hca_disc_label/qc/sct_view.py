@@ -70,7 +70,8 @@ def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) ->
     it are averaged (as the labelling did). Confidences are unknown and shown as 1.
     """
     from hca_disc_label.conventions import disc_name
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
 
     image = load_image(input_path)
     points = read_disc_labels(label_path)

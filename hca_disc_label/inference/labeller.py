@@ -2,7 +2,7 @@
 
 ``Labeller(model, contrast, backend, device)`` resolves the model and builds its inference
 engine once; :meth:`Labeller.label` takes a path, a nibabel image, an array with its affine
-or a :class:`~hca_disc_label.io.LoadedImage` (+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
+or a :class:`~hca_disc_label.image.LoadedImage` (+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
 world positions, confidence, evidence), the slab and everything the sidecar needs. It writes
 no file. :func:`hca_disc_label.label_discs` is load -> ``Labeller.label`` -> write; batch
 workers, ``evaluate -model``, the benchmarks, trainer validation and ``extend_labels`` build
@@ -27,9 +27,9 @@ import numpy as np
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
-from hca_disc_label.io import ImageSource, LoadedImage, load_image, read_disc_labels
-# the result types live in labelling.py; importable from here as before
-from hca_disc_label.labelling import (  # noqa: F401
+from hca_disc_label.image import ImageSource, LoadedImage, load_image
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.inference.labelling import (
     DiscRecord,
     Labelling,
     ModelInfo,
@@ -40,7 +40,7 @@ from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DiscRecord", "Labeller", "Labelling", "ModelInfo", "user_anchors"]
+__all__ = ["Labeller", "user_anchors"]
 
 
 def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | Path | None,
@@ -48,7 +48,7 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
     """Turn SCT-style hints into model-frame :class:`Anchor` s.
 
     The ``-initlabel`` file goes through the same header, size and geometry checks as an
-    input image (:func:`~hca_disc_label.io.read_disc_labels`).
+    input image (:func:`~hca_disc_label.labelfile.read_disc_labels`).
 
     Raises:
         HintError: the hint file is unusable or empty, or its label lies outside the image.
@@ -208,7 +208,7 @@ class Labeller:
         Args:
             image: a NIfTI path, a nibabel image (``nib.load(f)``), an array ``(I, J, K)`` of
                 grey levels with its ``affine``, or a loaded image; validated as a file would be
-                (:func:`~hca_disc_label.io.load_image`).
+                (:func:`~hca_disc_label.image.load_image`).
             x: force the mid-sagittal slice: index along the file's own left-right axis; every
                 disc is then placed on it (by default each disc goes on its own level's
                 left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).

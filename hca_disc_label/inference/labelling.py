@@ -2,8 +2,8 @@
 the sidecar) and :class:`DiscRecord`, with the mapping of decoded model-frame discs to the
 input file's voxels and world mm (:func:`discs_to_records`).
 
-Built by :class:`~hca_disc_label.labeller.Labeller`; written by
-:func:`~hca_disc_label.inference.pipeline.write_outputs`.
+Built by :class:`~hca_disc_label.inference.labeller.Labeller`; written by
+:func:`~hca_disc_label.run.pipeline.write_outputs`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
 from hca_disc_label.errors import ArgumentValueError
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
-from hca_disc_label.io import LoadedImage
+from hca_disc_label.image import LoadedImage
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
 
 __all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records", "file_slice_to_canonical_x"]

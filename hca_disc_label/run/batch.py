@@ -4,9 +4,9 @@
 disc-label file + JSON sidecar per image into a pipeline-named BIDS derivative
 (``derivatives/hca_disc_label/sub-*/[ses-*/]anat/``, never ``derivatives/labels`` where the
 manual labels are), skips images whose labels are up to date, hands
-the rest to workers (:mod:`hca_disc_label.inference.workers`: one labeller per worker, loaded
+the rest to workers (:mod:`hca_disc_label.run.workers`: one labeller per worker, loaded
 once), keeps going when an image fails and returns a
-:class:`~hca_disc_label.inference.summary.BatchSummary`. ``shard=(k, n)`` selects every n-th
+:class:`~hca_disc_label.run.summary.BatchSummary`. ``shard=(k, n)`` selects every n-th
 image for cluster job arrays; all shards may share one output tree and one QC folder.
 
 Safety rules:
@@ -33,8 +33,8 @@ from typing import Sequence
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import DataError, HCAError, ModelError
-from hca_disc_label.inference.summary import UP_TO_DATE, BatchSummary
-from hca_disc_label.inference.workers import (
+from hca_disc_label.run.summary import UP_TO_DATE, BatchSummary
+from hca_disc_label.run.workers import (
     EngineSettings,
     LabellerSet,
     LabelTask,
@@ -43,17 +43,14 @@ from hca_disc_label.inference.workers import (
     run_in_process,
     run_pool,
 )
-from hca_disc_label.inference.derivative import prepare_output_tree, write_dataset_description, write_numbering_table
+from hca_disc_label.run.derivative import prepare_output_tree, write_dataset_description, write_numbering_table
 from hca_disc_label.naming import contrast_from_name, find_dataset_images, output_name, pipeline_root
 from hca_disc_label.sidecar import TOOL_NAME, written_by_us
 from hca_disc_label.sidecar import is_up_to_date as sidecar_up_to_date
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "BatchSummary", "ImageJob", "contrast_from_name", "find_images", "foreign_output", "is_up_to_date",
-    "label_dataset", "select_shard", "write_dataset_description",
-]
+__all__ = ["ImageJob", "find_images", "foreign_output", "is_up_to_date", "label_dataset", "select_shard"]
 
 INDEX_REFRESH_S = 60.0
 """While a long batch runs, the QC index is rebuilt at most this often (and at the end)."""

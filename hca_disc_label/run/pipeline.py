@@ -1,6 +1,6 @@
 """The labelling pipeline: NIfTI in, SCT disc-label NIfTI (+ JSON sidecar, + QC) out.
 
-:func:`label_discs` is load -> :meth:`~hca_disc_label.labeller.Labeller.label` -> write;
+:func:`label_discs` is load -> :meth:`~hca_disc_label.inference.labeller.Labeller.label` -> write;
 :func:`write_outputs` is the one place label files are committed (used by the single-image CLI
 and by batch workers):
 
@@ -24,15 +24,10 @@ from pathlib import Path
 from hca_disc_label.atomic import commit, critical, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import HCAError, HintError, OutputError
-from hca_disc_label.io import check_output_path, write_label_file
-from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports keep working)
-    DiscRecord,
-    Labeller,
-    Labelling,
-    discs_to_records,
-    file_slice_to_canonical_x,
-    user_anchors,
-)
+from hca_disc_label.image import check_output_path
+from hca_disc_label.labelfile import write_label_file
+from hca_disc_label.inference.labeller import Labeller
+from hca_disc_label.inference.labelling import DiscRecord, Labelling
 from hca_disc_label.naming import output_name, sidecar_path_for
 from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
 
@@ -190,12 +185,12 @@ def label_discs(
         qc_dataset: dataset of the SCT QC entry (default, as in SCT: the folder three levels up).
         x: force the mid-sagittal slice (index along the file's own left-right axis).
         model, backend, device, threshold, slab_thickness_mm: see
-            :class:`~hca_disc_label.labeller.Labeller` (ignored when ``labeller`` is given).
+            :class:`~hca_disc_label.inference.labeller.Labeller` (ignored when ``labeller`` is given).
         command_line: recorded in the sidecar (default: ``sys.argv``).
         init_label: SCT ``-initlabel`` label image (any grid; matched in world mm).
         init_z: SCT ``-initz`` ``(slice, value)``, slice = axial index in RPI (inferior = 0).
         overwrite: replace an existing output that this package did not write.
-        labeller: a ready :class:`~hca_disc_label.labeller.Labeller` (reused across calls).
+        labeller: a ready :class:`~hca_disc_label.inference.labeller.Labeller` (reused across calls).
         rebuild_qc_index: rebuild the QC ``index.html`` (batch workers leave it to the parent).
         numbering_threshold: numbering confidence under which the sidecar's ``Numbering``
             status is ``check`` (None = the model's calibrated threshold; ignored with ``labeller``).
