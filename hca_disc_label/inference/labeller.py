@@ -26,6 +26,12 @@ import numpy as np
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
+from hca_disc_label.inference.calibration import (
+    CALIBRATION_FILENAME,
+    Calibration,
+    check_numbering_threshold,
+    load_calibration,
+)
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.image import ImageSource, LoadedImage, load_image
 from hca_disc_label.labelfile import read_disc_labels
@@ -40,7 +46,20 @@ from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Labeller", "user_anchors"]
+__all__ = ["Labeller", "calibration_table_path", "model_calibration", "user_anchors"]
+
+
+def calibration_table_path() -> Path:
+    """The numbering calibration table shipped next to the model registry (``models/``)."""
+    from hca_disc_label.weights.registry import default_models_dir
+
+    return default_models_dir() / CALIBRATION_FILENAME
+
+
+def model_calibration(model: Any) -> Calibration:
+    """The numbering calibration of a model (its card's entry, else the shipped table's entry
+    for its weights sha256, else uncalibrated): what every :class:`Labeller` assesses with."""
+    return load_calibration(model, calibration_table_path())
 
 
 def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | Path | None,
@@ -127,10 +146,8 @@ class Labeller:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {getattr(model, 'name', model)}: invalid input contract ({exc})") from None
         self.contract = self.model.contract.with_slab(slab_thickness_mm)
-        from hca_disc_label.inference.numbering import check_numbering_threshold, load_calibration
-
         self.numbering_threshold = check_numbering_threshold(numbering_threshold)
-        self.calibration = load_calibration(model)
+        self.calibration = model_calibration(model)
         if isinstance(backend, str):
             from hca_disc_label.inference.backends import create_backend
 
@@ -147,9 +164,7 @@ class Labeller:
             raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
         self.contrast, self.threshold = contrast, check_threshold(threshold)
         self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
-        from hca_disc_label.inference.numbering import load_calibration
-
-        self.numbering_threshold, self.calibration = None, load_calibration(model)  # by its weights sha256
+        self.numbering_threshold, self.calibration = None, model_calibration(model)  # by its weights sha256
         return self
 
     @property

@@ -20,6 +20,7 @@ from hca_disc_label._version import __version__
 from hca_disc_label.atomic import folder_lock, write_text_atomic
 from hca_disc_label.errors import OutputError
 from hca_disc_label.naming import bids_label_files, manual_labels_root
+from hca_disc_label.run.numbering_table import dataset_rows, numbering_table_text
 from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
 
 log = logging.getLogger(__name__)
@@ -141,12 +142,10 @@ def write_numbering_table(out_root: Path, pairs: Sequence[tuple[Path, Path]],
     first) from the label files' sidecars.
 
     Returns:
-        ``(rows, table)``: the rows (see :func:`~hca_disc_label.inference.numbering.dataset_rows`)
+        ``(rows, table)``: the rows (see :func:`~hca_disc_label.run.numbering_table.dataset_rows`)
         and the table written (None when there was nothing to list, or it could not be written:
         logged, not raised, since the labels are written).
     """
-    from hca_disc_label.inference.numbering import dataset_rows, numbering_table_text
-
     rows = dataset_rows(list(pairs), threshold)
     if not rows:
         return rows, None
