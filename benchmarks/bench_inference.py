@@ -133,10 +133,11 @@ def _median_s(fn, repeats: int, warmup: int = 2) -> float:
 def pam50_slab_shape(folder, data: Path) -> tuple[int, int]:
     """Padded model-frame (H, W) of the real pam50 slab under the model's input contract."""
     from hca_disc_label.contract import InputContract
+    from hca_disc_label.preprocessing import prepare_input
     from hca_disc_label.image import load_image
 
     image = load_image(data / PAM50)
-    return tuple(InputContract.from_mapping(folder.input_contract).prepare(image.data, image.zooms).image.shape)
+    return tuple(prepare_input(InputContract.from_mapping(folder.input_contract), image.data, image.zooms).image.shape)
 
 
 def forward_rows(bench: Bench, data: Path, repeats: int, threads: int) -> list[list[str]]:

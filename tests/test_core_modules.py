@@ -25,6 +25,7 @@ from hca_disc_label.naming import (
     split_label_name,
     strip_nifti_ext,
 )
+from hca_disc_label.preprocessing import prepare_input
 from hca_disc_label.sidecar import build_sidecar, is_up_to_date, our_generation, read_sidecar, written_by_us
 
 SMALL = "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"
@@ -104,7 +105,7 @@ def test_input_contract_defaults_once():
     c = InputContract.from_mapping({"pixel_spacing_mm": 1, "size_multiple": 64, "output_stride": 4})
     assert (c.slab_thickness_mm, c.low_percentile, c.high_percentile) == (6.0, 1.0, 99.5)
     assert c.with_slab(3.0).slab_thickness_mm == 3.0 and c.with_slab(None) is c
-    prepared = c.prepare(np.random.default_rng(0).random((20, 40, 50), dtype=np.float32), (1.0, 1.0, 1.0))
+    prepared = prepare_input(c, np.random.default_rng(0).random((20, 40, 50), dtype=np.float32), (1.0, 1.0, 1.0))
     assert prepared.image.shape[0] % 64 == 0 and prepared.image.shape[1] % 64 == 0
 
 

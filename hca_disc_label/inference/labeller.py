@@ -42,7 +42,7 @@ from hca_disc_label.inference.labelling import (
     discs_to_records,
     file_slice_to_canonical_x,
 )
-from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice
+from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class Labeller:
             x_center = find_midsagittal_slice(image.data, image.zooms[0])
         timings["mid_plane"] = time.perf_counter() - t
         t = time.perf_counter()
-        prepared = self.contract.prepare(image.data, image.zooms, x_center=x_center)
+        prepared = prepare_input(self.contract, image.data, image.zooms, x_center=x_center)
         timings["resample"] = time.perf_counter() - t
         anchors = user_anchors(image, prepared, init_label, init_z)
         t = time.perf_counter()

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from hca_disc_label.atomic import atomic_write
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
 
 WIDTH_PX = 500
 """Picture width: what SCT's sagittal entries use, so ours look alike in its viewer."""
@@ -63,7 +64,7 @@ def view_from_slab(raw: np.ndarray, spacing_mm: float, records: Iterable) -> Sag
     return SagittalView(np.asarray(raw, dtype=np.float32), (float(spacing_mm), float(spacing_mm)), discs)
 
 
-def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) -> SagittalView:
+def view_from_files(input_path: Path, label_path: Path, slab_mm: float = DEFAULT_SLAB_THICKNESS_MM) -> SagittalView:
     """The view rebuilt from the files alone: the input image and a written disc-label file.
 
     The sagittal plane is the labels' median left-right position; ``slab_mm`` of slices around
