@@ -470,7 +470,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _provenance(registry: Registry, name: str, version: str, source: str, files: dict, *, card: str) -> dict:
-    from hca_disc_label import __version__
+    from hca_disc_label._version import __version__
 
     return {
         "name": name,
