@@ -69,6 +69,26 @@ class LoadedImage:
         m = np.linalg.inv(self.affine) @ self.file_affine
         return ijk @ m[:3, :3].T + m[:3, 3]
 
+    def world_to_canonical(self, mm: Sequence[float]) -> np.ndarray:
+        """Map one world point (scanner mm, ``(3,)``) to canonical voxel coordinates (floats)."""
+        inv = np.linalg.inv(self.affine)
+        return inv[:3, :3] @ np.asarray(mm) + inv[:3, 3]
+
+    def file_slice_to_canonical_x(self, index: int) -> int:
+        """Convert a slice index along the file's own left-right axis to the canonical x index.
+
+        Raises:
+            ArgumentValueError: (``-x``) the index is outside the file's L-R axis.
+        """
+        m = np.linalg.inv(self.file_affine) @ self.affine
+        lr_axis = int(np.argmax(np.abs(m[:3, 0])))
+        n = self.file_shape[lr_axis]
+        if not 0 <= index < n:
+            raise ArgumentValueError(f"{self.path}: -x {index} is outside the left-right axis (0..{n - 1})", "-x")
+        ijk = np.zeros(3)
+        ijk[lr_axis] = index
+        return int(round(self.file_to_canonical(ijk)[0]))
+
 
 def _reduce_to_3d(data: np.ndarray, path: Path) -> np.ndarray:
     data = data.reshape(data.shape[:4]) if data.ndim > 4 else data

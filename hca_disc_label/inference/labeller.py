@@ -40,7 +40,6 @@ from hca_disc_label.inference.labelling import (
     Labelling,
     ModelInfo,
     discs_to_records,
-    file_slice_to_canonical_x,
 )
 from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
 
@@ -81,9 +80,8 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
             raise HintError(f"-initlabel {exc}") from None
         if not points:
             raise HintError(f"-initlabel {init_label}: no disc label (values 2..25) in the file")
-        inv = np.linalg.inv(image.affine)
         for p in points:
-            can = inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3]
+            can = image.world_to_canonical(p.mm)
             if not np.all(np.isfinite(can)) or np.any(can < -0.5) or np.any(can > np.array(image.data.shape) - 0.5):
                 raise HintError(f"-initlabel {init_label}: the label of value {p.value} lies outside {image.path}")
             row, col = prepared.geometry.canonical_to_model(can[1:])
@@ -242,7 +240,7 @@ class Labeller:
         if not isinstance(image, LoadedImage):
             image = load_image(image, timings=timings, affine=affine)
         t = time.perf_counter()
-        x_center = None if x is None else file_slice_to_canonical_x(image, x)
+        x_center = None if x is None else image.file_slice_to_canonical_x(x)
         if x_center is None:
             x_center = find_midsagittal_slice(image.data, image.zooms[0])
         timings["mid_plane"] = time.perf_counter() - t

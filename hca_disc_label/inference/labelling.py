@@ -17,12 +17,11 @@ import numpy as np
 
 from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
-from hca_disc_label.errors import ArgumentValueError
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.image import LoadedImage
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
 
-__all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records", "file_slice_to_canonical_x"]
+__all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records"]
 
 
 @dataclass
@@ -160,22 +159,6 @@ class Labelling:
     def label_points(self) -> list[tuple[int, tuple[int, int, int]]]:
         """``(value, file voxel)`` of every disc (what the label image holds)."""
         return [(d.value, d.voxel) for d in self.discs]
-
-
-def file_slice_to_canonical_x(image: LoadedImage, index: int) -> int:
-    """Convert a slice index along the file's own left-right axis to the canonical x index.
-
-    Raises:
-        ArgumentValueError: (``-x``) the index is outside the file's L-R axis.
-    """
-    m = np.linalg.inv(image.file_affine) @ image.affine
-    lr_axis = int(np.argmax(np.abs(m[:3, 0])))
-    n = image.file_shape[lr_axis]
-    if not 0 <= index < n:
-        raise ArgumentValueError(f"{image.path}: -x {index} is outside the left-right axis (0..{n - 1})", "-x")
-    ijk = np.zeros(3)
-    ijk[lr_axis] = index
-    return int(round(image.file_to_canonical(ijk)[0]))
 
 
 def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence[DecodedDisc],

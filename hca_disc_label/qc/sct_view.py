@@ -76,8 +76,7 @@ def view_from_files(input_path: Path, label_path: Path, slab_mm: float = DEFAULT
 
     image = load_image(input_path)
     points = read_disc_labels(label_path)
-    inv = np.linalg.inv(image.affine)
-    canonical = np.array([inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3] for p in points]).reshape(-1, 3)
+    canonical = np.array([image.world_to_canonical(p.mm) for p in points]).reshape(-1, 3)
     nx, ny, nz = image.data.shape
     zx, zy, zz = image.zooms
     x = int(np.clip(np.rint(np.median(canonical[:, 0])) if len(canonical) else nx // 2, 0, nx - 1))
