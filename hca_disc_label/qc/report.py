@@ -27,15 +27,14 @@ from typing import Sequence
 
 import numpy as np
 
+from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
 from hca_disc_label.conventions import DISC_NAMES
 from hca_disc_label.naming import bids_entities, strip_nifti_ext
-from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
+from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc
 from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index
 
 log = logging.getLogger(__name__)
 
-ALT_COLOUR = (0, 230, 255)
-"""Colour of the alternative numbering's names on the picture of a doubtful count."""
 PNG_HEIGHT_PX = 800
 """QC pictures are resampled to this height (aspect kept) so that disc names have the same
 size on every picture of the report, whatever the field of view."""
@@ -66,15 +65,6 @@ def subject_of(input_path: Path) -> str:
     return f"sub-{subject}" if subject is not None else strip_nifti_ext(Path(input_path).name)
 
 
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: fixed-size bitmap font only
-        return ImageFont.load_default()
-
-
 def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Path,
                alternative_offset: int | None = None) -> None:
     """Draw the mid-sagittal slab with each disc marked and named.
@@ -94,31 +84,22 @@ def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Pa
     """
     from PIL import Image, ImageDraw
 
-    lo, hi = np.percentile(raw, [1, 99.5]) if raw.size else (0, 1)
-    gray = np.clip((raw - lo) / max(hi - lo, 1e-6), 0, 1)
-    img = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
+    img = Image.fromarray(grey(raw)).convert("RGB")
     scale = PNG_HEIGHT_PX / max(img.height, 1)
     img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
-    font = _font(26)
+    text_font = font(26)
     for disc in discs:
         r, c = disc.model_rc
         y, x = (r + 0.5) * scale, (c + 0.5) * scale
-        colour = (255, 50, 50) if disc.confidence >= LOW_CONFIDENCE else (255, 210, 0)
-        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=(0, 0, 0), width=5)
-        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=colour, width=3)
-        left, top, right, bottom = draw.textbbox((0, 0), disc.name, font=font)
-        width, height = right - left, bottom - top
-        # Names go right of the marker (posterior), or left of it near the image edge, and
-        # stay inside the picture so none is cut off.
-        tx = x + 12 if x + 12 + width <= img.width else x - 12 - width
-        ty = min(max(y - height / 2 - top, 0), max(img.height - bottom, 0))
-        draw.text((max(tx, 0), ty), disc.name, fill=colour, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
+        tx, ty = mark_disc(draw, x, y, disc.name, disc.confidence, text_font, img.size, radius=7, ring=3, gap=12,
+                           stroke=3)
         if alternative_offset:
+            # the other numbering's name on the other side of the marker
             alt = _alt_name(int(disc.value) + int(alternative_offset)) + "?"
-            left, top, right, bottom = draw.textbbox((0, 0), alt, font=font)
+            left, top, right, bottom = draw.textbbox((0, 0), alt, font=text_font)
             ax = x - 12 - (right - left) if tx > x else x + 12
-            draw.text((max(ax, 0), ty), alt, fill=ALT_COLOUR, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
+            draw.text((max(ax, 0), ty), alt, fill=CYAN, font=text_font, stroke_width=3, stroke_fill=BLACK)
     atomic_write(out_path, lambda tmp: img.save(tmp, format="PNG"))
 
 
