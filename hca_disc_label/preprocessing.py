@@ -387,19 +387,9 @@ def prepare_slab(
 
 def prepare_input(contract: InputContract, vol: np.ndarray, zooms: tuple[float, float, float],
                   x_center: int | None = None, size_multiple: int | None = None) -> PreparedSlab:
-    """The network input of a canonical volume, as a model's input contract says
-    (:func:`prepare_slab` with the contract's spacing, padding, slab and percentiles).
-
-    Args:
-        contract: the model's input contract.
-        vol: canonical volume ``(X, Y, Z)`` (L-A-S), any float dtype.
-        zooms: canonical voxel sizes (mm).
-        x_center: forced centre slice (canonical x), None = found by symmetry.
-        size_multiple: override the padding multiple (1 = no padding, for training crops).
-    """
-    return prepare_slab(
-        vol, zooms, spacing_mm=contract.pixel_spacing_mm,
-        size_multiple=contract.size_multiple if size_multiple is None else int(size_multiple),
-        slab_thickness_mm=contract.slab_thickness_mm, x_center=x_center,
-        low_percentile=contract.low_percentile, high_percentile=contract.high_percentile,
-    )
+    """The network input of a canonical volume ``(X, Y, Z)`` (L-A-S) as a model's input contract
+    says: :func:`prepare_slab` with the contract's spacing, padding (``size_multiple`` overrides
+    it: 1 = none, for training crops), slab and percentiles; ``x_center`` None = by symmetry."""
+    multiple = contract.size_multiple if size_multiple is None else int(size_multiple)
+    return prepare_slab(vol, zooms, contract.pixel_spacing_mm, multiple, contract.slab_thickness_mm, x_center,
+                        contract.low_percentile, contract.high_percentile)

@@ -178,11 +178,11 @@ def label_discs(
         input_path: 3D NIfTI image, any orientation and voxel size (never modified).
         contrast: "t1" or "t2" (selects the default model); None = from the file name's BIDS
             suffix (``_T1w`` / ``_T2w``), or the ``labeller``'s. Logged either way.
-        output: output label file; default ``<stem>_label-discs_dlabel.nii.gz``.
-        ofolder: output folder (default: the input's folder).
+        output, ofolder: output label file (default: ``<stem>_label-discs_dlabel.nii.gz`` in ``ofolder``,
+            default the input's folder).
         qc: QC folder; a PNG, a JSON record and ``index.html`` are written there.
-        qc_subject: subject name shown in QC (default: from the file name).
-        qc_dataset: dataset of the SCT QC entry (default, as in SCT: the folder three levels up).
+        qc_subject, qc_dataset: subject shown in QC (default: from the file name) and dataset of the
+            SCT QC entry (default, as in SCT: the folder three levels up).
         x: force the mid-sagittal slice (index along the file's own left-right axis).
         model, backend, device, threshold, slab_thickness_mm: see
             :class:`~hca_disc_label.inference.labeller.Labeller` (ignored when ``labeller`` is given).
@@ -208,17 +208,12 @@ def label_discs(
     start = time.perf_counter()
     input_path = Path(input_path)
     if labeller is None:
-        contrast = _contrast_of(input_path, contrast)
-        labeller = Labeller(model, contrast, backend, device, threshold, slab_thickness_mm,
+        labeller = Labeller(model, _contrast_of(input_path, contrast), backend, device, threshold, slab_thickness_mm,
                             numbering_threshold=numbering_threshold)
     else:
         log.debug("%s: contrast %s (the labeller's)", input_path, labeller.contrast)
     out_path = default_output_path(input_path, output and Path(output), ofolder and Path(ofolder))
-    check_output_path(out_path, input_path)
-    check_not_foreign(out_path, overwrite)
-    refused = init_label is not None and refuse_own_labels(Path(init_label), "-initlabel")
-    if refused:
-        raise HintError(refused)
+    _check_before_labelling(out_path, input_path, overwrite, init_label)
     if remove_leftovers:
         _remove_leftovers(out_path, qc and Path(qc))
     labelling = labeller.label(input_path, x=x, init_label=init_label, init_z=init_z)
@@ -229,12 +224,25 @@ def label_discs(
     labelling.timings["write"] = time.perf_counter() - t
     seconds = time.perf_counter() - start
     log.info("%s: %d discs in %.2f s", input_path, len(labelling.discs), seconds)
-    return LabelResult(
-        input_path=input_path, output_path=out_path, sidecar_path=side_path, discs=labelling.discs,
-        model_name=labelling.model.name, model_version=labelling.model.version, backend=labelling.backend,
-        device=labelling.device, slice_index=labelling.slice_index, seconds=seconds, qc_path=qc_path,
-        labelling=labelling,
-    )
+    return LabelResult(input_path=input_path, output_path=out_path, sidecar_path=side_path, discs=labelling.discs,
+                       model_name=labelling.model.name, model_version=labelling.model.version,
+                       backend=labelling.backend, device=labelling.device, slice_index=labelling.slice_index,
+                       seconds=seconds, qc_path=qc_path, labelling=labelling)
+
+
+def _check_before_labelling(out_path: Path, input_path: Path, overwrite: bool, init_label: str | Path | None) -> None:
+    """What must hold before any labelling (so a refusal costs no network run).
+
+    Raises:
+        ArgumentValueError / OutputError: the output path (:func:`~hca_disc_label.image.check_output_path`).
+        OutputError: an existing output this package did not write (without ``overwrite``).
+        HintError: the ``-initlabel`` file is one of our own outputs.
+    """
+    check_output_path(out_path, input_path)
+    check_not_foreign(out_path, overwrite)
+    refused = init_label is not None and refuse_own_labels(Path(init_label), "-initlabel")
+    if refused:
+        raise HintError(refused)
 
 
 def _remove_leftovers(out_path: Path, qc: Path | None) -> None:
