@@ -26,6 +26,7 @@ import numpy as np
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
+from hca_disc_label.image import ImageSource, LoadedImage, load_image
 from hca_disc_label.inference.calibration import (
     CALIBRATION_FILENAME,
     Calibration,
@@ -33,14 +34,8 @@ from hca_disc_label.inference.calibration import (
     load_calibration,
 )
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
-from hca_disc_label.image import ImageSource, LoadedImage, load_image
+from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
 from hca_disc_label.labelfile import read_disc_labels
-from hca_disc_label.inference.labelling import (
-    DiscRecord,
-    Labelling,
-    ModelInfo,
-    discs_to_records,
-)
 from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
 
 log = logging.getLogger(__name__)

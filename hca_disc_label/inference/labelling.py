@@ -17,8 +17,8 @@ import numpy as np
 
 from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
-from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.image import LoadedImage
+from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
 
 __all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records"]

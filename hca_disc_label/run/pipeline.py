@@ -25,9 +25,9 @@ from hca_disc_label.atomic import commit, critical, discard, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import HCAError, HintError, OutputError
 from hca_disc_label.image import check_output_path
-from hca_disc_label.labelfile import write_label_file
 from hca_disc_label.inference.labeller import Labeller
 from hca_disc_label.inference.labelling import DiscRecord, Labelling
+from hca_disc_label.labelfile import write_label_file
 from hca_disc_label.naming import output_name, sidecar_path_for
 from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
 

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM
-from hca_disc_label.naming import output_name
 from hca_disc_label.errors import DataError
+from hca_disc_label.naming import output_name
 
 log = logging.getLogger(__name__)
 

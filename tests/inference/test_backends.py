@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from hca_disc_label.cli.main import main
-from hca_disc_label.inference.backends import create_backend
-from hca_disc_label.run.pipeline import label_discs
-from hca_disc_label.image import load_image
 from hca_disc_label.contract import InputContract
+from hca_disc_label.image import load_image
+from hca_disc_label.inference.backends import create_backend
 from hca_disc_label.inference.labeller import Labeller
 from hca_disc_label.preprocessing import prepare_input
+from hca_disc_label.run.pipeline import label_discs
 from hca_disc_label.weights import load_model_folder, load_registry, resolve_model
 from tests.conftest import REPO, make_tiny_model
 

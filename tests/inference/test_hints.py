@@ -14,13 +14,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.errors import ArgumentValueError, HintError
-from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
-from hca_disc_label.run.pipeline import label_discs
-from hca_disc_label.image import load_image
-from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.contract import InputContract
+from hca_disc_label.errors import ArgumentValueError, HintError
+from hca_disc_label.image import load_image
+from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
+from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.preprocessing import prepare_input
+from hca_disc_label.run.pipeline import label_discs
 from tests.helpers import ORIENTATIONS, PrecomputedBackend, StandInModel, real_cases, reorient
 
 IVD25 = 4  # index of sub-ivd25 in real_cases(bids): the lumbar case 0.3.0 numbers one level high

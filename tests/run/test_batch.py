@@ -16,11 +16,11 @@ import pytest
 from hca_disc_label.cli.main import main
 from hca_disc_label.errors import DataError, HCAError
 from hca_disc_label.naming import contrast_from_name
-from hca_disc_label.run.batch import label_dataset
-from hca_disc_label.run.plan import ImageJob, find_images, is_up_to_date, select_shard
-from hca_disc_label.run.derivative import write_dataset_description
-from hca_disc_label.run.summary import BatchSummary
 from hca_disc_label.qc.report import load_records
+from hca_disc_label.run.batch import label_dataset
+from hca_disc_label.run.derivative import write_dataset_description
+from hca_disc_label.run.plan import ImageJob, find_images, is_up_to_date, select_shard
+from hca_disc_label.run.summary import BatchSummary
 
 THR = 0.0001
 SMALL = "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"  # the smallest real image (fast)
