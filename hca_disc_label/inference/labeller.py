@@ -2,11 +2,11 @@
 
 ``Labeller(model, contrast, backend, device)`` resolves the model and builds its inference
 engine once; :meth:`Labeller.label` takes a path, a nibabel image, an array with its affine
-or a :class:`~hca_disc_label.image.LoadedImage` (+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
-world positions, confidence, evidence), the slab and everything the sidecar needs. It writes
-no file. :func:`hca_disc_label.label_discs` is load -> ``Labeller.label`` -> write; batch
-workers, ``evaluate -model``, the benchmarks, trainer validation and ``extend_labels`` build
-one ``Labeller`` and reuse it.
+or a :class:`~hca_disc_label.image.LoadedImage` (+ hints) and returns a :class:`Labelling`: the
+discs (value, name, model-frame, canonical and world positions, confidence, evidence), the slab
+and everything the sidecar needs. It writes no file. :func:`hca_disc_label.label_discs` is
+load -> ``Labeller.label`` -> write; batch workers, ``evaluate -model``, the benchmarks, trainer
+validation and ``extend_labels`` build one ``Labeller`` and reuse it.
 
 Stages (timed in :attr:`Labelling.timings`, seconds): ``read`` (file -> validated array),
 ``reorient`` (canonical frame), ``mid_plane`` (symmetry search), ``resample`` (slab,
@@ -35,6 +35,7 @@ from hca_disc_label.inference.calibration import (
 )
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
+from hca_disc_label.inference.numbering import assess_numbering
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
 
@@ -200,8 +201,6 @@ class Labeller:
     def assess_numbering(self, decoding: Decoding, records: Sequence[DiscRecord], hints: Sequence[dict] = ()):
         """The numbering block of one decoding, with the ``-initz`` slice (canonical z, RPI,
         inferior = 0) of the disc its question is about (``records`` = the decoding's discs)."""
-        from hca_disc_label.inference.numbering import assess_numbering
-
         numbering = assess_numbering(decoding, self.calibration, self.numbering_threshold, hints)
         if numbering.question is not None and records:
             z = records[numbering.question[0]].canonical[2]

@@ -19,7 +19,9 @@ from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
 from hca_disc_label.image import LoadedImage
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
+from hca_disc_label.labelfile import label_image_like
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
+from hca_disc_label.sidecar import build_sidecar, model_block
 
 __all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records"]
 
@@ -78,8 +80,6 @@ class ModelInfo:
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
         """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
-        from hca_disc_label.sidecar import model_block
-
         sha = model_block(folder.name, folder.version, folder.card if isinstance(folder.card, dict) else {})["SHA256"]
         return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
@@ -134,8 +134,6 @@ class Labelling:
 
         Carries the ``Numbering`` block when the labelling has one (``extra`` may replace it).
         """
-        from hca_disc_label.sidecar import build_sidecar
-
         if self.numbering is not None:
             extra = {"Numbering": self.numbering.to_json(), **(extra or {})}
 
@@ -152,8 +150,6 @@ class Labelling:
         """The label image in memory, as the label file holds it: int16 on the input's exact
         grid (shape, affine, qform/sform and their codes), zero except one voxel per disc whose
         value is its SCT disc value (3 = C2/C3 ... 25 = L5/S1)."""
-        from hca_disc_label.labelfile import label_image_like
-
         return label_image_like(self.image, self.label_points())
 
     def label_points(self) -> list[tuple[int, tuple[int, int, int]]]:

@@ -27,11 +27,19 @@ from typing import Sequence
 
 import numpy as np
 
-from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
+from hca_disc_label.atomic import atomic_write, copy_atomic, folder_lock, remove_stale_temps, write_text_atomic
 from hca_disc_label.conventions import DISC_NAMES
 from hca_disc_label.naming import bids_entities, strip_nifti_ext
 from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc
 from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index
+from hca_disc_label.qc.sct_qc import (
+    merge_sct_entries,
+    own_pages,
+    refresh_sct_report,
+    remove_sct_entry,
+    write_sct_qc_entry,
+)
+from hca_disc_label.qc.sct_view import view_from_slab
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +219,6 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
     )
     # The same run as an entry of SCT's own QC report (issue 14, qc/sct_qc.py), so a folder
     # shared with SCT's commands lists it beside them; SCT's page is re-listed by rebuild_index.
-    from hca_disc_label.qc.sct_qc import write_sct_qc_entry
-    from hca_disc_label.qc.sct_view import view_from_slab
-
     try:
         view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
         write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, dataset=dataset,
@@ -232,8 +237,6 @@ def remove_entry(qc_dir: Path, input_path: Path) -> None:
     entry = entry_id(Path(input_path))
     for ext in (".json", ".png"):
         (entries / f"{entry}{ext}").unlink(missing_ok=True)
-    from hca_disc_label.qc.sct_qc import remove_sct_entry
-
     remove_sct_entry(Path(qc_dir), Path(input_path))  # and its SCT-style entry (issue 14)
 
 
@@ -292,8 +295,6 @@ def remove_stale_temps_in(qc_dir: Path, recursive: bool = False) -> int:
     """Remove leftover temporary files of killed runs (nobody holds them) from a QC folder: its
     entries and SCT records, and with ``recursive`` the whole tree (SCT-style picture folders).
     Returns how many were removed."""
-    from hca_disc_label.atomic import remove_stale_temps
-
     qc_dir = Path(qc_dir)
     if recursive:
         return len(remove_stale_temps(qc_dir, recursive=True))
@@ -302,12 +303,8 @@ def remove_stale_temps_in(qc_dir: Path, recursive: bool = False) -> int:
 
 def rebuild_index(qc_dir: Path) -> Path:
     """Regenerate our page from every record, under the folder's inter-process lock (see ``sct_qc.own_pages``)."""
-    from hca_disc_label.atomic import folder_lock
-
     qc_dir = Path(qc_dir)
     qc_dir.mkdir(parents=True, exist_ok=True)
-    from hca_disc_label.qc.sct_qc import own_pages, refresh_sct_report
-
     with folder_lock(qc_dir, timeout_s=INDEX_LOCK_TIMEOUT_S):
         # A folder shared with SCT: SCT's index.html lists every entry (ours too) and is left to
         # it; our page is always hca_label.html as well (issue 14, qc/sct_qc.py).
@@ -339,8 +336,6 @@ def merge_qc(sources: Sequence[Path], target: Path) -> Path:
             if picture.is_file():
                 copy(picture)
             copy(record)
-    from hca_disc_label.qc.sct_qc import merge_sct_entries
-
     merge_sct_entries(sources, target)  # the SCT-style entries too (issue 14)
     return rebuild_index(Path(target))
 

@@ -15,6 +15,9 @@ import numpy as np
 
 from hca_disc_label.atomic import atomic_write
 from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+from hca_disc_label.conventions import disc_name
+from hca_disc_label.image import load_image
+from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc, opaque
 
 WIDTH_PX = 500
@@ -69,10 +72,6 @@ def view_from_files(input_path: Path, label_path: Path, slab_mm: float = DEFAULT
     The sagittal plane is the labels' median left-right position; ``slab_mm`` of slices around
     it are averaged (as the labelling did). Confidences are unknown and shown as 1.
     """
-    from hca_disc_label.conventions import disc_name
-    from hca_disc_label.image import load_image
-    from hca_disc_label.labelfile import read_disc_labels
-
     image = load_image(input_path)
     points = read_disc_labels(label_path)
     canonical = np.array([image.world_to_canonical(p.mm) for p in points]).reshape(-1, 3)

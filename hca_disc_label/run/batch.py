@@ -33,6 +33,7 @@ from typing import Sequence
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import HCAError
+from hca_disc_label.qc.report import rebuild_index
 from hca_disc_label.run.derivative import prepare_output_tree, write_dataset_description, write_numbering_table
 from hca_disc_label.run.plan import BatchPlan, ImageJob
 from hca_disc_label.run.summary import BatchSummary
@@ -45,6 +46,7 @@ from hca_disc_label.run.workers import (
     run_in_process,
     run_pool,
 )
+from hca_disc_label.sidecar import model_block
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +141,11 @@ def run_plan(plan: BatchPlan, backend: str = "auto", device: str = "auto", thres
                               numbering_threshold=numbering_threshold)
     folders = plan.folders.values()
     if plan.tasks:
-        from hca_disc_label.sidecar import model_block
-
-        write_dataset_description(plan.out_root, plan.input_dir, [model_block(f.name, f.version, f.card) for f in folders])
+        models = [model_block(f.name, f.version, f.card) for f in folders]
+        write_dataset_description(plan.out_root, plan.input_dir, models)
     verified = {(str(f.path), f.sha256): f for f in folders}
     _run_tasks(plan.tasks, summary, workers, settings, LabellerSet(settings, verified), qc, progress)
     if qc is not None:
-        from hca_disc_label.qc.report import rebuild_index
-
         try:
             summary.qc_index = rebuild_index(Path(qc))
         except OSError as exc:  # the labels are written: report, do not lose the summary
@@ -209,8 +208,6 @@ def _run_tasks(tasks: list[LabelTask], summary: BatchSummary, workers: int, sett
         if summary.failed:
             bar.set_postfix(failed=len(summary.failed), refresh=False)
         if qc is not None and time.monotonic() - last_index > INDEX_REFRESH_S:
-            from hca_disc_label.qc.report import rebuild_index
-
             rebuild_index(Path(qc))  # lets people watch a long batch; the final rebuild follows
             last_index = time.monotonic()
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import folder_lock, write_text_atomic
+from hca_disc_label.atomic import folder_lock, remove_stale_temps, write_text_atomic
 from hca_disc_label.errors import OutputError
 from hca_disc_label.naming import bids_label_files, manual_labels_root
+from hca_disc_label.qc.report import remove_stale_temps_in
 from hca_disc_label.run.numbering_table import dataset_rows, numbering_table_text
 from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
 
@@ -180,9 +181,6 @@ def prepare_output_tree(out_root: Path, qc: Path | None, dataset: Path | None) -
     """Before a folder run: the output (and QC) folder must be writable (one line otherwise);
     our labels among ``dataset``'s manual ones are reported; temporary files that killed runs
     left in the output tree and the QC folder (nobody holds them) are removed."""
-    from hca_disc_label.atomic import remove_stale_temps
-    from hca_disc_label.qc.report import remove_stale_temps_in
-
     check_writable(out_root, "output", "-ofolder")
     if qc is not None:
         check_writable(Path(qc), "QC", "-qc")

@@ -21,14 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hca_disc_label.atomic import commit, critical, discard, temp_path_for
+from hca_disc_label.atomic import commit, critical, discard, remove_stale_temps, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import HCAError, HintError, OutputError
 from hca_disc_label.image import check_output_path
 from hca_disc_label.inference.labeller import Labeller
 from hca_disc_label.inference.labelling import DiscRecord, Labelling
 from hca_disc_label.labelfile import write_label_file
-from hca_disc_label.naming import output_name, sidecar_path_for
+from hca_disc_label.naming import contrast_from_name, output_name, sidecar_path_for
+from hca_disc_label.qc.report import record_labelling, remove_entry, remove_stale_temps_in
 from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,6 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
     qc_path = None
     try:
         if qc is not None:
-            from hca_disc_label.qc.report import record_labelling
-
             try:
                 qc_path = record_labelling(Path(qc), labelling, out_path, subject=qc_subject,
                                            rebuild=rebuild_qc_index, dataset=qc_dataset)
@@ -139,8 +138,6 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
                 side_path.unlink(missing_ok=True)
                 out_path.unlink(missing_ok=True)
             if qc is not None:
-                from hca_disc_label.qc.report import remove_entry
-
                 remove_entry(Path(qc), labelling.input_path)
             raise OutputError(f"{out_path}: cannot write output ({exc.strerror or exc})") from None
     finally:
@@ -247,12 +244,8 @@ def _check_before_labelling(out_path: Path, input_path: Path, overwrite: bool, i
 
 def _remove_leftovers(out_path: Path, qc: Path | None) -> None:
     """Remove temporary files of killed runs (nobody holds them) beside the output and in QC."""
-    from hca_disc_label.atomic import remove_stale_temps
-
     remove_stale_temps(out_path.parent)
     if qc is not None:
-        from hca_disc_label.qc.report import remove_stale_temps_in
-
         remove_stale_temps_in(qc)
 
 
@@ -266,8 +259,6 @@ def _contrast_of(input_path: Path, contrast: str | None) -> str:
     if contrast is not None:
         log.debug("%s: contrast %s (given)", input_path, contrast)
         return contrast
-    from hca_disc_label.naming import contrast_from_name
-
     found = contrast_from_name(input_path.name)
     if found is None:
         raise HCAError(f"{input_path}: contrast unknown (no _T1w/_T2w in the file name): "

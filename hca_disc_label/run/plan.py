@@ -18,9 +18,10 @@ from typing import Sequence
 
 from hca_disc_label.errors import DataError, HCAError, ModelError
 from hca_disc_label.naming import contrast_from_name, find_dataset_images, output_name, pipeline_root
+from hca_disc_label.qc.report import find_entry
 from hca_disc_label.run.summary import UP_TO_DATE
 from hca_disc_label.run.workers import LabelTask
-from hca_disc_label.sidecar import TOOL_NAME, written_by_us
+from hca_disc_label.sidecar import TOOL_NAME, model_block, written_by_us
 from hca_disc_label.sidecar import is_up_to_date as sidecar_up_to_date
 
 log = logging.getLogger(__name__)
@@ -109,14 +110,10 @@ def is_up_to_date(job: ImageJob, model_folder, threshold: float, qc: Path | None
     input, our sidecar records the same model and threshold) and, with ``qc``, the QC folder
     holds a successful entry for this image and output.
     """
-    from hca_disc_label.sidecar import model_block  # light: the parent never imports the labeller
-
     model = model_block(model_folder.name, model_folder.version, model_folder.card)
     if not sidecar_up_to_date(job.output_path, job.input_path, model, threshold):
         return False
     if qc is not None:
-        from hca_disc_label.qc.report import find_entry
-
         entry = find_entry(Path(qc), job.input_path)
         if not entry or entry.get("failed") or entry.get("output") != os.path.abspath(job.output_path):
             return False
