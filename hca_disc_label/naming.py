@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Sequence
 
 __all__ = [
-    "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "LEGACY_LABEL_SUFFIX", "MANUAL_LABELS_FOLDER", "NIFTI_EXTS",
-    "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities", "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
-    "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti", "label_candidates",
-    "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
-    "vertebrae_mask_candidates",
+    "BIDS_CONTRASTS", "DATASET_DESCRIPTION", "DERIVED_MARKERS", "LABEL_SUFFIXES", "LEGACY_LABEL_SUFFIX",
+    "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
+    "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
+    "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
+    "label_candidates", "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for",
+    "split_label_name", "strip_nifti_ext", "vertebrae_mask_candidates",
 ]
 
 NIFTI_GZ = ".nii.gz"
@@ -34,12 +35,14 @@ DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_
 LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
 """Disc-label suffixes, in order of preference when both exist for one image."""
 VERTEBRAE_SUFFIX = "_label-vertebrae_dseg"
+"""Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 MANUAL_LABELS_FOLDER = "labels"
 """``<dataset>/derivatives/labels``: where spine-generic keeps *manual* labels (ground truth).
 Nothing this package writes by default ever goes there."""
+DATASET_DESCRIPTION = "dataset_description.json"
+"""The file that makes a folder a BIDS dataset (or derivative)."""
 PIPELINE_FOLDER = "hca_disc_label"
 """``<dataset>/derivatives/hca_disc_label``: the pipeline-named BIDS derivative of folder runs."""
-"""Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 
 
 def is_nifti(name: str | os.PathLike[str]) -> bool:
@@ -128,7 +131,7 @@ def split_label_name(name: str) -> tuple[str, str] | None:
 def is_bids_dataset(folder: Path) -> bool:
     """A BIDS dataset has a ``dataset_description.json`` or ``sub-*/[ses-*/]anat`` folders."""
     folder = Path(folder)
-    if (folder / "dataset_description.json").is_file():
+    if (folder / DATASET_DESCRIPTION).is_file():
         return True
     return any(p.is_dir() for p in folder.glob("sub-*/anat")) or any(p.is_dir() for p in folder.glob("sub-*/ses-*/anat"))
 
@@ -212,7 +215,7 @@ def dataset_root_of(path: Path) -> Path | None:
     """
     path = Path(os.path.abspath(path))
     for folder in path.parents:
-        if (folder / "dataset_description.json").is_file():
+        if (folder / DATASET_DESCRIPTION).is_file():
             return folder
     for folder in path.parents:
         if folder.name.startswith("sub-") and folder.parent != folder:

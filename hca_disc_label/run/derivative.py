@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 from hca_disc_label._version import __version__
 from hca_disc_label.atomic import folder_lock, remove_stale_temps, write_text_atomic
 from hca_disc_label.errors import OutputError
-from hca_disc_label.naming import bids_label_files, manual_labels_root
+from hca_disc_label.naming import DATASET_DESCRIPTION, bids_label_files, manual_labels_root
 from hca_disc_label.qc.report import remove_stale_temps_in
 from hca_disc_label.run.numbering_table import dataset_rows, numbering_table_text
 from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
@@ -82,7 +82,7 @@ def write_dataset_description(out_root: Path, input_dir: Path, models: Sequence[
 
 
 def _update_description(out_root: Path, input_dir: Path, ours: dict) -> Path:
-    path = out_root / "dataset_description.json"
+    path = out_root / DATASET_DESCRIPTION
     with folder_lock(out_root):
         if path.exists():
             try:
@@ -114,7 +114,7 @@ def _update_description(out_root: Path, input_dir: Path, ours: dict) -> Path:
 
 def _bids_version(input_dir: Path) -> str:
     try:
-        version = json.loads((Path(input_dir) / "dataset_description.json").read_text(encoding="utf-8"))["BIDSVersion"]
+        version = json.loads((Path(input_dir) / DATASET_DESCRIPTION).read_text(encoding="utf-8"))["BIDSVersion"]
         return str(version)
     except (OSError, ValueError, KeyError, TypeError):
         return BIDS_VERSION

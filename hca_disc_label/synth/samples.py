@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hca_disc_label.conventions import DISC_NAMES
-from hca_disc_label.naming import OUTPUT_SUFFIX
+from hca_disc_label.naming import DATASET_DESCRIPTION, OUTPUT_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -190,4 +190,4 @@ def write_descriptions(out_dir: Path, seed: int) -> None:
               "DatasetType": "derivative", "GeneratedBy": by, "SourceDatasets": [{"URL": "../.."}]}
     for folder, desc in ((Path(out_dir), raw), (Path(out_dir) / "derivatives" / "labels", labels)):
         folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder / "dataset_description.json", json.dumps(desc, indent=2) + "\n")
+        write_text_atomic(folder / DATASET_DESCRIPTION, json.dumps(desc, indent=2) + "\n")
