@@ -133,10 +133,11 @@ def _median_s(fn, repeats: int, warmup: int = 2) -> float:
 def pam50_slab_shape(folder, data: Path) -> tuple[int, int]:
     """Padded model-frame (H, W) of the real pam50 slab under the model's input contract."""
     from hca_disc_label.contract import InputContract
-    from hca_disc_label.io import load_image
+    from hca_disc_label.preprocessing import prepare_input
+    from hca_disc_label.image import load_image
 
     image = load_image(data / PAM50)
-    return tuple(InputContract.from_mapping(folder.input_contract).prepare(image.data, image.zooms).image.shape)
+    return tuple(prepare_input(InputContract.from_mapping(folder.input_contract), image.data, image.zooms).image.shape)
 
 
 def forward_rows(bench: Bench, data: Path, repeats: int, threads: int) -> list[list[str]]:
@@ -263,7 +264,7 @@ def throughput_rows(bench: Bench, data: Path, repeats: int, tmp: Path, jobs: int
     if not dataset.exists():
         copy_images(data, dataset)
     count = len(list(dataset.glob("sub-*/anat/*.nii.gz")))
-    has_batch = importlib.util.find_spec("hca_disc_label.inference.batch") is not None
+    has_batch = importlib.util.find_spec("hca_disc_label.run.batch") is not None
     rows = []
     for backend in ("torch", "onnx"):
         walls, rss = [], []
@@ -287,7 +288,7 @@ def throughput_rows(bench: Bench, data: Path, repeats: int, tmp: Path, jobs: int
         mode = f"hca_label -i FOLDER -j {jobs}" if has_batch else "sequential loop, 1 process (TODO: batch mode)"
         rows.append([bench.label, backend, mode, str(count), f"{wall:.2f}", f"{count / wall:.2f}", f"{max(rss):.0f}"])
     note = "" if has_batch else (
-        "TODO: hca_disc_label.inference.batch is missing: throughput measured with a sequential in-process "
+        "TODO: hca_disc_label.run.batch is missing: throughput measured with a sequential in-process "
         "loop (one start-up, model loaded once); rerun when `hca_label -i FOLDER -j 2` exists."
     )
     return rows, note

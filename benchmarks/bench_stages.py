@@ -9,7 +9,7 @@ Usage::
    ``../shared/data/bids`` images, then ``bids-train``, in sorted order).
 2. Stages, in this process, one engine thread (what a ``-j 2`` worker on 2 cores gets): every
    image through :meth:`hca_disc_label.Labeller.label` then
-   :func:`~hca_disc_label.inference.pipeline.write_outputs`; the table gives the seconds of
+   :func:`~hca_disc_label.run.pipeline.write_outputs`; the table gives the seconds of
    each stage (read, reorient, mid-plane, resample, forward, decode, map = disc -> level
    mid-plane -> file voxel, numbering, write) summed over the folder, per image and as a share.
 3. Throughput: ``hca_label -i FOLDER -c t2 -j JOBS -ofolder OUT -v 0`` as a subprocess, wall
@@ -55,7 +55,7 @@ def make_folder(dest: Path, count: int, data: Path = DATA) -> list[Path]:
 def stage_table(images: list[Path], out: Path) -> str:
     """Markdown table of the seconds per stage over ``images`` (one engine thread)."""
     from hca_disc_label import Labeller
-    from hca_disc_label.inference.pipeline import write_outputs
+    from hca_disc_label.run.pipeline import write_outputs
 
     labeller = Labeller(None, "t2", "auto", "cpu", threads=1)
     totals = dict.fromkeys(STAGES, 0.0)

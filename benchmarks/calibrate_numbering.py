@@ -23,12 +23,12 @@ for fitting:
 Stage 2: decode every cached image (``inference.decode.decode_details``), compute the numbering
 features (``inference.numbering.numbering_features``), label each image right / wrong (every
 decoded disc within 10 mm of a ground-truth disc carries that disc's value), fit the logistic
-regression (``inference.numbering.fit_logistic``) on synthetic + real, and pick the threshold
+regression (``inference.calibration.fit_logistic``) on synthetic + real, and pick the threshold
 on them (the highest coverage at which the cross-validated disc identity among ``ok`` images is
 at least ``--target``). The table reports 5-fold cross-validated confidences (folds by subject /
 synthetic spine) for the internal sets and the shipped fit for ``bids`` (report only).
 ``--write`` stores the coefficients in ``models/numbering_calibration.json`` under the model's
-weights sha256 (read by ``inference.numbering.load_calibration``).
+weights sha256 (read by ``inference.calibration.load_calibration``).
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def _junction_images(n: int, seed: int):
 
 
 def _bids_images(shared: Path):
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
     from hca_disc_label.preprocessing import prepare_slab
     from hca_disc_label.training.data import find_bids_pairs
 
@@ -135,7 +136,7 @@ def _bids_images(shared: Path):
 def _sacrum_images(shared: Path, subjects: Sequence[str], n_crops: int, seed: int):
     """The real-sacrum images of ``subjects`` in the model frame (see the module docstring)."""
     from hca_disc_label.evaluation.real_crops import SACRUM_BOTTOM_CUTS_MM, TOP_MARGIN_MM, sacrum_ground_truth
-    from hca_disc_label.io import load_image
+    from hca_disc_label.image import load_image
     from hca_disc_label.preprocessing import normalise, prepare_slab
 
     data = shared / "data" / "bids-train"
@@ -279,7 +280,7 @@ def _matrix(cases: list[dict], features: Sequence[str]) -> np.ndarray:
 
 def fit(cases: list[dict], features: Sequence[str], l2: float):
     """``(Calibration without threshold, standardisation)`` fitted on ``cases``."""
-    from hca_disc_label.inference.numbering import Calibration, fit_logistic
+    from hca_disc_label.inference.calibration import Calibration, fit_logistic
 
     x = _matrix(cases, features)
     mean, scale = x.mean(axis=0), x.std(axis=0)
@@ -404,7 +405,7 @@ def main() -> None:
     build_cache(args, folder)
     if args.cache_only:
         return
-    from hca_disc_label.inference.numbering import calibration_table_path
+    from hca_disc_label.inference.labeller import calibration_table_path
 
     cases = load_cases(args.cache, folder)
     internal = [c for c in cases if c["set"] != "bids"]

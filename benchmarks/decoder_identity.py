@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
 from hca_disc_label.inference.decode import Anchor, AnchorError, decode_heatmaps  # noqa: E402
-from hca_disc_label.io import load_image, read_disc_labels  # noqa: E402
+from hca_disc_label.image import load_image
+from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.preprocessing import normalise, pad_to_multiple, prepare_slab  # noqa: E402
 from hca_disc_label.training.data import find_bids_pairs, synthetic_sample  # noqa: E402
 from hca_disc_label.evaluation.internal_sets import held_out_cases  # noqa: E402

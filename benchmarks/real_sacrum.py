@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             subjects = [s for s in subs.split(",") if s] or everyone
             labeller = Labeller(spec, "t2", "onnx", "cpu")
             if args.calibration:
-                from hca_disc_label.inference.numbering import load_calibration
+                from hca_disc_label.inference.labeller import model_calibration
                 from hca_disc_label.weights import resolve_model
 
-                labeller.calibration = load_calibration(resolve_model(args.calibration))
+                labeller.calibration = model_calibration(resolve_model(args.calibration))
             for subject in subjects:
                 rows = run_subject(labeller, args.data, subject, Path(scratch))
                 for r in rows:

@@ -305,8 +305,9 @@ def oracle_labels(case: Case, out: Path, reorient_image: bool = False) -> tuple[
     """
     sys.path.insert(0, str(REPO))
     from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
-    from hca_disc_label.inference.pipeline import label_discs
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.run.pipeline import label_discs
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
     from hca_disc_label.preprocessing import prepare_slab
     from tests.helpers import PrecomputedBackend, StandInModel, reorient
 

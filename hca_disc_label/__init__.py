@@ -19,12 +19,12 @@ from hca_disc_label._version import __version__
 __all__ = ["DiscRecord", "HCAError", "LabelResult", "Labeller", "Labelling", "__version__", "label_discs"]
 
 _HOMES = {
-    "DiscRecord": "hca_disc_label.labelling",
+    "DiscRecord": "hca_disc_label.inference.labelling",
     "HCAError": "hca_disc_label.errors",
-    "LabelResult": "hca_disc_label.inference.pipeline",
-    "Labeller": "hca_disc_label.labeller",
-    "Labelling": "hca_disc_label.labelling",
-    "label_discs": "hca_disc_label.inference.pipeline",
+    "LabelResult": "hca_disc_label.run.pipeline",
+    "Labeller": "hca_disc_label.inference.labeller",
+    "Labelling": "hca_disc_label.inference.labelling",
+    "label_discs": "hca_disc_label.run.pipeline",
 }
 """Public name -> the module that defines it."""
 

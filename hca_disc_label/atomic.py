@@ -1,7 +1,8 @@
 """The one atomic file writer of the package.
 
 Every file the package writes (labels, sidecars, QC pictures and records, indexes, model
-files, checkpoints) goes through :func:`atomic_write`: the content is written to a temporary
+files, checkpoints) goes through :func:`atomic_write` (text, bytes, JSON and copies through its
+wrappers): the content is written to a temporary
 file in the destination folder (same file system), flushed and ``fsync``-ed, renamed over the
 destination, and the folder is ``fsync``-ed so the rename survives a crash. Readers see the old
 file or the new one, never half of one.
@@ -20,6 +21,8 @@ description): one file, :data:`LOCK_NAME`, removed again when the lock is releas
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -28,12 +31,14 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no flock; stale temporaries are told by age
     fcntl = None  # type: ignore[assignment]
+
+from hca_disc_label.naming import NIFTI_GZ
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ STALE_MIN_AGE_S = 2.0
 to lock it)."""
 STALE_AGE_NO_FLOCK_S = 3600.0
 """Where there is no ``flock`` (Windows), a temporary file this old counts as a leftover."""
-_TEMP_NAME = re.compile(r"^\..+\.[0-9a-z_]{8}\.tmp(\.nii\.gz|\.[A-Za-z0-9]+)?$")
+_TEMP_NAME = re.compile(rf"^\..+\.[0-9a-z_]{{8}}\.tmp({re.escape(NIFTI_GZ)}|\.[A-Za-z0-9]+)?$")
 """Names of our temporary files (:func:`temp_path_for`; 8 random characters, then ``.tmp``)."""
 
 _pending: set[str] = set()
@@ -57,8 +62,8 @@ _lock = threading.RLock()  # re-entrant: a signal handler may run while the main
 
 
 def _nifti_aware_suffix(path: Path) -> str:
-    if path.name.endswith(".nii.gz"):
-        return ".nii.gz"
+    if path.name.endswith(NIFTI_GZ):
+        return NIFTI_GZ
     return path.suffix
 
 
@@ -188,6 +193,21 @@ def write_text_atomic(out_path: Path, text: str) -> None:
 def write_bytes_atomic(out_path: Path, data: bytes) -> None:
     """Write a binary file atomically."""
     atomic_write(Path(out_path), lambda tmp: Path(tmp).write_bytes(data))
+
+
+def write_json_atomic(out_path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON (keys in their order, a final newline) atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    write_bytes_atomic(Path(out_path), text.encode("utf-8"))
+
+
+def sha256_file(path: Path | str) -> str:
+    """The hex SHA-256 digest of a file, read in 1 MiB chunks (model files are checked by it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def copy_atomic(src: Path, out_path: Path) -> None:

@@ -1,19 +1,17 @@
-"""The model's input contract as one typed object, its defaults defined here only.
+"""The model's input contract as one typed object (pure data), its defaults and its checks
+defined here only.
 
 ``model.json["input"]`` (docs/ARCHITECTURE.md) says how an image must be prepared for a model:
 pixel spacing, slab thickness, normalisation percentiles, padding multiple, output stride.
-:class:`InputContract` reads it once; every caller (labeller, benchmarks, trainer validation,
-tests) prepares slabs through :meth:`InputContract.prepare`, so no one types the chain
-``contract -> prepare_slab`` again.
+:func:`check_input_contract` says whether a card's mapping is one; :class:`InputContract` reads
+it once. Preparing an image is :func:`hca_disc_label.preprocessing.prepare_input`, which takes
+the contract (this module imports nothing of the package).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Mapping
-
-if TYPE_CHECKING:  # no numpy import for model-card readers (hca_label models ...)
-    import numpy as np
+from typing import Any, Mapping
 
 DEFAULT_SLAB_THICKNESS_MM = 6.0
 """Slab averaged around the mid-sagittal slice when the card does not say (mm)."""
@@ -21,6 +19,38 @@ DEFAULT_LOW_PERCENTILE = 1.0
 DEFAULT_HIGH_PERCENTILE = 99.5
 DEFAULT_NORMALISATION = "percentile"
 DEFAULT_HEATMAP_SIGMA_PX = 1.0
+
+
+def _positive(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    if integer:
+        return isinstance(value, int) and value >= 1
+    return isinstance(value, (int, float)) and value > 0
+
+
+def check_input_contract(contract: Any, where: str) -> None:
+    """Check a card's ``input`` mapping (required keys positive, percentiles ordered in [0, 100]).
+
+    Raises:
+        ValueError: naming ``where`` (the card) and the key at fault.
+    """
+    if not isinstance(contract, dict):
+        raise ValueError(f"{where}: input must be an object")
+    for key, integer in (("pixel_spacing_mm", False), ("size_multiple", True), ("output_stride", True)):
+        if not _positive(contract.get(key), integer):
+            kind = "positive integer" if integer else "positive number"
+            raise ValueError(f"{where}: input.{key} must be a {kind}")
+    for key in ("slab_thickness_mm", "heatmap_sigma_px"):
+        if key in contract and not _positive(contract[key], False):
+            raise ValueError(f"{where}: input.{key} must be a positive number")
+    if "normalisation" in contract and not isinstance(contract["normalisation"], str):
+        raise ValueError(f"{where}: input.normalisation must be a string")
+    low, high = contract.get("low_percentile"), contract.get("high_percentile")
+    if low is not None or high is not None:
+        ok = all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 100 for p in (low, high))
+        if not ok or low >= high:
+            raise ValueError(f"{where}: input low_percentile/high_percentile must satisfy 0 <= low < high <= 100")
 
 
 @dataclass(frozen=True)
@@ -53,7 +83,7 @@ class InputContract:
 
         Raises:
             KeyError / ValueError: a required key is missing or not a number (cards are
-                validated by the registry before they get here).
+                checked by :func:`check_input_contract` when the registry loads them).
         """
         c = dict(contract)
         return cls(
@@ -74,25 +104,3 @@ class InputContract:
     def with_slab(self, slab_thickness_mm: float | None) -> "InputContract":
         """A copy with another slab thickness (None keeps this one)."""
         return self if slab_thickness_mm is None else replace(self, slab_thickness_mm=float(slab_thickness_mm))
-
-    def prepare(self, vol: np.ndarray, zooms: tuple[float, float, float], x_center: int | None = None,
-                size_multiple: int | None = None):
-        """The network input of a canonical volume (:func:`~hca_disc_label.preprocessing.prepare_slab`).
-
-        Args:
-            vol: canonical volume ``(X, Y, Z)`` (L-A-S), any float dtype.
-            zooms: canonical voxel sizes (mm).
-            x_center: forced centre slice (canonical x), None = found by symmetry.
-            size_multiple: override the padding multiple (1 = no padding, for training crops).
-
-        Returns:
-            A :class:`~hca_disc_label.preprocessing.PreparedSlab`.
-        """
-        from hca_disc_label.preprocessing import prepare_slab
-
-        return prepare_slab(
-            vol, zooms, spacing_mm=self.pixel_spacing_mm,
-            size_multiple=self.size_multiple if size_multiple is None else int(size_multiple),
-            slab_thickness_mm=self.slab_thickness_mm, x_center=x_center,
-            low_percentile=self.low_percentile, high_percentile=self.high_percentile,
-        )

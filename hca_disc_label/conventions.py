@@ -1,4 +1,5 @@
-"""Spinal Cord Toolbox conventions, defined once for the whole package.
+"""Spinal Cord Toolbox conventions, defined once for the whole package: the disc values and
+names, the frames, the landmarks (file names and suffixes live in :mod:`hca_disc_label.naming`).
 
 Disc labels follow SCT: one non-zero voxel per intervertebral disc, placed at the
 posterior tip of the disc, whose value is the number of the vertebra *below* the
@@ -46,12 +47,6 @@ engine's adult anatomy."""
 NON_DISC_SCT_VALUES: dict[int, str] = {1: "top of C1", 49: "PMG", 50: "PMJ", 60: "conus"}
 """Label values SCT uses for other landmarks; never written as discs."""
 
-OUTPUT_SUFFIX = "_label-discs_dlabel"
-"""spine-generic BIDS suffix of a disc-label image."""
-
-LEGACY_LABEL_SUFFIX = "_labels-disc-manual"
-"""Older spine-generic suffix of manual disc labels (read, never written)."""
-
 DEFAULT_THRESHOLD = 0.3
 """Default minimum confidence (heatmap peak) of a written disc (``-thr``)."""
 
@@ -98,22 +93,6 @@ def region_of(value: int) -> str:
     if value <= 20:
         return "thoracic"
     return "lumbar"
-
-
-def output_name(input_name: str) -> str:
-    """Default output file name for an input image file name.
-
-    ``sub-01_T2w.nii.gz -> sub-01_T2w_label-discs_dlabel.nii.gz``.
-    """
-    return f"{strip_nifti_ext(input_name)}{OUTPUT_SUFFIX}.nii.gz"
-
-
-def strip_nifti_ext(name: str) -> str:
-    """Strip ``.nii.gz`` / ``.nii`` from a file name (other names unchanged)."""
-    for ext in (".nii.gz", ".nii"):
-        if name.endswith(ext):
-            return name[: -len(ext)]
-    return name
 
 
 # ----------------------------------------------------------------------------- landmarks

@@ -15,17 +15,16 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import nibabel as nib
 import numpy as np
 
 from hca_disc_label.atomic import atomic_write
 from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.image import LoadedImage
+from hca_disc_label.naming import NIFTI_GZ
 from hca_disc_label.nifti import open_image, read_array
-
-if TYPE_CHECKING:
-    from hca_disc_label.io import LoadedImage
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def write_label_file(reference: LoadedImage, points: Iterable[tuple[int, tuple[i
     path = Path(path)
     points = [(int(v), tuple(int(c) for c in ijk)) for v, ijk in points]
     img = label_image_like(reference, points)
-    if not str(path).endswith(".nii.gz"):
+    if not str(path).endswith(NIFTI_GZ):
         nib.save(img, str(path))
         return
     header = img.header

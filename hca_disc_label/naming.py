@@ -1,5 +1,5 @@
-"""BIDS and file-naming rules, defined once: NIfTI extensions, contrast from a name, the
-derived-file markers, output names, image discovery in a dataset or a plain folder.
+"""Every naming rule, defined once: NIfTI extensions, BIDS entities and suffixes, contrast from
+a name, the derived-file markers, output names, image discovery in a dataset or a plain folder.
 
 Used by batch labelling, evaluation, training data discovery and the CLI, so all of them agree
 on which files are images, which are labels, and what contrast a name says.
@@ -11,19 +11,23 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-# the two name functions SCT's conventions need are defined in conventions.py and used from here
-from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX, output_name, strip_nifti_ext
-
 __all__ = [
-    "BIDS_CONTRASTS", "DERIVED_MARKERS", "LABEL_SUFFIXES", "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "PIPELINE_FOLDER",
+    "BIDS_CONTRASTS", "DATASET_DESCRIPTION", "DERIVED_MARKERS", "LABEL_SUFFIXES", "LEGACY_LABEL_SUFFIX",
+    "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
     "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
-    "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti", "label_candidates",
-    "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for", "split_label_name", "strip_nifti_ext",
-    "vertebrae_mask_candidates",
+    "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
+    "label_candidates", "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for",
+    "split_label_name", "strip_nifti_ext", "vertebrae_mask_candidates",
 ]
 
-NIFTI_EXTS: tuple[str, ...] = (".nii.gz", ".nii")
+NIFTI_GZ = ".nii.gz"
+"""The compressed NIfTI extension: what this package writes."""
+NIFTI_EXTS: tuple[str, ...] = (NIFTI_GZ, ".nii")
 """NIfTI file extensions, longest first."""
+OUTPUT_SUFFIX = "_label-discs_dlabel"
+"""spine-generic BIDS suffix of a disc-label image."""
+LEGACY_LABEL_SUFFIX = "_labels-disc-manual"
+"""Older spine-generic suffix of manual disc labels (read, never written)."""
 BIDS_CONTRASTS: dict[str, str] = {"T1w": "t1", "T2w": "t2"}
 """BIDS suffix -> ``-c`` contrast."""
 DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_mask")
@@ -31,17 +35,51 @@ DERIVED_MARKERS: tuple[str, ...] = ("_label-", "_labels-", "_seg", "_dlabel", "_
 LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
 """Disc-label suffixes, in order of preference when both exist for one image."""
 VERTEBRAE_SUFFIX = "_label-vertebrae_dseg"
+"""Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 MANUAL_LABELS_FOLDER = "labels"
 """``<dataset>/derivatives/labels``: where spine-generic keeps *manual* labels (ground truth).
 Nothing this package writes by default ever goes there."""
+DATASET_DESCRIPTION = "dataset_description.json"
+"""The file that makes a folder a BIDS dataset (or derivative)."""
 PIPELINE_FOLDER = "hca_disc_label"
 """``<dataset>/derivatives/hca_disc_label``: the pipeline-named BIDS derivative of folder runs."""
-"""Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
 
 
-def is_nifti(name: str) -> bool:
-    """True for a ``.nii`` / ``.nii.gz`` file name."""
+def is_nifti(name: str | os.PathLike[str]) -> bool:
+    """True for a ``.nii`` / ``.nii.gz`` file name (or path)."""
     return str(name).endswith(NIFTI_EXTS)
+
+
+def strip_nifti_ext(name: str) -> str:
+    """Strip ``.nii.gz`` / ``.nii`` from a file name (other names unchanged)."""
+    for ext in NIFTI_EXTS:
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def output_name(input_name: str) -> str:
+    """Default output file name for an input image file name.
+
+    ``sub-01_T2w.nii.gz -> sub-01_T2w_label-discs_dlabel.nii.gz``.
+    """
+    return f"{strip_nifti_ext(input_name)}{OUTPUT_SUFFIX}{NIFTI_GZ}"
+
+
+def bids_entities(name: str) -> tuple[dict[str, str], str]:
+    """The BIDS entities and suffix of a file name or stem.
+
+    ``"sub-01_ses-02_acq-sag_T1w.nii.gz" -> ({"sub": "01", "ses": "02", "acq": "sag"}, "T1w")``.
+    An entity is a ``key-value`` part (the first of a key wins); the suffix is the last part
+    when it has no ``-`` (else ``""``).
+    """
+    parts = strip_nifti_ext(Path(name).name).split("_")
+    entities: dict[str, str] = {}
+    for part in parts:
+        key, dash, value = part.partition("-")
+        if dash and key not in entities:
+            entities[key] = value
+    return entities, (parts[-1] if "-" not in parts[-1] else "")
 
 
 def bids_suffix(name: str) -> str:
@@ -93,7 +131,7 @@ def split_label_name(name: str) -> tuple[str, str] | None:
 def is_bids_dataset(folder: Path) -> bool:
     """A BIDS dataset has a ``dataset_description.json`` or ``sub-*/[ses-*/]anat`` folders."""
     folder = Path(folder)
-    if (folder / "dataset_description.json").is_file():
+    if (folder / DATASET_DESCRIPTION).is_file():
         return True
     return any(p.is_dir() for p in folder.glob("sub-*/anat")) or any(p.is_dir() for p in folder.glob("sub-*/ses-*/anat"))
 
@@ -177,7 +215,7 @@ def dataset_root_of(path: Path) -> Path | None:
     """
     path = Path(os.path.abspath(path))
     for folder in path.parents:
-        if (folder / "dataset_description.json").is_file():
+        if (folder / DATASET_DESCRIPTION).is_file():
             return folder
     for folder in path.parents:
         if folder.name.startswith("sub-") and folder.parent != folder:

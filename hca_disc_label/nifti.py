@@ -23,6 +23,7 @@ import nibabel as nib
 import numpy as np
 
 from hca_disc_label.errors import InputImageError
+from hca_disc_label.naming import is_nifti
 
 MAX_DIM = 4096
 """Largest accepted size of one image axis, in voxels."""
@@ -64,7 +65,7 @@ def _load_nifti(path: Path) -> nib.spatialimages.SpatialImage:
         raise fail(path, "file not found")
     if path.is_dir():
         raise fail(path, "is a directory, not a NIfTI file")
-    if not str(path).endswith((".nii", ".nii.gz")):
+    if not is_nifti(path):
         raise fail(path, "not a NIfTI file (expected .nii or .nii.gz)")
     try:
         with quiet_nibabel():

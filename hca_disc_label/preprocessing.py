@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+from hca_disc_label.contract import (
+    DEFAULT_HIGH_PERCENTILE,
+    DEFAULT_LOW_PERCENTILE,
+    DEFAULT_SLAB_THICKNESS_MM,
+    InputContract,
+)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SLAB_MM = DEFAULT_SLAB_THICKNESS_MM
-"""Slab thickness averaged around the mid-sagittal plane (the paper averages 6 slices of 1 mm);
-the input contract's default (:mod:`hca_disc_label.contract`)."""
 
 
 @dataclass(frozen=True)
@@ -338,10 +339,10 @@ def prepare_slab(
     zooms: tuple[float, float, float],
     spacing_mm: float,
     size_multiple: int,
-    slab_thickness_mm: float = DEFAULT_SLAB_MM,
+    slab_thickness_mm: float = DEFAULT_SLAB_THICKNESS_MM,
     x_center: int | None = None,
-    low_percentile: float = 1.0,
-    high_percentile: float = 99.5,
+    low_percentile: float = DEFAULT_LOW_PERCENTILE,
+    high_percentile: float = DEFAULT_HIGH_PERCENTILE,
 ) -> PreparedSlab:
     """Build the network input from a canonical volume.
 
@@ -382,3 +383,13 @@ def prepare_slab(
     image = pad_to_multiple(normalise(raw, low_percentile, high_percentile), size_multiple)
     log.debug("slab: x=%d (%d slices), %dx%d px at %.2f mm", x_center, len(xs), *raw.shape, spacing_mm)
     return PreparedSlab(image=image, geometry=geometry, raw=raw)
+
+
+def prepare_input(contract: InputContract, vol: np.ndarray, zooms: tuple[float, float, float],
+                  x_center: int | None = None, size_multiple: int | None = None) -> PreparedSlab:
+    """The network input of a canonical volume ``(X, Y, Z)`` (L-A-S) as a model's input contract
+    says: :func:`prepare_slab` with the contract's spacing, padding (``size_multiple`` overrides
+    it: 1 = none, for training crops), slab and percentiles; ``x_center`` None = by symmetry."""
+    multiple = contract.size_multiple if size_multiple is None else int(size_multiple)
+    return prepare_slab(vol, zooms, contract.pixel_spacing_mm, multiple, contract.slab_thickness_mm, x_center,
+                        contract.low_percentile, contract.high_percentile)

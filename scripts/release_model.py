@@ -85,7 +85,7 @@ def _retire_replaced_entries(registry_file: Path, name: str, version: str, contr
     checksums, so it leaves the registry (it stays in git history and can be installed from a
     file). Other models stop being the default for the released contrasts.
     """
-    from hca_disc_label.weights.files import atomic_write_json
+    from hca_disc_label.atomic import write_json_atomic
 
     data = json.loads(registry_file.read_text(encoding="utf-8"))
     kept = []
@@ -96,7 +96,7 @@ def _retire_replaced_entries(registry_file: Path, name: str, version: str, contr
         m["default_for"] = [c for c in m.get("default_for", []) if c not in contrasts]
         kept.append(m)
     data["models"] = kept
-    atomic_write_json(registry_file, data)
+    write_json_atomic(registry_file, data)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from hca_disc_label.naming import (
     split_label_name,
     strip_nifti_ext,
 )
+from hca_disc_label.preprocessing import prepare_input
 from hca_disc_label.sidecar import build_sidecar, is_up_to_date, our_generation, read_sidecar, written_by_us
 
 SMALL = "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"
@@ -104,14 +105,15 @@ def test_input_contract_defaults_once():
     c = InputContract.from_mapping({"pixel_spacing_mm": 1, "size_multiple": 64, "output_stride": 4})
     assert (c.slab_thickness_mm, c.low_percentile, c.high_percentile) == (6.0, 1.0, 99.5)
     assert c.with_slab(3.0).slab_thickness_mm == 3.0 and c.with_slab(None) is c
-    prepared = c.prepare(np.random.default_rng(0).random((20, 40, 50), dtype=np.float32), (1.0, 1.0, 1.0))
+    prepared = prepare_input(c, np.random.default_rng(0).random((20, 40, 50), dtype=np.float32), (1.0, 1.0, 1.0))
     assert prepared.image.shape[0] % 64 == 0 and prepared.image.shape[1] % 64 == 0
 
 
 # --------------------------------------------------------------------------- label writer
 @pytest.mark.parametrize("shape", [(7, 9, 11), (256, 256, 40), (3, 700, 700)])
 def test_label_file_has_the_bytes_nibabel_writes(shape, tmp_path):
-    from hca_disc_label.io import LoadedImage, label_image_like, write_label_file
+    from hca_disc_label.image import LoadedImage
+    from hca_disc_label.labelfile import label_image_like, write_label_file
 
     affine = np.diag([0.8, 1.1, 1.3, 1.0])
     src = nib.Nifti1Image(np.zeros(shape, np.int16), affine)
@@ -129,7 +131,7 @@ def test_label_file_has_the_bytes_nibabel_writes(shape, tmp_path):
 # --------------------------------------------------------------------------- labeller
 def test_labeller_labels_in_memory_and_writes_nothing(shared_data, tmp_path, monkeypatch):
     from hca_disc_label import Labeller
-    from hca_disc_label.io import load_image
+    from hca_disc_label.image import load_image
 
     monkeypatch.chdir(tmp_path)
     image = shared_data / "bids" / SMALL

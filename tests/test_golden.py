@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hca_disc_label.cli.main import main
-from hca_disc_label.io import read_disc_labels
+from hca_disc_label.labelfile import read_disc_labels
 
 # case -> (contrast, minimum discs with the right value within 5 mm, maximum median distance in
 # mm over same-value pairs). Measured for hca-compact 0.5.0: pam50 20/20 (median 2.1 mm),
@@ -95,7 +95,7 @@ GOLDEN_HINTED = {
 def test_default_model_with_one_hint(shared_data, tmp_path, case):
     import nibabel as nib
 
-    from hca_disc_label.io import load_image
+    from hca_disc_label.image import load_image
 
     contrast, value, how = GOLDEN_HINTED[case]
     bids = shared_data / "bids"

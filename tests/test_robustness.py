@@ -301,7 +301,7 @@ def test_single_image_never_overwrites_foreign_labels_unless_told(good_image, tm
 # --------------------------------------------------------------------------- model faults
 def _model_copy(tmp_path: Path, edit: Callable[[Path, dict], None]) -> Path:
     from hca_disc_label.weights import resolve_model
-    from hca_disc_label.weights.files import sha256_file
+    from hca_disc_label.atomic import sha256_file
 
     src = resolve_model(None, "t2").path
     dst = tmp_path / "model"
@@ -366,7 +366,7 @@ def test_bad_inputs_cover_at_least_forty_cases():
 # --------------------------------------------------------------------------- signals
 _SLOW_WRITE = textwrap.dedent("""
     import sys, time
-    from hca_disc_label.inference import pipeline
+    from hca_disc_label.run import pipeline
     real_write = pipeline.write_label_file
 
     def slow_write(reference, points, path):  # write the temporary file, then hang inside the write

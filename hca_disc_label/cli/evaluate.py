@@ -36,10 +36,10 @@ def _run_inference(gt: Path, out_dir: Path, model: str, contrast: str | None, jo
     from hca_disc_label.errors import HCAError
 
     try:
-        from hca_disc_label.inference.batch import label_dataset
+        from hca_disc_label.run.batch import label_dataset
     except ImportError as exc:
         raise HCAError(
-            "-model needs batch labelling (hca_disc_label.inference.batch), which is not "
+            "-model needs batch labelling (hca_disc_label.run.batch), which is not "
             f"available in this installation ({exc}); label the dataset with "
             "'hca_label -i DATASET -ofolder DIR' and pass -pred DIR") from None
     pred_dir = out_dir / "predictions"

@@ -179,7 +179,7 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
     setup_logging(verbose)
     if input_path.is_dir():
         _check_batch_options(output, x, qc_subject, init_label, init_z, qc_dataset)
-        from hca_disc_label.inference.batch import label_dataset
+        from hca_disc_label.run.batch import label_dataset
 
         summary = label_dataset(
             input_path, out_root=ofolder, contrast=contrast, model=model, backend=backend, device=device,
@@ -194,7 +194,7 @@ def command(input_path, contrast, output, ofolder, x, init_label, init_z, model,
     if contrast is None and contrast_from_name(input_path.name) is None:
         raise click.UsageError("Missing option '-c' (t1 or t2): it cannot be guessed from the file name.")
     from hca_disc_label.errors import ArgumentValueError
-    from hca_disc_label.inference.pipeline import label_discs
+    from hca_disc_label.run.pipeline import label_discs
 
     try:
         result = label_discs(

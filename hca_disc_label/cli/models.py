@@ -166,7 +166,7 @@ def _numbering_of(folder) -> dict[str, Any] | None:
     what it was fitted on; None when the model is not installed."""
     if folder is None:
         return None
-    from hca_disc_label.inference.numbering import load_calibration
+    from hca_disc_label.inference.labeller import model_calibration
 
-    calibration = load_calibration(folder)
+    calibration = model_calibration(folder)
     return {"threshold": calibration.threshold, "source": calibration.source}

@@ -64,7 +64,7 @@ def read_discs(path: str | os.PathLike[str]) -> list[Disc]:
     Raises:
         HCAError: the file is missing or cannot be read as a NIfTI label image.
     """
-    from hca_disc_label.io import read_disc_labels
+    from hca_disc_label.labelfile import read_disc_labels
 
     try:
         points = read_disc_labels(path)

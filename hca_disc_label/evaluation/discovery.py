@@ -22,11 +22,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hca_disc_label.conventions import LEGACY_LABEL_SUFFIX, OUTPUT_SUFFIX
 from hca_disc_label.errors import DataError
 from hca_disc_label.naming import (
     BIDS_CONTRASTS,
     LABEL_SUFFIXES,
+    LEGACY_LABEL_SUFFIX,
+    OUTPUT_SUFFIX,
+    bids_entities,
     bids_label_files,
     manual_labels_root,
     pipeline_root,
@@ -65,11 +67,8 @@ def stem_entities(stem: str) -> tuple[str | None, str | None, str]:
 
     ``"sub-01_ses-02_acq-sag_T1w" -> ("sub-01", "ses-02", "T1")``.
     """
-    parts = stem.split("_")
-    subject = next((p for p in parts if p.startswith("sub-")), None)
-    session = next((p for p in parts if p.startswith("ses-")), None)
-    # The BIDS suffix is the last part and, unlike an entity, has no "-".
-    suffix = parts[-1] if "-" not in parts[-1] else ""
+    entities, suffix = bids_entities(stem)
+    subject, session = (f"{key}-{entities[key]}" if key in entities else None for key in ("sub", "ses"))
     return subject, session, _CONTRASTS.get(suffix, suffix or "unknown")
 
 

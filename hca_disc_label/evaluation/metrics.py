@@ -105,7 +105,7 @@ def discs_from_points(points: Iterable[Any], source: str = "") -> list[Disc]:
 
     Args:
         points: objects with ``value`` (int) and ``mm`` (3 floats, world mm) attributes, such
-            as ``hca_disc_label.io.LabelPoint``; one per non-zero voxel or already one per
+            as ``hca_disc_label.labelfile.LabelPoint``; one per non-zero voxel or already one per
             value.
         source: file name used in warnings.
 

@@ -364,7 +364,7 @@ class EvaluationResult:
     # ------------------------------------------------------------------ writing
     def write(self, out_dir: str | Path, plot: bool = True) -> dict[str, Path]:
         """Write every report into ``out_dir`` (created) and return the paths by kind."""
-        from hca_disc_label.io import write_text_atomic
+        from hca_disc_label.atomic import write_text_atomic
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -554,7 +554,7 @@ def plot_error_per_level(result: EvaluationResult, out_path: Path) -> bool:
         return False
     import numpy as np
 
-    from hca_disc_label.io import atomic_write
+    from hca_disc_label.atomic import atomic_write
 
     values = sorted({d.value for c in result.cases for d in c.metrics.gt})
     xpos = {v: i for i, v in enumerate(values)}
@@ -619,7 +619,7 @@ def plot_reliability(result: EvaluationResult, out_path: Path, bins: int = 10) -
     plt = _pyplot(out_path)
     if plt is None:
         return False
-    from hca_disc_label.io import atomic_write
+    from hca_disc_label.atomic import atomic_write
 
     data = result.reliability(bins)
     fig, ax = plt.subplots(figsize=(5.0, 4.6))

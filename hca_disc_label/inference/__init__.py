@@ -1,1 +1,2 @@
-"""inference stage of hca_disc_label (see docs/ARCHITECTURE.md)."""
+"""The labelling core, which writes nothing: ``Labeller`` -> ``Labelling`` (decoding, landmarks,
+numbering and its calibration, engines). See docs/ARCHITECTURE.md."""

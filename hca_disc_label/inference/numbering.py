@@ -10,10 +10,9 @@ landmark channels of later models) are in view and agree. This module turns a
 * :func:`numbering_features` -- a few numbers from the decoder's own evidence (score margin to
   the best ±1 shift, channel agreement, field of view, junctions in view, and the landmark term
   of models with landmark channels, ``inference.landmarks``);
-* :func:`numbering_confidence` -- a logistic model of "every written value is right", fitted on
-  internal data only (``benchmarks/calibrate_numbering.py``) and stored per model (weights
-  sha256) in ``models/numbering_calibration.json`` (a model card may carry its own
-  ``numbering_calibration`` entry, which wins);
+* a :class:`~hca_disc_label.inference.calibration.Calibration` -- a logistic model of "every
+  written value is right", fitted on internal data only (``benchmarks/calibrate_numbering.py``)
+  and loaded per model by :mod:`hca_disc_label.inference.calibration`;
 * :func:`assess_numbering` -- the sidecar's ``Numbering`` block (confidence, ``ok``/``check``,
   the alternative, the anchors, the threshold) and the one ``-initz`` hint that would settle a
   doubt (:meth:`Numbering.hint_command`).
@@ -23,25 +22,17 @@ Nothing here touches heatmaps again: it re-scores the decoder's positions and ev
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.inference.calibration import UNCALIBRATED, Calibration
 from hca_disc_label.inference.decode import Decoding
 from hca_disc_label.inference.landmarks import named_discs
-
-FEATURES: tuple[str, ...] = (
-    "margin", "log_margin", "agree", "alt_agree", "log_discs", "junction", "edge_room", "skips", "landmark_margin",
-)
-"""Every feature :func:`numbering_features` computes (a calibration uses a subset, by name)."""
 
 MARGIN_CLIP = 12.0
 """Score margins are clipped to +-this (a margin beyond it says nothing more)."""
@@ -51,10 +42,6 @@ JUNCTION_ROOM_MM = 15.0
 """A junction counts as in view when the image goes on at least this far past its disc."""
 EDGE_ROOM_CAP_MM = 40.0
 """Room between the end discs and the image edges is capped here (mm)."""
-DEFAULT_NUMBERING_THRESHOLD = 0.5
-"""Status cut of a model without its own calibrated threshold (``-numbering-thr``)."""
-CALIBRATION_FILENAME = "numbering_calibration.json"
-"""Per-model calibrations next to the registry (``models/``), keyed by weights sha256."""
 
 
 def _name(value: int) -> str:
@@ -121,7 +108,7 @@ class NumberingEvidence:
     """Features of one decoding plus what the alternative numbering is.
 
     Attributes:
-        features: ``{name: value}`` for every name of :data:`FEATURES`.
+        features: ``{name: value}`` for every name of :data:`~hca_disc_label.inference.calibration.FEATURES`.
         alt_offset: the more plausible one-level shift (-1 or +1): alternative value - chosen.
         scores: DP score of the chosen numbering (0) and of the -1 / +1 shifts.
     """
@@ -132,7 +119,7 @@ class NumberingEvidence:
 
 
 def numbering_features(decoding: Decoding) -> NumberingEvidence:
-    """Per-image evidence about the count (see :data:`FEATURES`).
+    """Per-image evidence about the count (see :data:`~hca_disc_label.inference.calibration.FEATURES`).
 
     * ``margin``: score of the chosen numbering minus the better of the two one-level shifts,
       clipped to +-:data:`MARGIN_CLIP` (DP objective: detection + channel evidence - geometry);
@@ -179,135 +166,6 @@ def numbering_features(decoding: Decoding) -> NumberingEvidence:
         "landmark_margin": landmark_margin(decoding, alt),
     }
     return NumberingEvidence(features, alt, scores)
-
-
-# ----------------------------------------------------------------------------- calibration
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Logistic model ``P(all values right) = sigmoid(intercept + sum coef[f] * feature[f])``.
-
-    Attributes:
-        features, coef: feature names (of :data:`FEATURES`) and their weights.
-        intercept: bias.
-        mean, scale: standardisation applied to each feature before the weights.
-        threshold: default status cut (``-numbering-thr``).
-        alt_temperature: the alternative's share of the doubt is
-            ``sigmoid((score[alt] - score[other]) / alt_temperature)``.
-        source: what it was fitted for / on (shown in the sidecar).
-    """
-
-    features: tuple[str, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    threshold: float = DEFAULT_NUMBERING_THRESHOLD
-    alt_temperature: float = 1.0
-    source: str = ""
-
-    def probability(self, features: Mapping[str, float]) -> float:
-        x = np.array([features.get(f, 0.0) for f in self.features], dtype=float)
-        z = self.intercept + float(np.dot(self.coef, (x - np.array(self.mean)) / np.array(self.scale)))
-        return float(1.0 / (1.0 + math.exp(-np.clip(z, -50.0, 50.0))))
-
-    def to_json(self) -> dict:
-        return {"features": list(self.features), "coef": [round(c, 6) for c in self.coef],
-                "intercept": round(self.intercept, 6), "mean": [round(m, 6) for m in self.mean],
-                "scale": [round(s, 6) for s in self.scale], "threshold": round(self.threshold, 4),
-                "alt_temperature": round(self.alt_temperature, 4), "source": self.source}
-
-    @classmethod
-    def from_json(cls, raw: Mapping) -> Calibration:
-        feats = tuple(str(f) for f in raw["features"])
-        unknown = set(feats) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"numbering calibration uses unknown features {sorted(unknown)}")
-        n = len(feats)
-        coef, mean, scale = (tuple(float(v) for v in raw.get(k, d)) for k, d in
-                             (("coef", ()), ("mean", [0.0] * n), ("scale", [1.0] * n)))
-        if not (len(coef) == len(mean) == len(scale) == n) or any(s <= 0 for s in scale):
-            raise ValueError("numbering calibration: features, coef, mean and scale must match")
-        return cls(feats, coef, float(raw["intercept"]), mean, scale, float(raw.get("threshold", 0.5)),
-                   float(raw.get("alt_temperature", 1.0)), str(raw.get("source", "")))
-
-
-UNCALIBRATED = Calibration(("margin",), (1.0,), 0.0, (0.0,), (1.0,), DEFAULT_NUMBERING_THRESHOLD, 1.0,
-                           "uncalibrated (sigmoid of the score margin)")
-"""Used for a model with no calibration of its own: margin only, not a fitted probability."""
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, weights: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression (scipy L-BFGS) on standardised features.
-
-    Returns ``(coef, intercept)``; the intercept is not regularised.
-    """
-    from scipy.optimize import minimize
-
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-
-    def loss(theta):
-        z = x @ theta[1:] + theta[0]
-        p = 1.0 / (1.0 + np.exp(-z))
-        nll = np.sum(w * (np.logaddexp(0.0, z) - y * z)) / w.sum()
-        grad_z = w * (p - y) / w.sum()
-        g = np.concatenate([[grad_z.sum()], x.T @ grad_z + l2 * theta[1:]])
-        return nll + 0.5 * l2 * float(theta[1:] @ theta[1:]), g
-
-    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
-    return res.x[1:], float(res.x[0])
-
-
-def check_numbering_threshold(threshold: float | None) -> float | None:
-    """``-numbering-thr``: None (the model's own) or a number in [0, 1].
-
-    Raises:
-        HCAError: NaN or outside [0, 1].
-    """
-    if threshold is None:
-        return None
-    from hca_disc_label.errors import HCAError
-
-    value = float(threshold)
-    if not 0.0 <= value <= 1.0:  # False for NaN too
-        raise HCAError(f"numbering threshold must be in [0, 1], got {threshold}")
-    return value
-
-
-def load_calibration(folder) -> Calibration:
-    """The numbering calibration of a model folder.
-
-    The card's own ``numbering_calibration`` entry wins; else the entry for the model's weights
-    sha256 in ``models/numbering_calibration.json``; else :data:`UNCALIBRATED`.
-    """
-    card = getattr(folder, "card", {}) or {}
-    if "numbering_calibration" in card:
-        return Calibration.from_json(card["numbering_calibration"])
-    sha = getattr(folder, "sha256", None)
-    table = read_calibration_table()
-    if sha in table:
-        return Calibration.from_json(table[sha])
-    return UNCALIBRATED
-
-
-def calibration_table_path() -> Path:
-    from hca_disc_label.weights.registry import default_models_dir
-
-    return default_models_dir() / CALIBRATION_FILENAME
-
-
-def read_calibration_table(path: Path | None = None) -> dict:
-    """``{weights sha256: calibration dict}`` (empty when the file is missing)."""
-    path = path or calibration_table_path()
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    return dict(raw.get("models", {}))
 
 
 # ----------------------------------------------------------------------------- the block
@@ -494,56 +352,3 @@ def _sacral_numbering(decoding: Decoding, p: float, evidence: NumberingEvidence,
     source = "lumbosacral" if decoding.sacral_renumbered else ("landmarks" if decoding.landmark_fixed else "network")
     return Numbering(confidence, "check", alt, 1.0 - confidence, anchors + [turn], thr, source,
                      _question(decoding, alt), dict(evidence.features), calibration_source)
-
-
-# ----------------------------------------------------------------------------- batch table
-
-TABLE_COLUMNS = ("image", "labels", "status", "confidence", "alternative_offset", "alternative_confidence",
-                 "source", "threshold", "question", "hint")
-
-
-def numbering_row(image: Path | str, labels: Path | str, block: Mapping | None) -> dict:
-    """One ``numbering.tsv`` row from a sidecar's ``Numbering`` block (empty cells when absent)."""
-    block = block or {}
-    alt = block.get("alternative") or {}
-    return {"image": str(image), "labels": str(labels), "status": block.get("status", ""),
-            "confidence": block.get("confidence", ""), "alternative_offset": alt.get("offset", ""),
-            "alternative_confidence": alt.get("confidence", ""), "source": block.get("source", ""),
-            "threshold": block.get("threshold", ""), "question": block.get("question", ""),
-            "hint": block.get("hint", "")}
-
-
-def numbering_table_text(rows: Sequence[Mapping]) -> str:
-    """BIDS TSV text of :func:`numbering_row` rows (``n/a`` for empty cells), ``check`` images
-    first (lowest confidence first)."""
-    def key(r):
-        conf = r.get("confidence")
-        return (r.get("status") != "check", conf if isinstance(conf, (int, float)) else 2.0, str(r.get("image")))
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(TABLE_COLUMNS), delimiter="\t", lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows, key=key):
-        writer.writerow({k: "n/a" if row.get(k, "") in ("", None) else row[k] for k in TABLE_COLUMNS})
-    return buf.getvalue()
-
-
-def dataset_rows(pairs: Sequence[tuple[Path, Path]], threshold: float | None = None) -> list[dict]:
-    """:func:`numbering_row` of every ``(image, label file)`` from the label file's sidecar.
-
-    With ``threshold`` (``-numbering-thr``), the status of a network-numbered image is taken
-    again from its recorded confidence (an up-to-date image labelled with another cut).
-    """
-    from hca_disc_label.naming import sidecar_path_for
-    from hca_disc_label.sidecar import read_sidecar
-
-    rows = []
-    for image, labels in pairs:
-        block = (read_sidecar(sidecar_path_for(Path(labels))) or {}).get("Numbering")
-        block = dict(block) if isinstance(block, dict) else None
-        if block and threshold is not None and block.get("source") != "hint" \
-                and isinstance(block.get("confidence"), (int, float)):
-            block["status"] = "check" if block["confidence"] < threshold else "ok"
-            block["threshold"] = threshold
-        rows.append(numbering_row(image, labels, block))
-    return rows

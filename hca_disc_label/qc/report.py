@@ -27,14 +27,22 @@ from typing import Sequence
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES, strip_nifti_ext
-from hca_disc_label.atomic import atomic_write, copy_atomic, write_text_atomic
-from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index  # noqa: F401  (importable from here)
+from hca_disc_label.atomic import atomic_write, copy_atomic, folder_lock, remove_stale_temps, write_text_atomic
+from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.naming import bids_entities, strip_nifti_ext
+from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc
+from hca_disc_label.qc.page import LOW_CONFIDENCE, render_index
+from hca_disc_label.qc.sct_qc import (
+    merge_sct_entries,
+    own_pages,
+    refresh_sct_report,
+    remove_sct_entry,
+    write_sct_qc_entry,
+)
+from hca_disc_label.qc.sct_view import view_from_slab
 
 log = logging.getLogger(__name__)
 
-ALT_COLOUR = (0, 230, 255)
-"""Colour of the alternative numbering's names on the picture of a doubtful count."""
 PNG_HEIGHT_PX = 800
 """QC pictures are resampled to this height (aspect kept) so that disc names have the same
 size on every picture of the report, whatever the field of view."""
@@ -61,17 +69,8 @@ def entry_id(input_path: Path) -> str:
 
 def subject_of(input_path: Path) -> str:
     """BIDS subject (``sub-XX``) from a path, else the file stem."""
-    match = re.search(r"(sub-[A-Za-z0-9]+)", Path(input_path).name)
-    return match.group(1) if match else strip_nifti_ext(Path(input_path).name)
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: fixed-size bitmap font only
-        return ImageFont.load_default()
+    subject = bids_entities(Path(input_path).name)[0].get("sub")
+    return f"sub-{subject}" if subject is not None else strip_nifti_ext(Path(input_path).name)
 
 
 def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Path,
@@ -93,31 +92,22 @@ def render_png(raw: np.ndarray, spacing_mm: float, discs: Sequence, out_path: Pa
     """
     from PIL import Image, ImageDraw
 
-    lo, hi = np.percentile(raw, [1, 99.5]) if raw.size else (0, 1)
-    gray = np.clip((raw - lo) / max(hi - lo, 1e-6), 0, 1)
-    img = Image.fromarray((gray * 255).astype(np.uint8)).convert("RGB")
+    img = Image.fromarray(grey(raw)).convert("RGB")
     scale = PNG_HEIGHT_PX / max(img.height, 1)
     img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
-    font = _font(26)
+    text_font = font(26)
     for disc in discs:
         r, c = disc.model_rc
         y, x = (r + 0.5) * scale, (c + 0.5) * scale
-        colour = (255, 50, 50) if disc.confidence >= LOW_CONFIDENCE else (255, 210, 0)
-        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=(0, 0, 0), width=5)
-        draw.ellipse([x - 7, y - 7, x + 7, y + 7], outline=colour, width=3)
-        left, top, right, bottom = draw.textbbox((0, 0), disc.name, font=font)
-        width, height = right - left, bottom - top
-        # Names go right of the marker (posterior), or left of it near the image edge, and
-        # stay inside the picture so none is cut off.
-        tx = x + 12 if x + 12 + width <= img.width else x - 12 - width
-        ty = min(max(y - height / 2 - top, 0), max(img.height - bottom, 0))
-        draw.text((max(tx, 0), ty), disc.name, fill=colour, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
+        tx, ty = mark_disc(draw, x, y, disc.name, disc.confidence, text_font, img.size, radius=7, ring=3, gap=12,
+                           stroke=3)
         if alternative_offset:
+            # the other numbering's name on the other side of the marker
             alt = _alt_name(int(disc.value) + int(alternative_offset)) + "?"
-            left, top, right, bottom = draw.textbbox((0, 0), alt, font=font)
+            left, top, right, bottom = draw.textbbox((0, 0), alt, font=text_font)
             ax = x - 12 - (right - left) if tx > x else x + 12
-            draw.text((max(ax, 0), ty), alt, fill=ALT_COLOUR, font=font, stroke_width=3, stroke_fill=(0, 0, 0))
+            draw.text((max(ax, 0), ty), alt, fill=CYAN, font=text_font, stroke_width=3, stroke_fill=BLACK)
     atomic_write(out_path, lambda tmp: img.save(tmp, format="PNG"))
 
 
@@ -209,7 +199,7 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
 
     Args:
         qc_dir: QC folder.
-        labelling: a :class:`~hca_disc_label.labeller.Labelling` (input path, slab, discs, model).
+        labelling: a :class:`~hca_disc_label.inference.labelling.Labelling` (input path, slab, discs, model).
         output_path: the label file being written.
         subject: subject shown in the report (default: from the file name).
         rebuild: rebuild ``index.html`` (False in batch workers).
@@ -229,9 +219,6 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
     )
     # The same run as an entry of SCT's own QC report (issue 14, qc/sct_qc.py), so a folder
     # shared with SCT's commands lists it beside them; SCT's page is re-listed by rebuild_index.
-    from hca_disc_label.qc.sct_qc import write_sct_qc_entry
-    from hca_disc_label.qc.sct_view import view_from_slab
-
     try:
         view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
         write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, dataset=dataset,
@@ -250,8 +237,6 @@ def remove_entry(qc_dir: Path, input_path: Path) -> None:
     entry = entry_id(Path(input_path))
     for ext in (".json", ".png"):
         (entries / f"{entry}{ext}").unlink(missing_ok=True)
-    from hca_disc_label.qc.sct_qc import remove_sct_entry
-
     remove_sct_entry(Path(qc_dir), Path(input_path))  # and its SCT-style entry (issue 14)
 
 
@@ -310,8 +295,6 @@ def remove_stale_temps_in(qc_dir: Path, recursive: bool = False) -> int:
     """Remove leftover temporary files of killed runs (nobody holds them) from a QC folder: its
     entries and SCT records, and with ``recursive`` the whole tree (SCT-style picture folders).
     Returns how many were removed."""
-    from hca_disc_label.atomic import remove_stale_temps
-
     qc_dir = Path(qc_dir)
     if recursive:
         return len(remove_stale_temps(qc_dir, recursive=True))
@@ -320,12 +303,8 @@ def remove_stale_temps_in(qc_dir: Path, recursive: bool = False) -> int:
 
 def rebuild_index(qc_dir: Path) -> Path:
     """Regenerate our page from every record, under the folder's inter-process lock (see ``sct_qc.own_pages``)."""
-    from hca_disc_label.atomic import folder_lock
-
     qc_dir = Path(qc_dir)
     qc_dir.mkdir(parents=True, exist_ok=True)
-    from hca_disc_label.qc.sct_qc import own_pages, refresh_sct_report
-
     with folder_lock(qc_dir, timeout_s=INDEX_LOCK_TIMEOUT_S):
         # A folder shared with SCT: SCT's index.html lists every entry (ours too) and is left to
         # it; our page is always hca_label.html as well (issue 14, qc/sct_qc.py).
@@ -357,8 +336,6 @@ def merge_qc(sources: Sequence[Path], target: Path) -> Path:
             if picture.is_file():
                 copy(picture)
             copy(record)
-    from hca_disc_label.qc.sct_qc import merge_sct_entries
-
     merge_sct_entries(sources, target)  # the SCT-style entries too (issue 14)
     return rebuild_index(Path(target))
 

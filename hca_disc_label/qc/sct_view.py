@@ -14,13 +14,16 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from hca_disc_label.atomic import atomic_write
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+from hca_disc_label.conventions import disc_name
+from hca_disc_label.image import load_image
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc, opaque
 
 WIDTH_PX = 500
 """Picture width: what SCT's sagittal entries use, so ours look alike in its viewer."""
 MAX_HEIGHT_PX = 3000
 """A long field of view (whole spine) is made narrower rather than taller than this."""
-DOUBT_COLOUR = (0, 230, 255, 255)
-"""Colour of the doubt line on the overlay (the cyan of the alternative numbering in our own QC)."""
 
 
 @dataclass(frozen=True)
@@ -63,19 +66,15 @@ def view_from_slab(raw: np.ndarray, spacing_mm: float, records: Iterable) -> Sag
     return SagittalView(np.asarray(raw, dtype=np.float32), (float(spacing_mm), float(spacing_mm)), discs)
 
 
-def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) -> SagittalView:
+def view_from_files(input_path: Path, label_path: Path, slab_mm: float = DEFAULT_SLAB_THICKNESS_MM) -> SagittalView:
     """The view rebuilt from the files alone: the input image and a written disc-label file.
 
     The sagittal plane is the labels' median left-right position; ``slab_mm`` of slices around
     it are averaged (as the labelling did). Confidences are unknown and shown as 1.
     """
-    from hca_disc_label.conventions import disc_name
-    from hca_disc_label.io import load_image, read_disc_labels
-
     image = load_image(input_path)
     points = read_disc_labels(label_path)
-    inv = np.linalg.inv(image.affine)
-    canonical = np.array([inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3] for p in points]).reshape(-1, 3)
+    canonical = np.array([image.world_to_canonical(p.mm) for p in points]).reshape(-1, 3)
     nx, ny, nz = image.data.shape
     zx, zy, zz = image.zooms
     x = int(np.clip(np.rint(np.median(canonical[:, 0])) if len(canonical) else nx // 2, 0, nx - 1))
@@ -85,15 +84,6 @@ def view_from_files(input_path: Path, label_path: Path, slab_mm: float = 6.0) ->
     discs = tuple((p.value, disc_name(p.value), float(nz - 1 - c[2]), float(ny - 1 - c[1]), 1.0)
                   for p, c in zip(points, canonical))
     return SagittalView(picture.astype(np.float32), (zz, zy), discs)
-
-
-def _font(size: int):
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
-        return ImageFont.load_default()
 
 
 def render_pictures(view: SagittalView, background: Path, overlay: Path) -> tuple[int, int]:
@@ -106,34 +96,23 @@ def render_pictures(view: SagittalView, background: Path, overlay: Path) -> tupl
     """
     from PIL import Image, ImageDraw
 
-    from hca_disc_label.qc.page import LOW_CONFIDENCE
-
     img = np.nan_to_num(np.asarray(view.image, dtype=np.float64))
     h_mm, w_mm = img.shape[0] * view.pixel_mm[0], img.shape[1] * view.pixel_mm[1]
     px_per_mm = min(WIDTH_PX / max(w_mm, 1e-6), MAX_HEIGHT_PX / max(h_mm, 1e-6))
     width, height = max(1, round(w_mm * px_per_mm)), max(1, round(h_mm * px_per_mm))
-    lo, hi = np.percentile(img, [1, 99.5]) if img.size else (0.0, 1.0)
-    grey = (np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
-    back = Image.fromarray(grey).resize((width, height), Image.BILINEAR)
+    back = Image.fromarray(grey(img)).resize((width, height), Image.BILINEAR)
     atomic_write(background, lambda tmp: back.save(tmp, format="PNG"))
 
     over = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(over)
-    font = _font(max(12, round(width / 28)))
+    text_font = font(max(12, round(width / 28)))
     sy, sx = height / img.shape[0], width / img.shape[1]
     radius = max(4, round(width / 80))
     for _value, name, row, col, confidence in view.discs:
-        y, x = (row + 0.5) * sy, (col + 0.5) * sx
-        colour = (255, 50, 50, 255) if confidence >= LOW_CONFIDENCE else (255, 210, 0, 255)
-        box = [x - radius, y - radius, x + radius, y + radius]
-        draw.ellipse(box, outline=(0, 0, 0, 255), width=4)
-        draw.ellipse(box, outline=colour, width=2)
-        left, top, right, bottom = draw.textbbox((0, 0), name, font=font)
-        tx = x + radius + 4 if x + radius + 4 + right - left <= width else x - radius - 4 - (right - left)
-        ty = min(max(y - (bottom - top) / 2 - top, 0), max(height - bottom, 0))
-        draw.text((max(tx, 0), ty), name, fill=colour, font=font, stroke_width=2, stroke_fill=(0, 0, 0, 255))
+        mark_disc(draw, (col + 0.5) * sx, (row + 0.5) * sy, name, confidence, text_font, (width, height),
+                  radius=radius, ring=2, gap=radius + 4, stroke=2, alpha=True)
     if view.doubt:
-        draw.text((4, 2), view.doubt, fill=DOUBT_COLOUR, font=_font(max(11, round(width / 32))), stroke_width=2,
-                  stroke_fill=(0, 0, 0, 255))
+        draw.text((4, 2), view.doubt, fill=opaque(CYAN, True), font=font(max(11, round(width / 32))), stroke_width=2,
+                  stroke_fill=opaque(BLACK, True))
     atomic_write(overlay, lambda tmp: over.save(tmp, format="PNG"))
     return width, height

@@ -106,7 +106,8 @@ def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
 def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm: float,
                    slab_mm: float = 6.0) -> BidsCase:
     """Prepare a real labelled image: slab around the labels' mid-sagittal plane."""
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
 
     image = load_image(image_path)
     points = read_disc_labels(label_path)

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM, output_name
+from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.errors import DataError
+from hca_disc_label.naming import output_name
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,8 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
     Raises:
         DataError: ``dest`` exists or ``source`` has no labelled image.
     """
-    from hca_disc_label.io import label_image_like, load_image, read_disc_labels, save_image_atomic
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
     from hca_disc_label.training.data import find_bids_pairs
 
     source, dest = Path(source), Path(dest)

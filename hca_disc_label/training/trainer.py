@@ -312,7 +312,8 @@ def validate(net, items, channel_values: list[int], stride: int, multiple: int, 
 
     from hca_disc_label.contract import InputContract
     from hca_disc_label.inference.backends import TorchBackend
-    from hca_disc_label.labeller import Labeller, ModelInfo
+    from hca_disc_label.inference.labeller import Labeller
+    from hca_disc_label.inference.labelling import ModelInfo
     from hca_disc_label.preprocessing import pad_to_multiple
 
     info = ModelInfo("validation", "0.0.0", "", tuple(channel_values), InputContract(spacing_mm, multiple, stride))
@@ -349,7 +350,7 @@ def validate(net, items, channel_values: list[int], stride: int, multiple: int, 
 def _save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
-    from hca_disc_label.io import atomic_write
+    from hca_disc_label.atomic import atomic_write
 
     atomic_write(path, lambda tmp: torch.save(state, str(tmp)))
 

@@ -237,6 +237,6 @@ def _describe(exc: Exception, settings: DownloadSettings) -> str:
 
 
 def _user_agent() -> str:
-    from hca_disc_label import __version__
+    from hca_disc_label._version import __version__
 
     return f"hca_disc_label/{__version__}"

@@ -34,7 +34,8 @@ from typing import Any, Iterable, Mapping
 
 from hca_disc_label.conventions import CONTRASTS, DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import ModelError
-from hca_disc_label.weights.files import atomic_copy, atomic_write_json, sha256_file
+from hca_disc_label.atomic import copy_atomic as atomic_copy, sha256_file
+from hca_disc_label.atomic import write_json_atomic as atomic_write_json
 
 logger = logging.getLogger(__name__)
 

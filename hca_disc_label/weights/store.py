@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterator
 
 from hca_disc_label.conventions import CONTRASTS
 from hca_disc_label.errors import DownloadError, ModelError
-from hca_disc_label.weights.files import atomic_copy, atomic_write_json, fsync_dir, sha256_file
+from hca_disc_label.atomic import copy_atomic as atomic_copy, fsync_folder as fsync_dir, sha256_file
+from hca_disc_label.atomic import write_json_atomic as atomic_write_json
 from hca_disc_label.weights.registry import (
     CARD_FILENAME,
     MODEL_ROLES,
@@ -469,7 +470,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def _provenance(registry: Registry, name: str, version: str, source: str, files: dict, *, card: str) -> dict:
-    from hca_disc_label import __version__
+    from hca_disc_label._version import __version__
 
     return {
         "name": name,

@@ -70,7 +70,7 @@ def test_v1_prints_the_result_and_v2_adds_debug_lines(image, tmp_path, capsys):
 
 
 def test_unexpected_error_traceback_only_with_v2(image, tmp_path, capsys, monkeypatch):
-    import hca_disc_label.inference.pipeline as pipeline
+    import hca_disc_label.run.pipeline as pipeline
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug\nsecond line")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hca_disc_label.atomic import sha256_file
 from hca_disc_label.cli.main import main
 from hca_disc_label.inference.backends import build_torch_model, create_backend
 from hca_disc_label.weights import load_model_folder
-from hca_disc_label.weights.files import sha256_file
 from tests.conftest import make_tiny_model
 
 

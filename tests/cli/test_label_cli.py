@@ -114,7 +114,7 @@ def test_output_equal_to_input_and_unwritable(shared_data, tmp_path, tiny_model,
 
 def test_no_disc_found_writes_nothing(shared_data, tmp_path):
     from hca_disc_label.errors import NoDiscFoundError
-    from hca_disc_label.inference.pipeline import label_discs
+    from hca_disc_label.run.pipeline import label_discs
     from tests.helpers import PrecomputedBackend, StandInModel
 
     img = _copy_input(shared_data, tmp_path)

@@ -62,10 +62,10 @@ def engine(monkeypatch):
 
 
 def _default_cut():
-    from hca_disc_label.inference.numbering import load_calibration
+    from hca_disc_label.inference.labeller import model_calibration
     from hca_disc_label.weights import resolve_model
 
-    return load_calibration(resolve_model("hca-compact")).threshold
+    return model_calibration(resolve_model("hca-compact")).threshold
 
 
 def _sidecar(img):

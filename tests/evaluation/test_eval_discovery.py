@@ -7,13 +7,8 @@ import logging
 import pytest
 
 from hca_disc_label.errors import DataError
-from hca_disc_label.evaluation.discovery import (
-    find_ground_truth,
-    find_predictions,
-    pair_cases,
-    split_label_name,
-    stem_entities,
-)
+from hca_disc_label.evaluation.discovery import find_ground_truth, find_predictions, pair_cases, stem_entities
+from hca_disc_label.naming import split_label_name
 
 PTS = {3: (5, 20, 24), 4: (30, 20, 25)}
 

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from hca_disc_label.cli.main import main
-from hca_disc_label.inference.backends import create_backend
-from hca_disc_label.inference.pipeline import label_discs
-from hca_disc_label.io import load_image
 from hca_disc_label.contract import InputContract
-from hca_disc_label.labeller import Labeller
+from hca_disc_label.image import load_image
+from hca_disc_label.inference.backends import create_backend
+from hca_disc_label.inference.labeller import Labeller
+from hca_disc_label.preprocessing import prepare_input
+from hca_disc_label.run.pipeline import label_discs
 from hca_disc_label.weights import load_model_folder, load_registry, resolve_model
 from tests.conftest import REPO, make_tiny_model
 
@@ -112,7 +113,7 @@ def test_onnx_matches_torch_on_real_images(backend_pairs, shared_data, tmp_path,
     compared = []
     for folder, torch_be, onnx_be in backend_pairs:
         c = folder.input_contract
-        prepared = InputContract.from_mapping(c).prepare(image.data, image.zooms)
+        prepared = prepare_input(InputContract.from_mapping(c), image.data, image.zooms)
         ref = torch_be.predict(prepared.image)
         got = onnx_be.predict(prepared.image)
         assert got.shape == ref.shape == (len(folder.channel_values),

@@ -14,11 +14,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
-from hca_disc_label.inference.pipeline import label_discs
-from hca_disc_label.io import load_image, read_disc_labels
 from hca_disc_label.contract import InputContract
-from hca_disc_label.labeller import Labeller
+from hca_disc_label.image import load_image
+from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
+from hca_disc_label.inference.labeller import Labeller
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.preprocessing import prepare_input
+from hca_disc_label.run.pipeline import label_discs
 from tests.helpers import ORIENTATIONS, PrecomputedBackend, StandInModel, real_cases, reorient, resample_like
 
 
@@ -34,7 +36,7 @@ def _oracle_run(img_path, lab_path, out_path):
     file_x = image.canonical_to_file(np.array([x_can, 0.0, 0.0]))
     lr_axis = int(np.argmax(np.abs((np.linalg.inv(image.file_affine) @ image.affine)[:3, 0])))
     x_file = int(round(file_x[lr_axis]))
-    prepared = InputContract.from_mapping(c).prepare(image.data, image.zooms, x_center=x_can)
+    prepared = prepare_input(InputContract.from_mapping(c), image.data, image.zooms, x_center=x_can)
     rc = prepared.geometry.canonical_to_model(gt_can[:, 1:])
     hm_points = {p.value: tuple(model_to_heatmap(pt, c["output_stride"])) for p, pt in zip(gt, rc)}
     shape = tuple(s // c["output_stride"] for s in prepared.image.shape)

@@ -14,11 +14,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.errors import ArgumentValueError, HintError
-from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
-from hca_disc_label.inference.pipeline import label_discs
-from hca_disc_label.io import load_image, read_disc_labels
 from hca_disc_label.contract import InputContract
+from hca_disc_label.errors import ArgumentValueError, HintError
+from hca_disc_label.image import load_image
+from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.preprocessing import prepare_input
+from hca_disc_label.run.pipeline import label_discs
 from tests.helpers import ORIENTATIONS, PrecomputedBackend, StandInModel, real_cases, reorient
 
 IVD25 = 4  # index of sub-ivd25 in real_cases(bids): the lumbar case 0.3.0 numbers one level high
@@ -40,7 +42,7 @@ def shifted_case(shared_data, tmp_path):
     inv = np.linalg.inv(image.affine)
     gt_can = np.array([inv[:3, :3] @ np.array(p.mm) + inv[:3, 3] for p in gt])
     x_can = int(np.round(np.median(gt_can[:, 0])))
-    prepared = InputContract.from_mapping(c).prepare(image.data, image.zooms, x_center=x_can)
+    prepared = prepare_input(InputContract.from_mapping(c), image.data, image.zooms, x_center=x_can)
     rc = prepared.geometry.canonical_to_model(gt_can[:, 1:])
     one_high = {p.value - 1: tuple(model_to_heatmap(pt, c["output_stride"])) for p, pt in zip(gt, rc)}
     shape = tuple(s // c["output_stride"] for s in prepared.image.shape)

@@ -45,7 +45,8 @@ def test_narrow_stack_with_the_spine_off_centre_finds_the_spine(shared_data):
     real lumbar volumes: the plane must follow the spine, not the stack's overall symmetry
     (before the per-offset baseline and the peak test: 6 of these 25 > 4 mm off, 90th
     percentile 20.5 mm; now 1, 2.6 mm)."""
-    from hca_disc_label.io import load_image, read_disc_labels
+    from hca_disc_label.image import load_image
+    from hca_disc_label.labelfile import read_disc_labels
     from hca_disc_label.training.data import find_bids_pairs
 
     errors = []

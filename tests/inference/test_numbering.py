@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hca_disc_label.conventions import DISC_VALUES, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.inference import calibration as cal_mod
 from hca_disc_label.inference import numbering as nb
 from hca_disc_label.inference.decode import Anchor, decode_details, decode_heatmaps, score_labelling
 from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
@@ -60,10 +61,11 @@ def _decoding(maps, valid, anchors=()):
 
 @pytest.fixture(scope="module")
 def calibration():
+    from hca_disc_label.inference.labeller import model_calibration
     from hca_disc_label.weights import resolve_model
 
-    cal = nb.load_calibration(resolve_model("hca-compact"))
-    assert cal is not nb.UNCALIBRATED, "the default model ships a numbering calibration"
+    cal = model_calibration(resolve_model("hca-compact"))
+    assert cal is not cal_mod.UNCALIBRATED, "the default model ships a numbering calibration"
     return cal
 
 
@@ -188,38 +190,41 @@ def test_landmark_term_votes_for_the_count_it_implies():
 
 
 def test_calibration_json_roundtrip_and_validation(tmp_path):
-    cal = nb.Calibration(("margin", "log_discs"), (1.0, 0.5), 2.0, (3.0, 1.5), (2.0, 0.5), 0.8, 1.0, "test")
-    again = nb.Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    cal = cal_mod.Calibration(("margin", "log_discs"), (1.0, 0.5), 2.0, (3.0, 1.5), (2.0, 0.5), 0.8, 1.0, "test")
+    again = cal_mod.Calibration.from_json(json.loads(json.dumps(cal.to_json())))
     f = {"margin": 4.0, "log_discs": 2.0}
     assert again.probability(f) == pytest.approx(cal.probability(f))
     assert again.threshold == 0.8
     with pytest.raises(ValueError):
-        nb.Calibration.from_json({**cal.to_json(), "features": ["margin", "nonsense"]})
+        cal_mod.Calibration.from_json({**cal.to_json(), "features": ["margin", "nonsense"]})
     table = tmp_path / "t.json"
     table.write_text(json.dumps({"schema": 1, "models": {"ab" * 32: cal.to_json()}}))
-    assert "ab" * 32 in nb.read_calibration_table(table)
-    assert nb.read_calibration_table(tmp_path / "missing.json") == {}
+    assert "ab" * 32 in cal_mod.read_calibration_table(table)
+    assert cal_mod.read_calibration_table(tmp_path / "missing.json") == {}
 
 
 def test_model_card_entry_wins_and_unknown_model_is_uncalibrated():
+    from hca_disc_label.inference.labeller import calibration_table_path
+
     class Folder:
-        card = {"numbering_calibration": nb.UNCALIBRATED.to_json() | {"threshold": 0.7}}
+        card = {"numbering_calibration": cal_mod.UNCALIBRATED.to_json() | {"threshold": 0.7}}
         sha256 = "0" * 64
 
-    assert nb.load_calibration(Folder()).threshold == 0.7
+    assert cal_mod.load_calibration(Folder(), calibration_table_path()).threshold == 0.7
 
     class Other:
         card: dict = {}
         sha256 = "f" * 64
 
-    assert nb.load_calibration(Other()) is nb.UNCALIBRATED
+    assert cal_mod.load_calibration(Other(), calibration_table_path()) is cal_mod.UNCALIBRATED
+    assert cal_mod.load_calibration(Other(), None) is cal_mod.UNCALIBRATED
 
 
 def test_fit_logistic_recovers_a_separating_direction():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
-    coef, b = nb.fit_logistic(x, y, l2=1e-3)
+    coef, b = cal_mod.fit_logistic(x, y, l2=1e-3)
     assert coef[0] > 3 * abs(coef[1]) and abs(b) < 1.0
 
 
@@ -234,21 +239,6 @@ def test_block_carries_the_hint_once_the_slice_is_known(calibration):
     assert num.warning("a b.nii.gz", "t1").endswith(
         f"confirm with: hca_label -i 'a b.nii.gz' -c t1 -initz 57,23; if {nb._name(other)}: "
         f"hca_label -i 'a b.nii.gz' -c t1 -initz 57,{other}")
-
-
-def test_numbering_table_is_bids_tsv_with_check_images_first():
-    rows = [nb.numbering_row("a.nii.gz", "a_l.nii.gz", {"status": "ok", "confidence": 0.99}),
-            nb.numbering_row("b.nii.gz", "b_l.nii.gz", {"status": "check", "confidence": 0.7,
-                                                        "alternative": {"offset": -1, "confidence": 0.2},
-                                                        "hint": "-initz 3,25"}),
-            nb.numbering_row("c.nii.gz", "c_l.nii.gz", {"status": "check", "confidence": 0.4}),
-            nb.numbering_row("d.nii.gz", "d_l.nii.gz", None)]
-    lines = nb.numbering_table_text(rows).splitlines()
-    assert lines[0].split("\t") == list(nb.TABLE_COLUMNS)
-    assert [ln.split("\t")[0] for ln in lines[1:]] == ["c.nii.gz", "b.nii.gz", "a.nii.gz", "d.nii.gz"]
-    assert "-initz 3,25" in lines[2] and "\t-1\t0.2\t" in lines[2]
-    assert all(len(ln.split("\t")) == len(nb.TABLE_COLUMNS) for ln in lines)
-    assert lines[4].split("\t")[2:] == ["n/a"] * (len(nb.TABLE_COLUMNS) - 2)  # BIDS: n/a for a missing value
 
 
 def test_question_moves_inward_when_the_alternative_is_no_disc():

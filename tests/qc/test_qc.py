@@ -15,8 +15,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hca_disc_label.inference.pipeline import DiscRecord
+from hca_disc_label.inference.labelling import DiscRecord
 from hca_disc_label.qc import report
+from hca_disc_label.qc.page import render_index
 from hca_disc_label.qc.report import (
     add_failure_entry,
     entry_id,
@@ -24,7 +25,6 @@ from hca_disc_label.qc.report import (
     load_records,
     merge_qc,
     rebuild_index,
-    render_index,
     write_qc_entry,
 )
 

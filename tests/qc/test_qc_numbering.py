@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hca_disc_label.conventions import disc_name
-from hca_disc_label.qc.report import find_entry, render_index, write_qc_entry
+from hca_disc_label.qc.page import render_index
+from hca_disc_label.qc.report import find_entry, write_qc_entry
 
 
 def _prepared(height=120, width=80):

@@ -10,7 +10,7 @@ import pytest
 
 from hca_disc_label.conventions import TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.errors import DataError
-from hca_disc_label.io import read_disc_labels
+from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.training.extend import added_labels, extend_labels, extrapolate_next
 
 # L1/L2..L4/L5 on a straight vertical line, 34 mm apart (world mm, z up).

@@ -1,6 +1,6 @@
 """What a batch run did: :class:`BatchSummary` (the CLI prints :meth:`BatchSummary.describe`).
 
-:func:`~hca_disc_label.inference.batch.label_dataset` fills and returns it; nothing is written
+:func:`~hca_disc_label.run.batch.label_dataset` fills and returns it; nothing is written
 to disk from here.
 """
 

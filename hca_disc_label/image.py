@@ -1,9 +1,10 @@
-"""NIfTI input: loading with validation and canonical reorientation (+ the output-path check).
+"""The loaded image: validation and canonical reorientation (+ the output-path check).
 
 File checks live in :mod:`hca_disc_label.nifti`, disc-label files in
-:mod:`hca_disc_label.labelfile`; their public names are importable from here too. Every image is turned into the canonical ("L", "A", "S") frame (SCT "RPI") for
-processing; the exact voxel mapping back to the file's own grid is kept so labels
-are written on the input's grid (shape, affine, qform/sform codes).
+:mod:`hca_disc_label.labelfile` (which imports this module, never the reverse). Every image is
+turned into the canonical ("L", "A", "S") frame (SCT "RPI") for processing; the exact voxel
+mapping back to the file's own grid is kept so labels are written on the input's grid (shape,
+affine, qform/sform codes).
 """
 
 from __future__ import annotations
@@ -19,30 +20,13 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
 
-from hca_disc_label.atomic import atomic_write, write_text_atomic  # noqa: F401  (re-exported: one writer)
 from hca_disc_label.conventions import CANONICAL_AXCODES
 from hca_disc_label.errors import ArgumentValueError, OutputError
-
-# the file checks and the label files live in their own modules; their names stay importable here
-from hca_disc_label.nifti import (  # noqa: F401
-    MAX_DIM,
-    MAX_INPLANE_MM,
-    MAX_VOXEL_MM,
-    MAX_VOXELS,
-    check_image_object,
-    fail as _fail,
-    integer_storage as _integer_storage,
-    open_image,
-    read_array as _read_array,
-)
-from hca_disc_label.labelfile import (  # noqa: F401
-    LabelPoint,
-    gzip_sparse,
-    label_image_like,
-    read_disc_labels,
-    save_image_atomic,
-    write_label_file,
-)
+from hca_disc_label.naming import is_nifti
+from hca_disc_label.nifti import MAX_INPLANE_MM, check_image_object, open_image
+from hca_disc_label.nifti import fail as _fail
+from hca_disc_label.nifti import integer_storage as _integer_storage
+from hca_disc_label.nifti import read_array as _read_array
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +68,26 @@ class LoadedImage:
         ijk = np.asarray(ijk, dtype=float)
         m = np.linalg.inv(self.affine) @ self.file_affine
         return ijk @ m[:3, :3].T + m[:3, 3]
+
+    def world_to_canonical(self, mm: Sequence[float]) -> np.ndarray:
+        """Map one world point (scanner mm, ``(3,)``) to canonical voxel coordinates (floats)."""
+        inv = np.linalg.inv(self.affine)
+        return inv[:3, :3] @ np.asarray(mm) + inv[:3, 3]
+
+    def file_slice_to_canonical_x(self, index: int) -> int:
+        """Convert a slice index along the file's own left-right axis to the canonical x index.
+
+        Raises:
+            ArgumentValueError: (``-x``) the index is outside the file's L-R axis.
+        """
+        m = np.linalg.inv(self.file_affine) @ self.affine
+        lr_axis = int(np.argmax(np.abs(m[:3, 0])))
+        n = self.file_shape[lr_axis]
+        if not 0 <= index < n:
+            raise ArgumentValueError(f"{self.path}: -x {index} is outside the left-right axis (0..{n - 1})", "-x")
+        ijk = np.zeros(3)
+        ijk[lr_axis] = index
+        return int(round(self.file_to_canonical(ijk)[0]))
 
 
 def _reduce_to_3d(data: np.ndarray, path: Path) -> np.ndarray:
@@ -221,7 +225,7 @@ def check_output_path(out_path: Path, input_path: Path) -> None:
     out_path = Path(out_path)
     if out_path.resolve() == Path(input_path).resolve():
         raise ArgumentValueError(f"{out_path}: output path is the input image; refusing to overwrite it", "-o")
-    if not str(out_path).endswith((".nii", ".nii.gz")):
+    if not is_nifti(out_path):
         raise ArgumentValueError(f"{out_path}: output must end with .nii or .nii.gz", "-o")
     if out_path.is_dir():
         raise ArgumentValueError(f"{out_path}: output path is a folder (give a .nii.gz file, or -ofolder)", "-o")

@@ -1,6 +1,6 @@
 """The labelling pipeline: NIfTI in, SCT disc-label NIfTI (+ JSON sidecar, + QC) out.
 
-:func:`label_discs` is load -> :meth:`~hca_disc_label.labeller.Labeller.label` -> write;
+:func:`label_discs` is load -> :meth:`~hca_disc_label.inference.labeller.Labeller.label` -> write;
 :func:`write_outputs` is the one place label files are committed (used by the single-image CLI
 and by batch workers):
 
@@ -21,19 +21,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hca_disc_label.atomic import commit, critical, discard, temp_path_for
+from hca_disc_label.atomic import commit, critical, discard, remove_stale_temps, temp_path_for
 from hca_disc_label.conventions import DEFAULT_THRESHOLD
 from hca_disc_label.errors import HCAError, HintError, OutputError
-from hca_disc_label.io import check_output_path, write_label_file
-from hca_disc_label.labeller import (  # noqa: F401  (re-exported: older imports keep working)
-    DiscRecord,
-    Labeller,
-    Labelling,
-    discs_to_records,
-    file_slice_to_canonical_x,
-    user_anchors,
-)
-from hca_disc_label.naming import output_name, sidecar_path_for
+from hca_disc_label.image import check_output_path
+from hca_disc_label.inference.labeller import Labeller
+from hca_disc_label.inference.labelling import DiscRecord, Labelling
+from hca_disc_label.labelfile import write_label_file
+from hca_disc_label.naming import contrast_from_name, output_name, sidecar_path_for
+from hca_disc_label.qc.report import record_labelling, remove_entry, remove_stale_temps_in
 from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
 
 log = logging.getLogger(__name__)
@@ -121,8 +117,6 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
     qc_path = None
     try:
         if qc is not None:
-            from hca_disc_label.qc.report import record_labelling
-
             try:
                 qc_path = record_labelling(Path(qc), labelling, out_path, subject=qc_subject,
                                            rebuild=rebuild_qc_index, dataset=qc_dataset)
@@ -144,8 +138,6 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
                 side_path.unlink(missing_ok=True)
                 out_path.unlink(missing_ok=True)
             if qc is not None:
-                from hca_disc_label.qc.report import remove_entry
-
                 remove_entry(Path(qc), labelling.input_path)
             raise OutputError(f"{out_path}: cannot write output ({exc.strerror or exc})") from None
     finally:
@@ -183,19 +175,19 @@ def label_discs(
         input_path: 3D NIfTI image, any orientation and voxel size (never modified).
         contrast: "t1" or "t2" (selects the default model); None = from the file name's BIDS
             suffix (``_T1w`` / ``_T2w``), or the ``labeller``'s. Logged either way.
-        output: output label file; default ``<stem>_label-discs_dlabel.nii.gz``.
-        ofolder: output folder (default: the input's folder).
+        output, ofolder: output label file (default: ``<stem>_label-discs_dlabel.nii.gz`` in ``ofolder``,
+            default the input's folder).
         qc: QC folder; a PNG, a JSON record and ``index.html`` are written there.
-        qc_subject: subject name shown in QC (default: from the file name).
-        qc_dataset: dataset of the SCT QC entry (default, as in SCT: the folder three levels up).
+        qc_subject, qc_dataset: subject shown in QC (default: from the file name) and dataset of the
+            SCT QC entry (default, as in SCT: the folder three levels up).
         x: force the mid-sagittal slice (index along the file's own left-right axis).
         model, backend, device, threshold, slab_thickness_mm: see
-            :class:`~hca_disc_label.labeller.Labeller` (ignored when ``labeller`` is given).
+            :class:`~hca_disc_label.inference.labeller.Labeller` (ignored when ``labeller`` is given).
         command_line: recorded in the sidecar (default: ``sys.argv``).
         init_label: SCT ``-initlabel`` label image (any grid; matched in world mm).
         init_z: SCT ``-initz`` ``(slice, value)``, slice = axial index in RPI (inferior = 0).
         overwrite: replace an existing output that this package did not write.
-        labeller: a ready :class:`~hca_disc_label.labeller.Labeller` (reused across calls).
+        labeller: a ready :class:`~hca_disc_label.inference.labeller.Labeller` (reused across calls).
         rebuild_qc_index: rebuild the QC ``index.html`` (batch workers leave it to the parent).
         numbering_threshold: numbering confidence under which the sidecar's ``Numbering``
             status is ``check`` (None = the model's calibrated threshold; ignored with ``labeller``).
@@ -213,17 +205,12 @@ def label_discs(
     start = time.perf_counter()
     input_path = Path(input_path)
     if labeller is None:
-        contrast = _contrast_of(input_path, contrast)
-        labeller = Labeller(model, contrast, backend, device, threshold, slab_thickness_mm,
+        labeller = Labeller(model, _contrast_of(input_path, contrast), backend, device, threshold, slab_thickness_mm,
                             numbering_threshold=numbering_threshold)
     else:
         log.debug("%s: contrast %s (the labeller's)", input_path, labeller.contrast)
     out_path = default_output_path(input_path, output and Path(output), ofolder and Path(ofolder))
-    check_output_path(out_path, input_path)
-    check_not_foreign(out_path, overwrite)
-    refused = init_label is not None and refuse_own_labels(Path(init_label), "-initlabel")
-    if refused:
-        raise HintError(refused)
+    _check_before_labelling(out_path, input_path, overwrite, init_label)
     if remove_leftovers:
         _remove_leftovers(out_path, qc and Path(qc))
     labelling = labeller.label(input_path, x=x, init_label=init_label, init_z=init_z)
@@ -234,22 +221,31 @@ def label_discs(
     labelling.timings["write"] = time.perf_counter() - t
     seconds = time.perf_counter() - start
     log.info("%s: %d discs in %.2f s", input_path, len(labelling.discs), seconds)
-    return LabelResult(
-        input_path=input_path, output_path=out_path, sidecar_path=side_path, discs=labelling.discs,
-        model_name=labelling.model.name, model_version=labelling.model.version, backend=labelling.backend,
-        device=labelling.device, slice_index=labelling.slice_index, seconds=seconds, qc_path=qc_path,
-        labelling=labelling,
-    )
+    return LabelResult(input_path=input_path, output_path=out_path, sidecar_path=side_path, discs=labelling.discs,
+                       model_name=labelling.model.name, model_version=labelling.model.version,
+                       backend=labelling.backend, device=labelling.device, slice_index=labelling.slice_index,
+                       seconds=seconds, qc_path=qc_path, labelling=labelling)
+
+
+def _check_before_labelling(out_path: Path, input_path: Path, overwrite: bool, init_label: str | Path | None) -> None:
+    """What must hold before any labelling (so a refusal costs no network run).
+
+    Raises:
+        ArgumentValueError / OutputError: the output path (:func:`~hca_disc_label.image.check_output_path`).
+        OutputError: an existing output this package did not write (without ``overwrite``).
+        HintError: the ``-initlabel`` file is one of our own outputs.
+    """
+    check_output_path(out_path, input_path)
+    check_not_foreign(out_path, overwrite)
+    refused = init_label is not None and refuse_own_labels(Path(init_label), "-initlabel")
+    if refused:
+        raise HintError(refused)
 
 
 def _remove_leftovers(out_path: Path, qc: Path | None) -> None:
     """Remove temporary files of killed runs (nobody holds them) beside the output and in QC."""
-    from hca_disc_label.atomic import remove_stale_temps
-
     remove_stale_temps(out_path.parent)
     if qc is not None:
-        from hca_disc_label.qc.report import remove_stale_temps_in
-
         remove_stale_temps_in(qc)
 
 
@@ -263,8 +259,6 @@ def _contrast_of(input_path: Path, contrast: str | None) -> str:
     if contrast is not None:
         log.debug("%s: contrast %s (given)", input_path, contrast)
         return contrast
-    from hca_disc_label.naming import contrast_from_name
-
     found = contrast_from_name(input_path.name)
     if found is None:
         raise HCAError(f"{input_path}: contrast unknown (no _T1w/_T2w in the file name): "

@@ -1,4 +1,4 @@
-"""Batch workers: typed tasks, one :class:`~hca_disc_label.labeller.Labeller` per worker and
+"""Batch workers: typed tasks, one :class:`~hca_disc_label.inference.labeller.Labeller` per worker and
 model, and a process pool that ends with its parent.
 
 * :class:`LabelTask` (one image) in, :class:`TaskResult` out; :func:`run_task` never raises
@@ -104,7 +104,7 @@ class LabellerSet:
         """
         key = (task.model_path, task.model_sha256, task.contrast)
         if key not in self._labellers:
-            from hca_disc_label.labeller import Labeller
+            from hca_disc_label.inference.labeller import Labeller
             from hca_disc_label.weights import load_model_folder
 
             folder = self.folders.get((task.model_path, task.model_sha256)) or load_model_folder(task.model_path)
@@ -142,7 +142,7 @@ def record_failure(qc: str | None, src: str, reason: str) -> None:
 
 def run_task(task: LabelTask, labellers: LabellerSet) -> TaskResult:
     """Label one image and write its outputs; never raises for a bad image or model."""
-    from hca_disc_label.inference.pipeline import label_discs
+    from hca_disc_label.run.pipeline import label_discs
 
     src = task.input
     try:
@@ -246,7 +246,7 @@ def _worker_main(settings: EngineSettings, log_level: int, conn, parent_pid: int
 
 
 # --------------------------------------------------------------------------- parent side
-PRELOAD = ("hca_disc_label.inference.workers", "hca_disc_label.labeller", "hca_disc_label.inference.pipeline",
+PRELOAD = ("hca_disc_label.run.workers", "hca_disc_label.inference.labeller", "hca_disc_label.run.pipeline",
            "scipy.ndimage")
 """Imported once by the fork server, so workers start without paying for them."""
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from hca_disc_label.errors import ArgumentValueError, InputImageError, OutputError
-from hca_disc_label.io import check_output_path, label_image_like, load_image, read_disc_labels, save_image_atomic
+from hca_disc_label.image import check_output_path, load_image
+from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
 from tests.helpers import ORIENTATIONS, reorient
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import folder_lock, write_text_atomic
+from hca_disc_label.atomic import folder_lock, remove_stale_temps, write_text_atomic
 from hca_disc_label.errors import OutputError
-from hca_disc_label.naming import bids_label_files, manual_labels_root
+from hca_disc_label.naming import DATASET_DESCRIPTION, bids_label_files, manual_labels_root
+from hca_disc_label.qc.report import remove_stale_temps_in
+from hca_disc_label.run.numbering_table import dataset_rows, numbering_table_text
 from hca_disc_label.sidecar import TOOL_NAME, generated_by, own_labels_warning, split_own_labels
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def write_dataset_description(out_root: Path, input_dir: Path, models: Sequence[
 
 
 def _update_description(out_root: Path, input_dir: Path, ours: dict) -> Path:
-    path = out_root / "dataset_description.json"
+    path = out_root / DATASET_DESCRIPTION
     with folder_lock(out_root):
         if path.exists():
             try:
@@ -112,7 +114,7 @@ def _update_description(out_root: Path, input_dir: Path, ours: dict) -> Path:
 
 def _bids_version(input_dir: Path) -> str:
     try:
-        version = json.loads((Path(input_dir) / "dataset_description.json").read_text(encoding="utf-8"))["BIDSVersion"]
+        version = json.loads((Path(input_dir) / DATASET_DESCRIPTION).read_text(encoding="utf-8"))["BIDSVersion"]
         return str(version)
     except (OSError, ValueError, KeyError, TypeError):
         return BIDS_VERSION
@@ -141,12 +143,10 @@ def write_numbering_table(out_root: Path, pairs: Sequence[tuple[Path, Path]],
     first) from the label files' sidecars.
 
     Returns:
-        ``(rows, table)``: the rows (see :func:`~hca_disc_label.inference.numbering.dataset_rows`)
+        ``(rows, table)``: the rows (see :func:`~hca_disc_label.run.numbering_table.dataset_rows`)
         and the table written (None when there was nothing to list, or it could not be written:
         logged, not raised, since the labels are written).
     """
-    from hca_disc_label.inference.numbering import dataset_rows, numbering_table_text
-
     rows = dataset_rows(list(pairs), threshold)
     if not rows:
         return rows, None
@@ -181,9 +181,6 @@ def prepare_output_tree(out_root: Path, qc: Path | None, dataset: Path | None) -
     """Before a folder run: the output (and QC) folder must be writable (one line otherwise);
     our labels among ``dataset``'s manual ones are reported; temporary files that killed runs
     left in the output tree and the QC folder (nobody holds them) are removed."""
-    from hca_disc_label.atomic import remove_stale_temps
-    from hca_disc_label.qc.report import remove_stale_temps_in
-
     check_writable(out_root, "output", "-ofolder")
     if qc is not None:
         check_writable(Path(qc), "QC", "-qc")

@@ -2,11 +2,11 @@
 
 ``Labeller(model, contrast, backend, device)`` resolves the model and builds its inference
 engine once; :meth:`Labeller.label` takes a path, a nibabel image, an array with its affine
-or a :class:`~hca_disc_label.io.LoadedImage` (+ hints) and returns a :class:`Labelling`: the discs (value, name, model-frame, canonical and
-world positions, confidence, evidence), the slab and everything the sidecar needs. It writes
-no file. :func:`hca_disc_label.label_discs` is load -> ``Labeller.label`` -> write; batch
-workers, ``evaluate -model``, the benchmarks, trainer validation and ``extend_labels`` build
-one ``Labeller`` and reuse it.
+or a :class:`~hca_disc_label.image.LoadedImage` (+ hints) and returns a :class:`Labelling`: the
+discs (value, name, model-frame, canonical and world positions, confidence, evidence), the slab
+and everything the sidecar needs. It writes no file. :func:`hca_disc_label.label_discs` is
+load -> ``Labeller.label`` -> write; batch workers, ``evaluate -model``, the benchmarks, trainer
+validation and ``extend_labels`` build one ``Labeller`` and reuse it.
 
 Stages (timed in :attr:`Labelling.timings`, seconds): ``read`` (file -> validated array),
 ``reorient`` (canonical frame), ``mid_plane`` (symmetry search), ``resample`` (slab,
@@ -26,21 +26,35 @@ import numpy as np
 
 from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
-from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
-from hca_disc_label.io import ImageSource, LoadedImage, load_image, read_disc_labels
-# the result types live in labelling.py; importable from here as before
-from hca_disc_label.labelling import (  # noqa: F401
-    DiscRecord,
-    Labelling,
-    ModelInfo,
-    discs_to_records,
-    file_slice_to_canonical_x,
+from hca_disc_label.image import ImageSource, LoadedImage, load_image
+from hca_disc_label.inference.calibration import (
+    CALIBRATION_FILENAME,
+    Calibration,
+    check_numbering_threshold,
+    load_calibration,
 )
-from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice
+from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
+from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
+from hca_disc_label.inference.numbering import assess_numbering
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DiscRecord", "Labeller", "Labelling", "ModelInfo", "user_anchors"]
+__all__ = ["Labeller", "calibration_table_path", "model_calibration", "user_anchors"]
+
+
+def calibration_table_path() -> Path:
+    """The numbering calibration table shipped next to the model registry (``models/``)."""
+    from hca_disc_label.weights.registry import default_models_dir
+
+    return default_models_dir() / CALIBRATION_FILENAME
+
+
+def model_calibration(model: Any) -> Calibration:
+    """The numbering calibration of a model (its card's entry, else the shipped table's entry
+    for its weights sha256, else uncalibrated): what every :class:`Labeller` assesses with."""
+    return load_calibration(model, calibration_table_path())
 
 
 def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | Path | None,
@@ -48,7 +62,7 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
     """Turn SCT-style hints into model-frame :class:`Anchor` s.
 
     The ``-initlabel`` file goes through the same header, size and geometry checks as an
-    input image (:func:`~hca_disc_label.io.read_disc_labels`).
+    input image (:func:`~hca_disc_label.labelfile.read_disc_labels`).
 
     Raises:
         HintError: the hint file is unusable or empty, or its label lies outside the image.
@@ -62,9 +76,8 @@ def user_anchors(image: LoadedImage, prepared: PreparedSlab, init_label: str | P
             raise HintError(f"-initlabel {exc}") from None
         if not points:
             raise HintError(f"-initlabel {init_label}: no disc label (values 2..25) in the file")
-        inv = np.linalg.inv(image.affine)
         for p in points:
-            can = inv[:3, :3] @ np.asarray(p.mm) + inv[:3, 3]
+            can = image.world_to_canonical(p.mm)
             if not np.all(np.isfinite(can)) or np.any(can < -0.5) or np.any(can > np.array(image.data.shape) - 0.5):
                 raise HintError(f"-initlabel {init_label}: the label of value {p.value} lies outside {image.path}")
             row, col = prepared.geometry.canonical_to_model(can[1:])
@@ -127,10 +140,8 @@ class Labeller:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"model {getattr(model, 'name', model)}: invalid input contract ({exc})") from None
         self.contract = self.model.contract.with_slab(slab_thickness_mm)
-        from hca_disc_label.inference.numbering import check_numbering_threshold, load_calibration
-
         self.numbering_threshold = check_numbering_threshold(numbering_threshold)
-        self.calibration = load_calibration(model)
+        self.calibration = model_calibration(model)
         if isinstance(backend, str):
             from hca_disc_label.inference.backends import create_backend
 
@@ -147,9 +158,7 @@ class Labeller:
             raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
         self.contrast, self.threshold = contrast, check_threshold(threshold)
         self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
-        from hca_disc_label.inference.numbering import load_calibration
-
-        self.numbering_threshold, self.calibration = None, load_calibration(model)  # by its weights sha256
+        self.numbering_threshold, self.calibration = None, model_calibration(model)  # by its weights sha256
         return self
 
     @property
@@ -192,8 +201,6 @@ class Labeller:
     def assess_numbering(self, decoding: Decoding, records: Sequence[DiscRecord], hints: Sequence[dict] = ()):
         """The numbering block of one decoding, with the ``-initz`` slice (canonical z, RPI,
         inferior = 0) of the disc its question is about (``records`` = the decoding's discs)."""
-        from hca_disc_label.inference.numbering import assess_numbering
-
         numbering = assess_numbering(decoding, self.calibration, self.numbering_threshold, hints)
         if numbering.question is not None and records:
             z = records[numbering.question[0]].canonical[2]
@@ -208,7 +215,7 @@ class Labeller:
         Args:
             image: a NIfTI path, a nibabel image (``nib.load(f)``), an array ``(I, J, K)`` of
                 grey levels with its ``affine``, or a loaded image; validated as a file would be
-                (:func:`~hca_disc_label.io.load_image`).
+                (:func:`~hca_disc_label.image.load_image`).
             x: force the mid-sagittal slice: index along the file's own left-right axis; every
                 disc is then placed on it (by default each disc goes on its own level's
                 left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).
@@ -227,12 +234,12 @@ class Labeller:
         if not isinstance(image, LoadedImage):
             image = load_image(image, timings=timings, affine=affine)
         t = time.perf_counter()
-        x_center = None if x is None else file_slice_to_canonical_x(image, x)
+        x_center = None if x is None else image.file_slice_to_canonical_x(x)
         if x_center is None:
             x_center = find_midsagittal_slice(image.data, image.zooms[0])
         timings["mid_plane"] = time.perf_counter() - t
         t = time.perf_counter()
-        prepared = self.contract.prepare(image.data, image.zooms, x_center=x_center)
+        prepared = prepare_input(self.contract, image.data, image.zooms, x_center=x_center)
         timings["resample"] = time.perf_counter() - t
         anchors = user_anchors(image, prepared, init_label, init_z)
         t = time.perf_counter()

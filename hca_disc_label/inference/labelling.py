@@ -2,8 +2,8 @@
 the sidecar) and :class:`DiscRecord`, with the mapping of decoded model-frame discs to the
 input file's voxels and world mm (:func:`discs_to_records`).
 
-Built by :class:`~hca_disc_label.labeller.Labeller`; written by
-:func:`~hca_disc_label.inference.pipeline.write_outputs`.
+Built by :class:`~hca_disc_label.inference.labeller.Labeller`; written by
+:func:`~hca_disc_label.run.pipeline.write_outputs`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import numpy as np
 
 from hca_disc_label.contract import InputContract
 from hca_disc_label.conventions import disc_name
-from hca_disc_label.errors import ArgumentValueError
+from hca_disc_label.image import LoadedImage
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
-from hca_disc_label.io import LoadedImage
+from hca_disc_label.labelfile import label_image_like
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
+from hca_disc_label.sidecar import build_sidecar, model_block
 
-__all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records", "file_slice_to_canonical_x"]
+__all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records"]
 
 
 @dataclass
@@ -79,8 +80,6 @@ class ModelInfo:
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
         """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
-        from hca_disc_label.sidecar import model_block
-
         sha = model_block(folder.name, folder.version, folder.card if isinstance(folder.card, dict) else {})["SHA256"]
         return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
@@ -135,8 +134,6 @@ class Labelling:
 
         Carries the ``Numbering`` block when the labelling has one (``extra`` may replace it).
         """
-        from hca_disc_label.sidecar import build_sidecar
-
         if self.numbering is not None:
             extra = {"Numbering": self.numbering.to_json(), **(extra or {})}
 
@@ -153,29 +150,11 @@ class Labelling:
         """The label image in memory, as the label file holds it: int16 on the input's exact
         grid (shape, affine, qform/sform and their codes), zero except one voxel per disc whose
         value is its SCT disc value (3 = C2/C3 ... 25 = L5/S1)."""
-        from hca_disc_label.labelfile import label_image_like
-
         return label_image_like(self.image, self.label_points())
 
     def label_points(self) -> list[tuple[int, tuple[int, int, int]]]:
         """``(value, file voxel)`` of every disc (what the label image holds)."""
         return [(d.value, d.voxel) for d in self.discs]
-
-
-def file_slice_to_canonical_x(image: LoadedImage, index: int) -> int:
-    """Convert a slice index along the file's own left-right axis to the canonical x index.
-
-    Raises:
-        ArgumentValueError: (``-x``) the index is outside the file's L-R axis.
-    """
-    m = np.linalg.inv(image.file_affine) @ image.affine
-    lr_axis = int(np.argmax(np.abs(m[:3, 0])))
-    n = image.file_shape[lr_axis]
-    if not 0 <= index < n:
-        raise ArgumentValueError(f"{image.path}: -x {index} is outside the left-right axis (0..{n - 1})", "-x")
-    ijk = np.zeros(3)
-    ijk[lr_axis] = index
-    return int(round(image.file_to_canonical(ijk)[0]))
 
 
 def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence[DecodedDisc],

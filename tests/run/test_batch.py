@@ -15,17 +15,12 @@ import pytest
 
 from hca_disc_label.cli.main import main
 from hca_disc_label.errors import DataError, HCAError
-from hca_disc_label.inference.batch import (
-    BatchSummary,
-    ImageJob,
-    contrast_from_name,
-    find_images,
-    is_up_to_date,
-    label_dataset,
-    select_shard,
-    write_dataset_description,
-)
+from hca_disc_label.naming import contrast_from_name
 from hca_disc_label.qc.report import load_records
+from hca_disc_label.run.batch import label_dataset
+from hca_disc_label.run.derivative import write_dataset_description
+from hca_disc_label.run.plan import ImageJob, find_images, is_up_to_date, select_shard
+from hca_disc_label.run.summary import BatchSummary
 
 THR = 0.0001
 SMALL = "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"  # the smallest real image (fast)
@@ -363,7 +358,7 @@ def _crashing_worker(task):
     """Stand-in worker: dies like an out-of-memory kill on one image (spawned: importable by name)."""
     import time as _time
 
-    from hca_disc_label.inference.workers import TaskResult
+    from hca_disc_label.run.workers import TaskResult
 
     if "crash" in task.input:
         os._exit(3)
@@ -372,7 +367,7 @@ def _crashing_worker(task):
 
 
 def test_a_dying_worker_fails_only_its_image_and_the_batch_goes_on():
-    from hca_disc_label.inference.workers import EngineSettings, LabelTask, run_pool
+    from hca_disc_label.run.workers import EngineSettings, LabelTask, run_pool
 
     tasks = [LabelTask(f"img{k}", "out", "t2", "m", "sha") for k in range(6)]
     tasks.insert(2, LabelTask("crash", "out", "t2", "m", "sha"))

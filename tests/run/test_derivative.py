@@ -22,8 +22,8 @@ import pytest
 
 from hca_disc_label import atomic
 from hca_disc_label.cli.main import main
-from hca_disc_label.inference.batch import label_dataset
 from hca_disc_label.naming import bids_uri, dataset_root_of
+from hca_disc_label.run.batch import label_dataset
 from hca_disc_label.sidecar import generated_by_us
 
 THR = 0.0001

@@ -1,0 +1,1 @@
+"""Everything that writes: one image (pipeline), a dataset (batch, workers), the summary, the derivative folder."""
