@@ -210,7 +210,7 @@ def _tips_u(spine) -> dict[int, float]:
 
 def _s1s2_remnant(spine):
     """The S1/S2 remnant disc (first fused disc below L5/S1), or None."""
-    from hca_disc_label.synth.anatomy import N_MOBILE
+    from hca_disc_label.synth.spine_params import N_MOBILE
 
     if len(spine.discs) > N_MOBILE and spine.discs[N_MOBILE].value == 0:
         return spine.discs[N_MOBILE]
