@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from hca_disc_label._version import __version__
 from hca_disc_label.atomic import write_text_atomic
 from hca_disc_label.naming import PIPELINE_FOLDER, bids_uri, sidecar_path_for
+from hca_disc_label.weights.card import model_sha256
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,9 @@ def generated_by(**fields: Any) -> dict:
 
 
 def model_block(name: str, version: str, card: Mapping[str, Any] | None) -> dict:
-    """The sidecar's ``GeneratedBy[].Model`` block: ``Name``, ``Version`` and the weights'
-    ``SHA256`` from the model card (None when the card lists no weights)."""
-    files = (card or {}).get("files") or {}
-    sha = (files.get("weights") or {}).get("sha256") if isinstance(files, dict) else None
-    return {"Name": str(name), "Version": str(version), "SHA256": sha or None}
+    """The sidecar's ``GeneratedBy[].Model`` block: ``Name``, ``Version`` and the model's
+    ``SHA256`` from the model card (:func:`~hca_disc_label.weights.card.model_sha256`)."""
+    return {"Name": str(name), "Version": str(version), "SHA256": model_sha256(card or {})}
 
 
 def build_sidecar(

@@ -340,7 +340,7 @@ def test_bad_model_folder(fault, backend, good_image, tmp_path, capsys):
 def test_architecture_keys_match_the_network_config():
     import dataclasses
 
-    from hca_disc_label.inference.backends import ARCHITECTURE_KEYS
+    from hca_disc_label.model.build import ARCHITECTURE_KEYS
     from hca_disc_label.model.hca_net import ModelConfig
 
     assert ARCHITECTURE_KEYS == {f.name for f in dataclasses.fields(ModelConfig)}

@@ -71,7 +71,7 @@ class TrainConfig:
         init: model to fine-tune from (registry NAME[@VERSION] or folder); None = scratch.
         landmarks: also predict the landmark channels of
             :data:`~hca_disc_label.conventions.LANDMARKS` (after the disc channels); an
-            ``init`` model without them gets them added (:func:`~.hca_net.add_output_channels`).
+            ``init`` model without them gets them added (:func:`~hca_disc_label.model.build.add_output_channels`).
         resume: continue from ``out_dir/checkpoints/last.pt``.
         micro_batches: gradient accumulation chunks per process.
         workers: data-loading worker processes.
@@ -259,7 +259,7 @@ def case_weights(cases: list, oversample: tuple[tuple[str, float], ...]) -> tupl
 
 def _build(config: TrainConfig):
     """(network, architecture dict, channel values, init description)."""
-    from hca_disc_label.inference.backends import build_torch_model
+    from hca_disc_label.model.build import build_torch_model
     from hca_disc_label.model.hca_net import COMPACT_CONFIG
 
     if config.init:
@@ -270,7 +270,7 @@ def _build(config: TrainConfig):
         net = build_torch_model(folder.architecture, folder.weights_path)
         missing = [c for c in LANDMARKS if c not in values] if config.landmarks else []
         if missing:
-            from hca_disc_label.model.hca_net import add_output_channels
+            from hca_disc_label.model.build import add_output_channels
 
             net = add_output_channels(net, len(missing), seed=config.seed)
             values += missing
@@ -577,7 +577,7 @@ def _export(config: TrainConfig, net, arch: dict, values: list[int], ckpt_dir: P
     """Write ``out_dir/model``: best (else last) weights, card, ONNX."""
     import torch
 
-    from hca_disc_label.training.export import write_trained_model
+    from hca_disc_label.weights.release import write_trained_model
 
     best_path = ckpt_dir / BEST_NAME
     state = net.state_dict()

@@ -169,7 +169,7 @@ def test_onnx_export_dynamic_size_matches_torch(tmp_path) -> None:
 
 
 def test_added_output_channels_keep_every_trained_output() -> None:
-    from hca_disc_label.model.hca_net import add_output_channels
+    from hca_disc_label.model.build import add_output_channels
 
     torch.manual_seed(0)
     net = HCANet(COMPACT_CONFIG).eval()
