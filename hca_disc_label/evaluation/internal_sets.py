@@ -426,13 +426,14 @@ no released model trained on."""
 
 def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, split_seed: int = SPLIT_SEED) -> list:
     """The held-out real cases (:class:`~hca_disc_label.training.data.BidsCase`) of the
-    trainer's split (:func:`~hca_disc_label.training.trainer.split_subjects` with its default
+    trainer's split (:func:`~hca_disc_label.training.split.split_subjects` with its default
     validation fraction and ``split_seed``) over the subjects of ``train_data`` that are not
     :data:`SACRUM_SUBJECTS`. Only the held-out images are loaded."""
     from fnmatch import fnmatch
 
     from hca_disc_label.training.data import find_bids_pairs, load_bids_case
-    from hca_disc_label.training.trainer import TrainConfig, split_subjects
+    from hca_disc_label.training.config import TrainConfig
+    from hca_disc_label.training.split import split_subjects
 
     root = Path(train_data) if train_data is not None else default_train_data()
     pairs = [p for p in find_bids_pairs(root) if not fnmatch(p[0], SACRUM_SUBJECTS)]
