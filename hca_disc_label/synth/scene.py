@@ -56,6 +56,7 @@ class Subject:
         head, body: head and trunk parameters.
         parts: scene parts in paint order (filled by :func:`build_parts`).
         detail_seed: seed of the small random details of the parts (veins, roots, ...).
+        persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus.
     """
 
     spine: Spine
@@ -63,6 +64,7 @@ class Subject:
     body: BodyParams
     parts: list[Part]
     detail_seed: int = 0
+    persistent_s1s2: float = PERSISTENT_S1S2
 
 
 def sample_subject(rng: np.random.Generator, region: str = "whole", tilt_sd_deg: float = 5.0) -> Subject:
@@ -102,7 +104,8 @@ def build_parts(subject: Subject, s_range: tuple[float, float] | None = None, la
             needed by 3D volumes.
     """
     rng = np.random.default_rng(subject.detail_seed)
-    subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral)
+    subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral,
+                                  subject.persistent_s1s2)
     return subject.parts
 
 
@@ -156,7 +159,8 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
     return out
 
 
-def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
+def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float],
+                persistent_s1s2: float = PERSISTENT_S1S2) -> list[Part]:
     nd = len(spine.discs)
     r = rng.random((nd, 4))
     # Nucleus brightness varies between people (hydration) and is often lower in the neck.
@@ -176,7 +180,7 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
                 # must still not be counted as L5/S1.
                 core = shapes.shrink(d.outline, 1.2)
                 out.append(poly(core, Tissue.NUCLEUS, 0.6 + 0.4 * r[i, 3], hw=0.6 * d.half_width, mode="round"))
-            elif i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
+            elif i == N_MOBILE and r[i, 2] < persistent_s1s2:
                 # S1/S2 often keeps a hydrated nucleus into adulthood: a small disc below
                 # L5/S1 that must not be counted (taken for L5/S1, it shifts every label up).
                 core = shapes.shrink(d.outline, 0.6)
@@ -337,12 +341,13 @@ def synchondrosis_band(bridge: np.ndarray, half_thickness: float) -> np.ndarray:
 
 
 def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator,
-                  s_range: tuple[float, float] | None = None, lateral: bool = False) -> list[Part]:
+                  s_range: tuple[float, float] | None = None, lateral: bool = False,
+                  persistent_s1s2: float = PERSISTENT_S1S2) -> list[Part]:
     """Every part of a subject in paint order (back to front), limited to ``s_range``."""
     rs = (-np.inf, np.inf) if s_range is None else s_range
     canal_before, canal_after, cord_front_top = canal_parts(spine, rng, rs)
     bones = _bone_parts(spine, rng, rs)
-    discs = _disc_parts(spine, rng, rs)
+    discs = _disc_parts(spine, rng, rs, persistent_s1s2)
     posterior = _posterior_parts(spine, hp, rng, rs)
     with_head = rs[0] < spine.body_s[2, 0]  # the head reaches down to about C3 (mandible, tongue)
     trunk = trunk_parts(spine, bp, rs, (*back_of_head(spine, hp), inion_u(spine, hp)))

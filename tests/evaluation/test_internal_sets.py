@@ -9,17 +9,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hca_disc_label.evaluation import internal_case as C
 from hca_disc_label.evaluation import internal_sets as I
+from hca_disc_label.evaluation import synthetic_sets as S
 
 N = 3  # cases per synthetic set in these tests
 
 
 @pytest.fixture(scope="module")
-def cases() -> dict[str, list[I.InternalCase]]:
-    return {name: list(I.synthetic_set(name, N, seed=0)) for name in I.SYNTHETIC_SETS}
+def cases() -> dict[str, list[C.InternalCase]]:
+    return {name: list(S.synthetic_set(name, N, seed=0)) for name in C.SYNTHETIC_SETS}
 
 
-def _assert_well_formed(case: I.InternalCase, name: str) -> None:
+def _assert_well_formed(case: C.InternalCase, name: str) -> None:
     image = case.image
     assert case.set_name == name
     assert image.ndim == 2 and image.dtype == np.float32
@@ -45,23 +47,23 @@ def test_every_case_is_a_model_frame_image_with_its_discs_inside(cases):
 
 def test_same_seed_same_images_other_seed_other_images(cases):
     for name, items in cases.items():
-        again = I.synthetic_case(name, N - 1, seed=0)
+        again = S.synthetic_case(name, N - 1, seed=0)
         assert again.case_id == items[-1].case_id
         np.testing.assert_array_equal(again.image, items[-1].image)
         assert again.discs == items[-1].discs
-        other = I.synthetic_case(name, N - 1, seed=1)
+        other = S.synthetic_case(name, N - 1, seed=1)
         assert other.image.shape != again.image.shape or not np.array_equal(other.image, again.image)
     # a case does not depend on the set size
-    np.testing.assert_array_equal(next(iter(I.synthetic_set(I.SYNTHETIC_SETS[0], 1))).image,
-                                  cases[I.SYNTHETIC_SETS[0]][0].image)
+    np.testing.assert_array_equal(next(iter(S.synthetic_set(C.SYNTHETIC_SETS[0], 1))).image,
+                                  cases[C.SYNTHETIC_SETS[0]][0].image)
 
 
 def test_s1s2_remnant_is_visible_below_l5s1(cases):
     for case in cases["syn:s1s2-remnant"]:
         m = case.meta
         assert 25 in case.discs
-        assert m["remnant_px"] >= I.REMNANT_MIN_PX
-        assert abs(m["remnant_contrast"]) >= I.REMNANT_MIN_CONTRAST
+        assert m["remnant_px"] >= S.REMNANT_MIN_PX
+        assert abs(m["remnant_contrast"]) >= S.REMNANT_MIN_CONTRAST
         outline = np.array(m["remnant_outline_px"])
         h, w = case.image.shape
         assert outline[:, 0].max() <= h - 1
