@@ -113,7 +113,7 @@ def create_backend(model, backend: str = "auto", device: str = "auto", threads: 
     """Create the inference backend for a model folder.
 
     Args:
-        model: a :class:`hca_disc_label.weights.registry.ModelFolder`.
+        model: a :class:`hca_disc_label.weights.card.ModelFolder`.
         backend: "auto" (ONNX when the model has an ONNX file and onnxruntime is installed,
             else PyTorch), "torch" or "onnx".
         device: "auto", "cpu" or "cuda".

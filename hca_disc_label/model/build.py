@@ -6,7 +6,13 @@ serve the ONNX path too (which never imports torch); the builders import it when
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from hca_disc_label.errors import ModelError, first_line
+
+if TYPE_CHECKING:  # torch only when a network is built
+    from hca_disc_label.model.hca_net import HCANet
 
 ARCHITECTURE_KEYS: frozenset[str] = frozenset({
     "in_channels", "num_classes", "width", "num_stacks", "depth", "stem_stride", "mlka_kernel",
@@ -38,7 +44,7 @@ def check_card(model) -> None:
                          f"{n_values} channel values")
 
 
-def build_torch_model(architecture: dict, weights_path=None):
+def build_torch_model(architecture: dict, weights_path: str | Path | None = None) -> HCANet:
     """Instantiate HCA-Net from an architecture dict and optionally load a state dict.
 
     Args:
@@ -72,7 +78,7 @@ def build_torch_model(architecture: dict, weights_path=None):
     return net.eval()
 
 
-def add_output_channels(net, extra: int, seed: int = 0):
+def add_output_channels(net: HCANet, extra: int, seed: int = 0) -> HCANet:
     """A copy of ``net`` with ``extra`` new heatmap channels after the existing ones.
 
     Every trained weight is kept: the per-stack heads and the merge keep their old channels
