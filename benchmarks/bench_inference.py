@@ -69,7 +69,7 @@ def _random_model_folder(out: Path, name: str, architecture: dict) -> object:
 
     from hca_disc_label.conventions import DISC_VALUES
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
-    from hca_disc_label.training.export import write_trained_model
+    from hca_disc_label.weights.release import write_trained_model
     from hca_disc_label.weights import load_model_folder
 
     torch.manual_seed(0)
@@ -112,7 +112,7 @@ def paper_model(tmp: Path) -> Bench:
 
 
 def _params(folder) -> int:
-    from hca_disc_label.inference.backends import build_torch_model
+    from hca_disc_label.model.build import build_torch_model
     from hca_disc_label.model.hca_net import count_parameters
 
     return count_parameters(build_torch_model(folder.architecture))
@@ -301,7 +301,7 @@ def explore_rows(bench: Bench, repeats: int, threads: int, tmp: Path) -> list[li
     import onnxruntime as ort
     import torch
 
-    from hca_disc_label.inference.backends import build_torch_model
+    from hca_disc_label.model.build import build_torch_model
 
     x = np.random.default_rng(0).random((1, 1, 256, 256), dtype=np.float32)
     rows = []

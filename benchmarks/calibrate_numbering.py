@@ -107,7 +107,8 @@ def _junction_images(n: int, seed: int):
     """The synthetic junction sets of ``evaluation.internal_sets`` (S1/S2 remnant, sacrum at the
     lower edge, full cervical fields, crops from C2), ``n`` images each."""
     try:
-        from hca_disc_label.evaluation.internal_sets import SYNTHETIC_SETS, internal_sets
+        from hca_disc_label.evaluation.internal_case import SYNTHETIC_SETS
+        from hca_disc_label.evaluation.internal_sets import internal_sets
     except ImportError:  # older checkout without the named internal sets
         print("evaluation.internal_sets not available: no junction set", flush=True)
         return
@@ -340,7 +341,7 @@ def choose_threshold(cases: list[dict], conf: np.ndarray, target: float) -> floa
 
 def reliability(cases: list[dict], conf: np.ndarray, bins: int = 10) -> list[tuple]:
     """``(low, high, images, mean confidence, share all right)`` per confidence bin."""
-    from hca_disc_label.evaluation.metrics import reliability_bins
+    from hca_disc_label.evaluation.aggregation import reliability_bins
 
     return reliability_bins(conf, [c["all_right"] for c in cases], bins)
 

@@ -35,7 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hca_disc_label.evaluation.internal_sets import CROPS_PER_IMAGE, SET_NAMES, internal_sets  # noqa: E402
+from hca_disc_label.evaluation.internal_case import SET_NAMES  # noqa: E402
+from hca_disc_label.evaluation.internal_sets import CROPS_PER_IMAGE, internal_sets  # noqa: E402
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
 from hca_disc_label.inference.decode import decode_heatmaps  # noqa: E402
 from hca_disc_label.preprocessing import pad_to_multiple  # noqa: E402

@@ -52,3 +52,10 @@ class ArgumentValueError(HCAError):
 
 class MissingExtraError(ModelError):
     """An optional dependency (PyTorch, onnx) is not installed; the message names the pip extra."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when empty), at most 200 characters:
+    third-party errors (torch, onnxruntime) become one readable line of an :class:`HCAError`."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]

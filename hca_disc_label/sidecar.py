@@ -50,12 +50,10 @@ def generated_by(**fields: Any) -> dict:
     return entry
 
 
-def model_block(name: str, version: str, card: Mapping[str, Any] | None) -> dict:
-    """The sidecar's ``GeneratedBy[].Model`` block: ``Name``, ``Version`` and the weights'
-    ``SHA256`` from the model card (None when the card lists no weights)."""
-    files = (card or {}).get("files") or {}
-    sha = (files.get("weights") or {}).get("sha256") if isinstance(files, dict) else None
-    return {"Name": str(name), "Version": str(version), "SHA256": sha or None}
+def model_block(name: str, version: str, sha256: str | None) -> dict:
+    """The sidecar's ``GeneratedBy[].Model`` block: ``Name``, ``Version`` and the model's
+    ``SHA256`` (the caller takes it from the card: :func:`~hca_disc_label.weights.card.model_sha256`)."""
+    return {"Name": str(name), "Version": str(version), "SHA256": sha256}
 
 
 def build_sidecar(

@@ -29,7 +29,7 @@ from hca_disc_label.weights import (  # noqa: E402
 
 
 def _params(folder) -> int:
-    from hca_disc_label.inference.backends import build_torch_model
+    from hca_disc_label.model.build import build_torch_model
     from hca_disc_label.model.hca_net import count_parameters
 
     return count_parameters(build_torch_model(folder.architecture, folder.weights_path))

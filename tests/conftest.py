@@ -43,7 +43,7 @@ def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.
 
     from hca_disc_label.conventions import DISC_VALUES
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
-    from hca_disc_label.training.export import write_trained_model
+    from hca_disc_label.weights.release import write_trained_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(**TINY_ARCH)

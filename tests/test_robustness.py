@@ -337,15 +337,6 @@ def test_bad_model_folder(fault, backend, good_image, tmp_path, capsys):
     _check_promise(rc, err, 1, "model", before, good_image.parent, out)
 
 
-def test_architecture_keys_match_the_network_config():
-    import dataclasses
-
-    from hca_disc_label.inference.backends import ARCHITECTURE_KEYS
-    from hca_disc_label.model.hca_net import ModelConfig
-
-    assert ARCHITECTURE_KEYS == {f.name for f in dataclasses.fields(ModelConfig)}
-
-
 def test_train_ofolder_on_a_file_and_failed_init_leave_nothing(tmp_path, capsys):
     blocker = tmp_path / "run.txt"
     blocker.write_text("x")

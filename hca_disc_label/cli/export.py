@@ -1,22 +1,19 @@
 """``hca_label export``: write a model's ONNX export (dynamic height/width) and check it.
 
-The export is verified before it is kept: ONNX Runtime and PyTorch run the same random
-image, of a size different from the export's example input (so a graph frozen to the
-example size fails), and the largest absolute difference of the heatmaps is printed.
+The export and its check are :func:`hca_disc_label.weights.release.export_and_verify`: ONNX
+Runtime and PyTorch run the same random image, of a size different from the export's example
+input (so a graph frozen to the example size fails), and the largest absolute difference of
+the heatmaps is printed. This module only reads the options and writes the file.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from hca_disc_label.cli.common import SCTCommand, setup_logging, verbose_option
-
-RELATIVE_TOLERANCE = 1e-4
-"""Largest accepted |ONNX - PyTorch| as a fraction of the PyTorch heatmaps' range."""
 
 _EPILOG = (
     "Examples: hca_label export -model path/to/model_folder -o model.onnx ; "
@@ -45,7 +42,7 @@ _EPILOG = (
 @verbose_option
 def command(model: str, output: Path | None, opset: int | None, into_folder: bool, verbose: str) -> int:
     setup_logging(verbose)
-    from hca_disc_label.training.export import ONNX_OPSET
+    from hca_disc_label.weights.release import ONNX_OPSET, add_onnx_to_folder, export_and_verify
 
     say = click.echo if verbose != "0" else (lambda text: None)  # -v 0: nothing on stdout
 
@@ -61,7 +58,7 @@ def command(model: str, output: Path | None, opset: int | None, into_folder: boo
             _install_file(onnx_tmp, output)
             say(f"Wrote {output} ({size_mb:.1f} MB, opset {opset}, dynamic height/width)")
         if into_folder:
-            updated = _register_in_folder(folder, onnx_tmp, info)
+            updated = add_onnx_to_folder(folder, onnx_tmp, info)
             sha = updated.card["files"]["onnx"]["sha256"]
             say(f"Updated {updated.path / 'model.json'}: model.onnx sha256 {sha}")
     return 0
@@ -70,7 +67,7 @@ def command(model: str, output: Path | None, opset: int | None, into_folder: boo
 def _load_folder(spec: str, into_folder: bool):
     """Resolve ``-model``; ``-into-folder`` only accepts a local folder path."""
     from hca_disc_label.weights import load_model_folder, load_registry, parse_spec, resolve_model
-    from hca_disc_label.weights.store import is_path_spec
+    from hca_disc_label.weights.resolve import is_path_spec
 
     registry = load_registry()
     is_path = is_path_spec(spec, registry) or Path(spec).expanduser().is_dir()
@@ -87,67 +84,6 @@ def _load_folder(spec: str, into_folder: bool):
     return resolve_model(spec, entry.contrasts[0] if entry and entry.contrasts else "t2")
 
 
-def export_and_verify(folder, out_path: Path, opset: int, say: Callable[[str], None] = click.echo) -> dict:
-    """Export ``folder``'s PyTorch weights to ``out_path`` and compare ORT with PyTorch.
-
-    The check input is ``(1, 1, 3m, 2m)`` (m = the size multiple) while the export's example
-    is ``(1, 1, 2m, 2m)``, so both a frozen height and a height/width mix-up are caught.
-
-    ``say`` prints the comparison (the CLI's ``-v 0`` silences it).
-
-    Returns:
-        The export record ``{"opset", "input", "output"}`` for the model card.
-
-    Raises:
-        ModelError: no PyTorch weights, export failure, or a mismatch above
-            :data:`RELATIVE_TOLERANCE` of the heatmap range.
-    """
-    import numpy as np
-
-    from hca_disc_label.errors import ModelError
-    from hca_disc_label.inference.backends import build_torch_model
-    from hca_disc_label.training.export import export_onnx
-
-    net = build_torch_model(folder.architecture, folder.weights_path)
-    m = net.size_multiple
-    try:
-        info = export_onnx(net, out_path, example_hw=(2 * m, 2 * m), opset=opset)
-    except Exception as exc:  # the exporter raises many untyped errors (unsupported op/opset)
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise ModelError(f"ONNX export of {folder.spec} failed at opset {opset}: {first}") from None
-    image = np.random.default_rng(0).random((1, 1, 3 * m, 2 * m), dtype=np.float32)
-    reference = _torch_forward(net, image)
-    exported = _onnx_forward(out_path, image)
-    if exported.shape != reference.shape:
-        raise ModelError(f"ONNX export of {folder.spec} gives shape {exported.shape}, PyTorch {reference.shape}")
-    diff = float(np.max(np.abs(exported - reference)))
-    tolerance = RELATIVE_TOLERANCE * max(float(np.ptp(reference)), 1e-6)
-    say(
-        f"Verified with onnxruntime on a 1x1x{3 * m}x{2 * m} input (export example 1x1x{2 * m}x{2 * m}): "
-        f"max abs diff {diff:.3g} vs PyTorch (tolerance {tolerance:.3g})"
-    )
-    if not diff <= tolerance:
-        raise ModelError(f"ONNX export of {folder.spec} differs from PyTorch by {diff:.3g} (> {tolerance:.3g})")
-    return info
-
-
-def _torch_forward(net, image):
-    import torch
-
-    with torch.inference_mode():
-        return net(torch.from_numpy(image)).numpy()
-
-
-def _onnx_forward(path: Path, image):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, {session.get_inputs()[0].name: image})
-    return out
-
-
 def _install_file(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` atomically (temp file in the destination folder + rename)."""
     from hca_disc_label.atomic import copy_atomic
@@ -158,14 +94,3 @@ def _install_file(src: Path, dst: Path) -> None:
         copy_atomic(src, dst)
     except OSError as exc:
         raise OutputError(f"{dst}: cannot write ({exc.strerror or exc})") from None
-
-
-def _register_in_folder(folder, onnx_file: Path, info: dict):
-    """Put ``onnx_file`` in the folder as model.json's "onnx" file (sha256, size, opset)."""
-    import copy
-
-    from hca_disc_label.weights import write_model_folder
-
-    card = copy.deepcopy(folder.card)
-    card["onnx"] = info
-    return write_model_folder(folder.path, card, {"onnx": onnx_file})

@@ -39,7 +39,7 @@ def command() -> None:
 @click.option("-json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(as_json: bool) -> None:
     """List registered and installed models (name, version, contrasts, default, status)."""
-    from hca_disc_label.weights.store import list_models
+    from hca_disc_label.weights.cache import list_models
 
     rows = list_models()
     if as_json:
@@ -101,7 +101,7 @@ def install_cmd(spec: str | None, from_file: str | None, force: bool, verbose: s
 @command.command(name="verify")
 def verify_cmd() -> None:
     """Re-check the SHA-256 of every embedded and installed model (exit 1 on any failure)."""
-    from hca_disc_label.weights.store import verify_installed
+    from hca_disc_label.weights.cache import verify_installed
 
     results = verify_installed()
     if not results:
@@ -118,7 +118,7 @@ def verify_cmd() -> None:
 @click.argument("spec", metavar="NAME[@VERSION]")
 def path_cmd(spec: str) -> None:
     """Print the folder of an embedded or installed model (verified; never downloads)."""
-    from hca_disc_label.weights.store import locate_model
+    from hca_disc_label.weights.resolve import locate_model
 
     folder = locate_model(spec)
     if folder is None:
@@ -129,8 +129,10 @@ def path_cmd(spec: str) -> None:
 # --------------------------------------------------------------------------- info helpers
 def _gather_info(spec: str) -> dict[str, Any]:
     """Registry entry + local card + status for ``spec``, without network access."""
-    from hca_disc_label.weights.registry import load_registry, parse_spec
-    from hca_disc_label.weights.store import is_path_spec, locate_model, model_status
+    from hca_disc_label.weights.cache import model_status
+    from hca_disc_label.weights.registry import load_registry
+    from hca_disc_label.weights.resolve import is_path_spec, locate_model
+    from hca_disc_label.weights.spec import parse_spec
 
     registry = load_registry()
     entry = None

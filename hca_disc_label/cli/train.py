@@ -112,7 +112,8 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, init, landmarks, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
-    from hca_disc_label.training.trainer import TrainConfig, train
+    from hca_disc_label.training.config import TrainConfig
+    from hca_disc_label.training.trainer import train
 
     config = TrainConfig(
         out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,

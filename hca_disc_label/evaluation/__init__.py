@@ -6,7 +6,7 @@ Public API::
     result = evaluate("preds/", "bids/", out_dir="eval/")   # EvaluationResult
     print(result.tables_markdown())
 
-Two protocols are computed (details in :mod:`hca_disc_label.evaluation.metrics`): the
+Two protocols are computed (details in :mod:`hca_disc_label.evaluation.matching`): the
 paper's identity-free nearest match (DTT, FNR, FPR as in its Table 1, but in mm) and a
 label-aware match by SCT value (identity accuracy, mislabelled, FP inside / outside the
 annotated range). Ground truth is only compared against, never used to steer predictions.
@@ -27,17 +27,17 @@ from hca_disc_label.evaluation.discovery import (
     find_predictions,
     pair_cases,
 )
-from hca_disc_label.evaluation.metrics import (
+from hca_disc_label.evaluation.aggregation import GroupSummary, summarise
+from hca_disc_label.evaluation.matching import (
     DEFAULT_FN_MM,
     DEFAULT_FP_MM,
     CaseMetrics,
     Disc,
-    GroupSummary,
     discs_from_points,
     evaluate_case,
-    summarise,
 )
-from hca_disc_label.evaluation.report import CaseResult, EvaluationResult
+from hca_disc_label.evaluation.result import CaseResult, EvaluationResult
+from hca_disc_label.evaluation.writers import write_reports
 
 __all__ = [
     "CaseMetrics",
@@ -146,5 +146,5 @@ def evaluate(pred: str | os.PathLike[str], gt: str | os.PathLike[str],
                 "identity accuracy %.2f %%", overall.n_cases, overall.n_gt, overall.paper_dtt.mean,
                 overall.paper_fnr_pct, overall.paper_fpr_pct, overall.identity_accuracy_pct)
     if out_dir is not None:
-        result.write(out_dir, plot=plot)
+        write_reports(result, out_dir, plot=plot)
     return result

@@ -13,40 +13,13 @@ from typing import Protocol
 
 import numpy as np
 
-from hca_disc_label.errors import ModelError
+from hca_disc_label.errors import ModelError, first_line
+from hca_disc_label.model.build import build_torch_model, check_card
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
 DEVICES = ("auto", "cpu", "cuda")
-ARCHITECTURE_KEYS: frozenset[str] = frozenset({
-    "in_channels", "num_classes", "width", "num_stacks", "depth", "stem_stride", "mlka_kernel",
-    "mlka_branches", "blocks_per_stack",
-})
-"""The fields of :class:`~hca_disc_label.model.hca_net.ModelConfig`, known here without
-importing torch (a test keeps the two equal), so the ONNX path checks cards too."""
-
-
-def check_card(model) -> None:
-    """Reject a model card that cannot describe the network behind either backend.
-
-    Checks (no torch import): the architecture is an object whose keys are all ModelConfig
-    fields, and ``num_classes`` (when given) matches the number of channel values.
-
-    Raises:
-        ModelError: naming the model and the problem.
-    """
-    arch = model.architecture
-    name = f"{model.name} {model.version}"
-    if not isinstance(arch, dict):
-        raise ModelError(f"model {name}: architecture must be an object")
-    unknown = sorted(set(arch) - ARCHITECTURE_KEYS)
-    if unknown:
-        raise ModelError(f"model {name}: unknown architecture key(s) {', '.join(unknown)} in its model.json")
-    n_values = len(list(model.channel_values))
-    if "num_classes" in arch and arch["num_classes"] != n_values:
-        raise ModelError(f"model {name}: architecture num_classes {arch['num_classes']!r} does not match its "
-                         f"{n_values} channel values")
 
 
 class Backend(Protocol):
@@ -57,45 +30,6 @@ class Backend(Protocol):
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """``(H, W)`` float32 model-frame image -> ``(V, h, w)`` float32 heatmaps."""
-
-
-def build_torch_model(architecture: dict, weights_path=None):
-    """Instantiate HCA-Net from an architecture dict and optionally load a state dict.
-
-    Args:
-        architecture: :class:`ModelConfig` as a dict (``model.json["architecture"]``).
-        weights_path: torch state dict file (float16 or float32 tensors) or None.
-
-    Returns:
-        The network in eval mode (float32, CPU).
-    """
-    from hca_disc_label.extras import require
-
-    require("torch", "building the PyTorch network")
-    import torch
-
-    from hca_disc_label.model.hca_net import HCANet, ModelConfig
-
-    try:
-        net = HCANet(ModelConfig.from_dict(architecture))
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"invalid architecture in the model card ({_first_line(exc)})") from None
-    if weights_path is not None:
-        try:
-            state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise ValueError(f"not a state dict ({type(state).__name__})")
-            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-        except MemoryError:
-            raise ModelError(f"{weights_path}: cannot load weights (out of memory)") from None
-        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
-            raise ModelError(f"{weights_path}: cannot load weights ({_first_line(exc)})") from None
-    return net.eval()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:200]
 
 
 @dataclass
@@ -171,7 +105,7 @@ def _onnx_backend(model, device: str, threads: int | None = None) -> OnnxBackend
     try:
         session = ort.InferenceSession(str(model.onnx_path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-        raise ModelError(f"{model.onnx_path}: cannot load ONNX model ({_first_line(exc)})") from None
+        raise ModelError(f"{model.onnx_path}: cannot load ONNX model ({first_line(exc)})") from None
     return OnnxBackend(session, "cuda" if use_cuda else "cpu")
 
 
@@ -179,7 +113,7 @@ def create_backend(model, backend: str = "auto", device: str = "auto", threads: 
     """Create the inference backend for a model folder.
 
     Args:
-        model: a :class:`hca_disc_label.weights.registry.ModelFolder`.
+        model: a :class:`hca_disc_label.weights.card.ModelFolder`.
         backend: "auto" (ONNX when the model has an ONNX file and onnxruntime is installed,
             else PyTorch), "torch" or "onnx".
         device: "auto", "cpu" or "cuda".

@@ -4,7 +4,7 @@ Each channel is one anatomical disc (an SCT value). Decoding runs in two steps (
 
 1. *Where are discs?* Local maxima of every channel above the threshold are merged into disc
    positions (peaks of different channels on one disc are one disc).
-2. *Which disc is which?* Every position gets a value by dynamic programming over positions
+2. *Which disc is which?* (:mod:`.assign`) Every position gets a value by dynamic programming over positions
    ordered head to feet. A labelling scores the channel evidence of each assigned value and
    pays for geometry the spine cannot have: values must increase head to feet, and the
    distance between two kept discs must match the number of levels between their values
@@ -27,35 +27,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS
+from hca_disc_label.inference.assign import MIN_GAP_MM, Position, assign, score_labelling
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
 from hca_disc_label.inference.landmarks import Landmark, consistent, detect_landmarks, is_junction, named_discs
 from hca_disc_label.inference.lumbosacral import L5S1, SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, lowest_turn
 
 log = logging.getLogger(__name__)
 
-MIN_GAP_MM = 7.0
-"""Smallest distance between consecutive discs, per level of value difference (mm)."""
-MAX_GAP_MM = 60.0
-"""Largest distance between consecutive discs, per level of value difference (mm)."""
 MERGE_MM = 6.0
 """Peaks of different channels closer than this are one disc (mm)."""
-EVIDENCE_WEIGHT = 1.0
-"""Weight of a value's channel evidence at a disc relative to the geometry penalty."""
-SPACING_WEIGHT = 8.0
-"""Penalty per unit of |log(observed / expected distance)| beyond the tolerance."""
-SPACING_TOLERANCE = 0.1
-"""Spacing mismatch (log ratio) accepted at no cost: normal level-to-level variation."""
 ANCHOR_RADIUS_MM = 10.0
 """A user's hint (``-initlabel`` / ``-initz``) names the detected disc within this distance."""
 HINTED_SKIP_PENALTY = 1.0
 """With hints, cost per level skipped between two kept discs: once the user has set the
 count, dropping a detected disc to agree with the channels elsewhere is not a way out."""
-_ANCHOR_BONUS = 1.0e4
-"""Added to an anchored position's node score, far above any labelling's total, so the best
-labelling keeps it; its other values are impossible."""
-SCALES = np.exp(np.linspace(np.log(0.55), np.log(1.6), 23))
-"""Per-image size scales tried (ratio of the image's spacing to the typical spacing)."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +83,6 @@ class Anchor:
     col: float | None = None
 
 
-@dataclass(frozen=True)
-class _Position:
-    row: float
-    col: float
-    confidence: float
-
-
 def _peaks(
     heatmaps: np.ndarray, stride: int, spacing_mm: float, threshold: float
 ) -> list[tuple[float, float, float]]:
@@ -117,16 +96,16 @@ def _peaks(
     return found
 
 
-def _merge(peaks: list[tuple[float, float, float]], spacing_mm: float) -> list[_Position]:
+def _merge(peaks: list[tuple[float, float, float]], spacing_mm: float) -> list[Position]:
     """Greedy strongest-first merge of peaks closer than :data:`MERGE_MM`; sorted by row."""
-    kept: list[_Position] = []
+    kept: list[Position] = []
     for row, col, peak in sorted(peaks, key=lambda p: -p[2]):
         if all(spacing_mm * np.hypot(row - k.row, col - k.col) >= MERGE_MM for k in kept):
-            kept.append(_Position(row, col, peak))
+            kept.append(Position(row, col, peak))
     return sorted(kept, key=lambda p: p.row)
 
 
-def _evidence(heatmaps: np.ndarray, positions: list[_Position], stride: int) -> np.ndarray:
+def _evidence(heatmaps: np.ndarray, positions: list[Position], stride: int) -> np.ndarray:
     """``(n, V)`` strongest value of each channel within one heatmap pixel of each position."""
     _, h, w = heatmaps.shape
     out = np.zeros((len(positions), heatmaps.shape[0]), dtype=float)
@@ -138,14 +117,7 @@ def _evidence(heatmaps: np.ndarray, positions: list[_Position], stride: int) -> 
     return np.clip(out, 0.0, 1.0)
 
 
-def _expected_distances(values: list[int]) -> np.ndarray:
-    """``(V, V)`` typical distance (mm) from disc ``values[a]`` to disc ``values[b]``."""
-    per_level = [TYPICAL_LEVEL_SPACING_MM.get(v, 25.0) for v in range(values[0], values[-1])]
-    along = np.concatenate([[0.0], np.cumsum(per_level)])[np.asarray(values) - values[0]]
-    return along[None, :] - along[:, None]
-
-
-def _anchor_nodes(positions: list[_Position], anchors: Sequence[Anchor], values: list[int],
+def _anchor_nodes(positions: list[Position], anchors: Sequence[Anchor], values: list[int],
                   spacing_mm: float) -> dict[int, int]:
     """``{position index: channel index}`` the anchors fix (nearest detected disc of each)."""
     fixed: dict[int, int] = {}
@@ -164,7 +136,7 @@ def _anchor_nodes(positions: list[_Position], anchors: Sequence[Anchor], values:
     return fixed
 
 
-def _shift_to_anchors(evidence: np.ndarray, positions: list[_Position], fixed: dict[int, int],
+def _shift_to_anchors(evidence: np.ndarray, positions: list[Position], fixed: dict[int, int],
                       unhinted: dict[int, int]) -> np.ndarray:
     """Correct the channels' count by the offset the user's hints reveal.
 
@@ -183,67 +155,6 @@ def _shift_to_anchors(evidence: np.ndarray, positions: list[_Position], fixed: d
         lo, hi = max(0, off), min(v, v + off)
         out[n, lo:hi] = evidence[n, lo - off:hi - off]
     return out
-
-
-def _transition(d: float, gap_levels: np.ndarray, expected: np.ndarray, skip_cost: np.ndarray | float,
-                scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Allowed value steps and their geometry score for two discs ``d`` mm apart.
-
-    ``gap_levels``, ``expected``, ``skip_cost`` broadcast against ``scales`` (e.g. ``(u, w)``
-    against ``(S, 1, 1)``): levels between the two values, their typical distance (mm), the
-    cost of skipped levels. Returns ``(ok, score)``; ``score`` is 0 where the distance fits.
-    """
-    ok = (gap_levels > 0) & (d >= MIN_GAP_MM * gap_levels) & (d <= MAX_GAP_MM * gap_levels)
-    mismatch = np.abs(np.log(d / (scales * expected)))
-    return ok, -SPACING_WEIGHT * np.maximum(0.0, mismatch - SPACING_TOLERANCE) - skip_cost
-
-
-def _assign(
-    positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
-    fixed: dict[int, int] | None = None, skip_penalty: float = 0.0,
-) -> list[tuple[int, int]]:
-    """Best labelling over all scales: ``[(position index, channel index), ...]`` head to feet.
-
-    Dynamic programming over positions sorted head to feet, for every scale at once:
-    ``score[s, i, w]`` is the best total of a labelling whose last kept disc is position
-    ``i`` with channel ``w`` (positions in between are dropped).
-    """
-    n, v = evidence.shape
-    levels = np.array(values, dtype=float)
-    gap_levels = levels[None, :] - levels[:, None]  # (u, w): levels from value u to value w
-    step_ok = gap_levels > 0
-    expected = np.where(step_ok, _expected_distances(values), 1.0)
-    skip_cost = skip_penalty * np.maximum(0.0, gap_levels - 1)
-    rows = np.array([p.row for p in positions])
-    cols = np.array([p.col for p in positions])
-    dist = spacing_mm * np.hypot(rows[:, None] - rows[None, :], cols[:, None] - cols[None, :])
-    node = np.array([p.confidence for p in positions])[:, None] + EVIDENCE_WEIGHT * evidence  # (n, V)
-    for i, k in (fixed or {}).items():
-        node[i] = -np.inf
-        node[i, k] = _ANCHOR_BONUS
-    scales = SCALES[:, None, None]
-    score = np.broadcast_to(node, (len(SCALES), n, v)).copy()
-    back_pos = np.full((len(SCALES), n, v), -1, dtype=int)
-    back_val = np.full((len(SCALES), n, v), -1, dtype=int)
-    for i in range(n):
-        for j in range(i):
-            d = dist[j, i]
-            if rows[i] <= rows[j] or d <= 0:
-                continue
-            ok, trans = _transition(d, gap_levels, expected, skip_cost, scales)
-            cand = np.where(ok, score[:, j, :, None] + trans, -np.inf)
-            u_best = np.argmax(cand, axis=1)  # (S, w)
-            via = np.take_along_axis(cand, u_best[:, None, :], axis=1)[:, 0, :] + node[i]
-            better = via > score[:, i, :]
-            score[:, i, :] = np.where(better, via, score[:, i, :])
-            back_pos[:, i, :] = np.where(better, j, back_pos[:, i, :])
-            back_val[:, i, :] = np.where(better, u_best, back_val[:, i, :])
-    s, i, w = np.unravel_index(int(np.argmax(score)), score.shape)
-    path = []
-    while i >= 0:
-        path.append((int(i), int(w)))
-        i, w = back_pos[s, i, w], back_val[s, i, w]
-    return path[::-1]
 
 
 def decode_heatmaps(
@@ -307,7 +218,7 @@ class Decoding:
     """
 
     discs: list[DecodedDisc]
-    positions: list[_Position]
+    positions: list[Position]
     evidence: np.ndarray
     path: list[tuple[int, int]]
     fixed: dict[int, int]
@@ -322,30 +233,6 @@ class Decoding:
     def score(self, path: Sequence[tuple[int, int]]) -> float:
         """Unhinted DP score of another labelling of these positions (see :func:`score_labelling`)."""
         return score_labelling(self.positions, self.evidence, self.channel_values, self.spacing_mm, path)
-
-
-def score_labelling(positions: Sequence[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
-                    path: Sequence[tuple[int, int]]) -> float:
-    """The objective :func:`_assign` maximises, for one given labelling (best size scale).
-
-    ``path`` is ``[(position index, channel index), ...]`` head to feet, as :func:`_assign`
-    returns. ``-inf`` when the labelling breaks a hard rule (values not increasing, a gap too
-    short or too long for its levels); 0 for an empty labelling.
-    """
-    if not path:
-        return 0.0
-    expected = _expected_distances(values)
-    total = np.full(len(SCALES), sum(positions[i].confidence + EVIDENCE_WEIGHT * evidence[i, k] for i, k in path))
-    for (j, u), (i, w) in zip(path[:-1], path[1:]):
-        d = spacing_mm * float(np.hypot(positions[i].row - positions[j].row, positions[i].col - positions[j].col))
-        gap = float(values[w] - values[u])
-        if positions[i].row <= positions[j].row or d <= 0 or gap <= 0:
-            return float("-inf")
-        ok, trans = _transition(d, np.array(gap), np.array(expected[u, w]), 0.0, SCALES)
-        if not ok:
-            return float("-inf")
-        total += trans
-    return float(total.max())
 
 
 def decode_details(
@@ -384,7 +271,7 @@ def decode_details(
         return Decoding([], [], np.zeros((0, len(channel_values))), [], {}, list(channel_values), spacing_mm,
                         valid_shape)
     network_evidence = evidence = _evidence(heatmaps, positions, output_stride)
-    path = _assign(positions, evidence, list(channel_values), spacing_mm)
+    path = assign(positions, evidence, list(channel_values), spacing_mm)
     fixed = _anchor_nodes(positions, anchors, list(channel_values), spacing_mm)
     landmark_fixed: dict[int, int] = {}
     if not fixed and landmarks:  # hints always win over landmarks
@@ -396,7 +283,7 @@ def decode_details(
                                                                      spacing_mm, path)
     if fixed:
         evidence = _shift_to_anchors(evidence, positions, fixed, dict(path))
-        path = _assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
+        path = assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
     if not set(fixed.items()) <= set(path):
         raise AnchorError("the hints contradict each other (values must increase head to feet, "
                           "with room for the levels between them)")
@@ -411,7 +298,7 @@ def decode_details(
                     landmarks, landmark_fixed, sacral_turn, renumbered)
 
 
-def _count_from_sacrum(positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+def _count_from_sacrum(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
                        path: list[tuple[int, int]]
                        ) -> tuple[np.ndarray, list[tuple[int, int]], float | None, bool]:
     """The lumbosacral turn at the disc above a lowest "L5/S1"
@@ -429,14 +316,14 @@ def _count_from_sacrum(positions: list[_Position], evidence: np.ndarray, values:
         return evidence, path, turn, False
     fixed = {path[-2][0]: values.index(L5S1)}
     shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
-    new_path = _assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
+    new_path = assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
     if not set(fixed.items()) <= set(new_path):
         return evidence, path, turn, False
     log.info("lumbosacral turn %.0f deg: the lowest disc is the S1/S2 remnant, the one above it L5/S1", turn)
     return shifted, new_path, turn, True
 
 
-def _count_from_landmarks(positions: list[_Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+def _count_from_landmarks(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
                           landmarks: list[Landmark], path: list[tuple[int, int]]
                           ) -> tuple[np.ndarray, list[tuple[int, int]], dict[int, int]]:
     """Renumber from the clear landmarks in view, as a hint would (evidence shifted by the
@@ -452,7 +339,7 @@ def _count_from_landmarks(positions: list[_Position], evidence: np.ndarray, valu
         if not fixed:
             break
         shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
-        new_path = _assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
+        new_path = assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
         if set(fixed.items()) <= set(new_path):
             return shifted, new_path, fixed
     return evidence, path, {}

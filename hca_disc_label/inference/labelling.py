@@ -21,7 +21,8 @@ from hca_disc_label.image import LoadedImage
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.labelfile import label_image_like
 from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
-from hca_disc_label.sidecar import build_sidecar, model_block
+from hca_disc_label.sidecar import build_sidecar
+from hca_disc_label.weights.card import model_sha256
 
 __all__ = ["DiscRecord", "Labelling", "ModelInfo", "discs_to_records"]
 
@@ -80,7 +81,7 @@ class ModelInfo:
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
         """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
-        sha = model_block(folder.name, folder.version, folder.card if isinstance(folder.card, dict) else {})["SHA256"]
+        sha = model_sha256(folder.card if isinstance(folder.card, dict) else {})
         return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
 

@@ -47,6 +47,7 @@ from hca_disc_label.run.workers import (
     run_pool,
 )
 from hca_disc_label.sidecar import model_block
+from hca_disc_label.weights.card import model_sha256
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def run_plan(plan: BatchPlan, backend: str = "auto", device: str = "auto", thres
                               numbering_threshold=numbering_threshold)
     folders = plan.folders.values()
     if plan.tasks:
-        models = [model_block(f.name, f.version, f.card) for f in folders]
+        models = [model_block(f.name, f.version, model_sha256(f.card or {})) for f in folders]
         write_dataset_description(plan.out_root, plan.input_dir, models)
     verified = {(str(f.path), f.sha256): f for f in folders}
     _run_tasks(plan.tasks, summary, workers, settings, LabellerSet(settings, verified), qc, progress)

@@ -23,6 +23,7 @@ from hca_disc_label.run.summary import UP_TO_DATE
 from hca_disc_label.run.workers import LabelTask
 from hca_disc_label.sidecar import TOOL_NAME, model_block, written_by_us
 from hca_disc_label.sidecar import is_up_to_date as sidecar_up_to_date
+from hca_disc_label.weights.card import model_sha256
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def is_up_to_date(job: ImageJob, model_folder, threshold: float, qc: Path | None
     input, our sidecar records the same model and threshold) and, with ``qc``, the QC folder
     holds a successful entry for this image and output.
     """
-    model = model_block(model_folder.name, model_folder.version, model_folder.card)
+    model = model_block(model_folder.name, model_folder.version, model_sha256(model_folder.card or {}))
     if not sidecar_up_to_date(job.output_path, job.input_path, model, threshold):
         return False
     if qc is not None:

@@ -103,12 +103,12 @@ def choose_window(rng: np.random.Generator, mode: str, spine: Spine, hp: HeadPar
         raise ValueError(mode)
     width = U(150.0, 230.0) if mode == "whole" else (U(120.0, 220.0) if mode in ("cervicothoracic", "thoracolumbar")
                                                        else U(100.0, 220.0))
-    left, right = _horizontal(rng, spine, top, bot, width, (0.35, 0.72))
+    left, right = horizontal_span(rng, spine, top, bot, width, (0.35, 0.72))
     return Window(top, bot, left, right, region)
 
 
-def _horizontal(rng: np.random.Generator, spine: Spine, top: float, bot: float, width: float,
-                frac: tuple[float, float]) -> tuple[float, float]:
+def horizontal_span(rng: np.random.Generator, spine: Spine, top: float, bot: float, width: float,
+                    frac: tuple[float, float]) -> tuple[float, float]:
     """Place a window of ``width`` so the canal sits at a random fraction from the front."""
     pts = np.array([p for p in spine.tips.values() if top <= p[0] <= bot])
     if len(pts) == 0:
@@ -141,5 +141,5 @@ def _crop_window(rng: np.random.Generator, spine: Spine, centre_value: int, regi
             break
     top, height = best[0], best[1]
     width = rng.uniform(50.0, 100.0)
-    left, right = _horizontal(rng, spine, top, top + height, width, (0.35, 0.7))
+    left, right = horizontal_span(rng, spine, top, top + height, width, (0.35, 0.7))
     return Window(top, top + height, left, right, region)

@@ -213,6 +213,105 @@ def _band_polygon(band: Band) -> np.ndarray:
     return np.concatenate([np.stack([u, va], axis=-1), np.stack([u[::-1], vb[::-1]], axis=-1)])
 
 
+@dataclass
+class _Boxes:
+    """Where each polygon's coverage lives in one flat buffer.
+
+    Polygon ``i`` covers rows ``r0[i]:r1[i]`` and columns ``c0[i]:c1[i]`` (pixels); its block
+    of the buffer is ``n_row[i]`` rows of ``stride[i]`` cells (one spare column) from
+    ``base[i]``, sampled on ``n_sub[i]`` sub-rows. Vertices are in pixels (row, col).
+    """
+
+    ys: np.ndarray
+    xs: np.ndarray
+    sizes: np.ndarray
+    starts: np.ndarray
+    r0: np.ndarray
+    r1: np.ndarray
+    c0: np.ndarray
+    c1: np.ndarray
+    ss: np.ndarray
+    visible: np.ndarray
+    n_sub: np.ndarray
+    n_row: np.ndarray
+    stride: np.ndarray
+    block: np.ndarray
+    base: np.ndarray
+    total_size: int
+
+
+def _boxes(polys: list[np.ndarray], supersample: list[int], shape: tuple[int, int], origin: np.ndarray | None,
+           inv_spacing: np.ndarray | None) -> _Boxes:
+    """Bounding boxes clipped to the image and their places in the buffer."""
+    height, width = shape
+    sizes = np.array([len(p) for p in polys])
+    verts = np.concatenate(polys, axis=0)
+    if origin is not None:
+        verts = (verts - origin) * inv_spacing
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    ys, xs = verts[:, 0], verts[:, 1]
+    r0 = np.maximum(0, np.floor(np.minimum.reduceat(ys, starts) + 0.5)).astype(np.int64)
+    r1 = np.minimum(height, np.floor(np.maximum.reduceat(ys, starts) + 0.5) + 1).astype(np.int64)
+    c0 = np.maximum(0, np.floor(np.minimum.reduceat(xs, starts) + 0.5)).astype(np.int64)
+    c1 = np.minimum(width, np.floor(np.maximum.reduceat(xs, starts) + 0.5) + 1).astype(np.int64)
+    ss = np.asarray(supersample, dtype=np.int64)
+    visible = (r1 > r0) & (c1 > c0) & (sizes >= 3)
+    n_row = np.where(visible, r1 - r0, 0)
+    stride = np.where(visible, c1 - c0 + 1, 0)
+    block = n_row * stride
+    return _Boxes(ys, xs, sizes, starts, r0, r1, c0, c1, ss, visible, np.where(visible, (r1 - r0) * ss, 0), n_row,
+                  stride, block, np.concatenate([[0], np.cumsum(block)[:-1]]), int(block.sum()))
+
+
+def _accumulate(bx: _Boxes) -> np.ndarray | None:
+    """Flat coverage buffer (``bx.total_size``, in [0, 1]), or None when no edge crosses a sub-row."""
+    n_verts = len(bx.ys)
+    poly_of = np.repeat(np.arange(len(bx.sizes)), bx.sizes)
+    nxt = np.arange(n_verts) + 1
+    nxt[bx.starts + bx.sizes - 1] = bx.starts
+    vis_v = bx.visible[poly_of]
+    pid = poly_of[vis_v]
+    yy = (bx.ys - (bx.r0[poly_of] - 0.5)) * bx.ss[poly_of] - 0.5
+    xx = bx.xs - (bx.c0[poly_of] - 0.5)
+    y0, y1 = yy[vis_v], yy[nxt][vis_v]
+    x0, x1 = xx[vis_v], xx[nxt][vis_v]
+    lo = np.maximum(np.ceil(np.minimum(y0, y1)), 0).astype(np.int64)
+    hi = np.minimum(np.ceil(np.maximum(y0, y1)) - 1, bx.n_sub[pid] - 1).astype(np.int64)
+    count = np.maximum(hi - lo + 1, 0)
+    total = int(count.sum())
+    if total == 0:
+        return None
+    edge = np.repeat(np.arange(len(y0)), count)
+    k = lo[edge] + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
+    dy = (y1 - y0)[edge]
+    x = x0[edge] + (k - y0[edge]) * (x1 - x0)[edge] / dy
+    e_pid = pid[edge]
+    # Sub-rows are averaged into their pixel row directly (weight 1 / ss): the winding of a
+    # simple polygon has one sign, so the mean of |winding| is |mean winding|.
+    w = np.sign(dy) / bx.ss[e_pid]
+    n_col = bx.stride[e_pid] - 1
+    cell = np.floor(x).astype(np.int64)
+    frac = cell + 1.0 - x
+    row_base = bx.base[e_pid] + (k // bx.ss[e_pid]) * bx.stride[e_pid]
+    inside = (cell >= 0) & (cell < n_col)
+    left = cell < 0
+    # bincount returns int64 when no weight is selected (an edge run left of every cell)
+    a = np.bincount((row_base + cell)[inside], weights=(w * frac)[inside], minlength=bx.total_size).astype(float)
+    keep = inside | left
+    b = np.bincount((row_base + np.where(left, 0, cell + 1))[keep], weights=w[keep],
+                    minlength=bx.total_size).astype(float)
+    # Row-wise cumulative sum of b: global cumsum minus its value just before each row.
+    cb = np.cumsum(b)
+    row_len = np.repeat(bx.stride, bx.n_row)
+    row_end = np.cumsum(row_len)
+    before = np.concatenate([[0.0], cb[row_end[:-1] - 1]])
+    a += cb
+    a -= np.repeat(before, row_len)
+    cov_flat = np.abs(a, out=a)
+    np.minimum(cov_flat, 1.0, out=cov_flat)
+    return cov_flat
+
+
 def batch_coverage(polys: list[np.ndarray], supersample: list[int], shape: tuple[int, int],
                    origin: np.ndarray | None = None,
                    inv_spacing: np.ndarray | None = None) -> list[tuple[int, int, np.ndarray] | None]:
@@ -230,77 +329,17 @@ def batch_coverage(polys: list[np.ndarray], supersample: list[int], shape: tuple
         or None when it does not touch the image. Coverage is exact horizontally and sampled
         on ``supersample`` sub-rows vertically (non-zero winding, so nested loops add up).
     """
-    n = len(polys)
-    out: list[tuple[int, int, np.ndarray] | None] = [None] * n
-    if n == 0:
+    out: list[tuple[int, int, np.ndarray] | None] = [None] * len(polys)
+    if len(polys) == 0:
         return out
-    height, width = shape
-    sizes = np.array([len(p) for p in polys])
-    verts = np.concatenate(polys, axis=0)
-    if origin is not None:
-        verts = (verts - origin) * inv_spacing
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    ys, xs = verts[:, 0], verts[:, 1]
-    r0 = np.maximum(0, np.floor(np.minimum.reduceat(ys, starts) + 0.5)).astype(np.int64)
-    r1 = np.minimum(height, np.floor(np.maximum.reduceat(ys, starts) + 0.5) + 1).astype(np.int64)
-    c0 = np.maximum(0, np.floor(np.minimum.reduceat(xs, starts) + 0.5)).astype(np.int64)
-    c1 = np.minimum(width, np.floor(np.maximum.reduceat(xs, starts) + 0.5) + 1).astype(np.int64)
-    ss = np.asarray(supersample, dtype=np.int64)
-    visible = (r1 > r0) & (c1 > c0) & (sizes >= 3)
-    if not visible.any():
+    bx = _boxes(polys, supersample, shape, origin, inv_spacing)
+    if not bx.visible.any():
         return out
-    n_sub = np.where(visible, (r1 - r0) * ss, 0)
-    n_row = np.where(visible, r1 - r0, 0)
-    stride = np.where(visible, c1 - c0 + 1, 0)
-    block = n_row * stride
-    base = np.concatenate([[0], np.cumsum(block)[:-1]])
-    total_size = int(block.sum())
-
-    poly_of = np.repeat(np.arange(n), sizes)
-    nxt = np.arange(len(verts)) + 1
-    nxt[starts + sizes - 1] = starts
-    vis_v = visible[poly_of]
-    pid = poly_of[vis_v]
-    yy = (ys - (r0[poly_of] - 0.5)) * ss[poly_of] - 0.5
-    xx = xs - (c0[poly_of] - 0.5)
-    y0, y1 = yy[vis_v], yy[nxt][vis_v]
-    x0, x1 = xx[vis_v], xx[nxt][vis_v]
-    lo = np.maximum(np.ceil(np.minimum(y0, y1)), 0).astype(np.int64)
-    hi = np.minimum(np.ceil(np.maximum(y0, y1)) - 1, n_sub[pid] - 1).astype(np.int64)
-    count = np.maximum(hi - lo + 1, 0)
-    total = int(count.sum())
-    if total == 0:
+    cov_flat = _accumulate(bx)
+    if cov_flat is None:
         return out
-    edge = np.repeat(np.arange(len(y0)), count)
-    k = lo[edge] + (np.arange(total) - np.repeat(np.cumsum(count) - count, count))
-    dy = (y1 - y0)[edge]
-    x = x0[edge] + (k - y0[edge]) * (x1 - x0)[edge] / dy
-    e_pid = pid[edge]
-    # Sub-rows are averaged into their pixel row directly (weight 1 / ss): the winding of a
-    # simple polygon has one sign, so the mean of |winding| is |mean winding|.
-    w = np.sign(dy) / ss[e_pid]
-    n_col = stride[e_pid] - 1
-    cell = np.floor(x).astype(np.int64)
-    frac = cell + 1.0 - x
-    row_base = base[e_pid] + (k // ss[e_pid]) * stride[e_pid]
-    inside = (cell >= 0) & (cell < n_col)
-    left = cell < 0
-    # bincount returns int64 when no weight is selected (an edge run left of every cell)
-    a = np.bincount((row_base + cell)[inside], weights=(w * frac)[inside], minlength=total_size).astype(float)
-    keep = inside | left
-    b = np.bincount((row_base + np.where(left, 0, cell + 1))[keep], weights=w[keep],
-                    minlength=total_size).astype(float)
-    # Row-wise cumulative sum of b: global cumsum minus its value just before each row.
-    cb = np.cumsum(b)
-    row_len = np.repeat(stride, n_row)
-    row_end = np.cumsum(row_len)
-    before = np.concatenate([[0.0], cb[row_end[:-1] - 1]])
-    a += cb
-    a -= np.repeat(before, row_len)
-    cov_flat = np.abs(a, out=a)
-    np.minimum(cov_flat, 1.0, out=cov_flat)
-    for i in np.flatnonzero(visible):
-        rows, cols = int(r1[i] - r0[i]), int(c1[i] - c0[i])
-        cov = cov_flat[base[i]:base[i] + block[i]].reshape(rows, cols + 1)[:, :cols]
-        out[i] = (int(r0[i]), int(c0[i]), cov)
+    for i in np.flatnonzero(bx.visible):
+        rows, cols = int(bx.r1[i] - bx.r0[i]), int(bx.c1[i] - bx.c0[i])
+        cov = cov_flat[bx.base[i]:bx.base[i] + bx.block[i]].reshape(rows, cols + 1)[:, :cols]
+        out[i] = (int(bx.r0[i]), int(bx.c0[i]), cov)
     return out

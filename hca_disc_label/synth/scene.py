@@ -13,15 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hca_disc_label.synth import shapes
-from hca_disc_label.synth.anatomy import (
-    N_MOBILE,
-    Spine,
-    build_spine,
-    canal_ap_profile,
-    chain_chord_angle,
-    sample_params,
-)
+from hca_disc_label.synth.anatomy import Spine, canal_ap_profile
 from hca_disc_label.synth.body import BodyParams, sample_body, trunk_parts
+from hca_disc_label.synth.canal import canal_parts
+from hca_disc_label.synth.chain import build_spine, chain_chord_angle
+from hca_disc_label.synth.curve import along, clip_range, offset_curve, overlaps
 from hca_disc_label.synth.head import (
     HeadParams,
     back_of_head,
@@ -32,6 +28,7 @@ from hca_disc_label.synth.head import (
     sample_head,
 )
 from hca_disc_label.synth.parts import Part, band_from_curves, poly
+from hca_disc_label.synth.spine_params import N_MOBILE, sample_params
 from hca_disc_label.synth.tissues import Tissue
 
 PERSISTENT_S1S2 = 0.45
@@ -59,6 +56,7 @@ class Subject:
         head, body: head and trunk parameters.
         parts: scene parts in paint order (filled by :func:`build_parts`).
         detail_seed: seed of the small random details of the parts (veins, roots, ...).
+        persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus.
     """
 
     spine: Spine
@@ -66,6 +64,7 @@ class Subject:
     body: BodyParams
     parts: list[Part]
     detail_seed: int = 0
+    persistent_s1s2: float = PERSISTENT_S1S2
 
 
 def sample_subject(rng: np.random.Generator, region: str = "whole", tilt_sd_deg: float = 5.0) -> Subject:
@@ -105,49 +104,9 @@ def build_parts(subject: Subject, s_range: tuple[float, float] | None = None, la
             needed by 3D volumes.
     """
     rng = np.random.default_rng(subject.detail_seed)
-    subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral)
+    subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral,
+                                  subject.persistent_s1s2)
     return subject.parts
-
-
-class _SubCurve:
-    """A window ``[k0, k1)`` of a spine's curve samples that quacks like the spine for the
-    canal helpers (``s``, ``at``, ``level_s``, ``s_canal``)."""
-
-    def __init__(self, spine: Spine, k0: int, k1: int):
-        self.spine = spine
-        self.s = spine.s[k0:k1]
-        self.level_s = spine.level_s
-        self.s_canal = spine.s_canal
-
-    def at(self, s: np.ndarray, d: np.ndarray | float = 0.0) -> np.ndarray:
-        return self.spine.at(s, d)
-
-
-def _level_profile(spine: Spine, per_mobile: np.ndarray, above: float | None = None,
-                   below: float | None = None) -> np.ndarray:
-    xs = list(spine.level_s)
-    ys = list(per_mobile)
-    if above is not None:
-        xs = [spine.s_canal[0]] + xs
-        ys = [above] + ys
-    if below is not None:
-        xs = xs + [spine.s_canal[1]]
-        ys = ys + [below]
-    return np.interp(spine.s, xs, ys)
-
-
-def _curve(spine: Spine, d: np.ndarray, lo: float, hi: float, step: int = 1) -> np.ndarray:
-    idx = np.flatnonzero((spine.s >= lo) & (spine.s <= hi))[::step]
-    return spine.at(spine.s[idx], d[idx])
-
-
-def _hw_along(spine: Spine, hw: np.ndarray, lo: float, hi: float, step: int = 1) -> np.ndarray:
-    idx = np.flatnonzero((spine.s >= lo) & (spine.s <= hi))[::step]
-    return hw[idx]
-
-
-def _overlaps(lo: float, hi: float, rng_s: tuple[float, float]) -> bool:
-    return hi >= rng_s[0] and lo <= rng_s[1]
 
 
 def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
@@ -157,7 +116,7 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
     marrow_all = shapes.shrink_many(np.stack([b.outline for b in spine.bones]), p.cortex)
     out: list[Part] = []
     for i, b in enumerate(spine.bones):
-        if not _overlaps(spine.body_s[i, 0] - 5.0, spine.body_s[i, 1] + 5.0, rs):
+        if not overlaps(spine.body_s[i, 0] - 5.0, spine.body_s[i, 1] + 5.0, rs):
             continue
         axis = shapes.posterior(0.5 * (b.phi_t + b.phi_b))
         out.append(poly(b.outline, Tissue.CORTEX, 1.0, xc=0.0, hw=b.half_width, mode="ap", axis=axis))
@@ -200,7 +159,8 @@ def _bone_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
     return out
 
 
-def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]) -> list[Part]:
+def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float],
+                persistent_s1s2: float = PERSISTENT_S1S2) -> list[Part]:
     nd = len(spine.discs)
     r = rng.random((nd, 4))
     # Nucleus brightness varies between people (hydration) and is often lower in the neck.
@@ -208,7 +168,7 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
     neck = 0.6 + 0.4 * rng.random()
     out: list[Part] = []
     for i, d in enumerate(spine.discs):
-        if not _overlaps(spine.body_s[i, 1] - 5.0, spine.body_s[i + 1, 0] + 5.0, rs):
+        if not overlaps(spine.body_s[i, 1] - 5.0, spine.body_s[i + 1, 0] + 5.0, rs):
             continue
         if d.value == 0:  # fused sacral / coccygeal remnant
             disc_like = i == N_MOBILE and spine.params.lumbarised_s1
@@ -220,7 +180,7 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
                 # must still not be counted as L5/S1.
                 core = shapes.shrink(d.outline, 1.2)
                 out.append(poly(core, Tissue.NUCLEUS, 0.6 + 0.4 * r[i, 3], hw=0.6 * d.half_width, mode="round"))
-            elif i == N_MOBILE and r[i, 2] < PERSISTENT_S1S2:
+            elif i == N_MOBILE and r[i, 2] < persistent_s1s2:
                 # S1/S2 often keeps a hydrated nucleus into adulthood: a small disc below
                 # L5/S1 that must not be counted (taken for L5/S1, it shifts every label up).
                 core = shapes.shrink(d.outline, 0.6)
@@ -242,138 +202,6 @@ def _disc_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float])
     return out
 
 
-def _clip_range(lo: float, hi: float, rs: tuple[float, float]) -> tuple[float, float]:
-    return max(lo, rs[0]), min(hi, rs[1])
-
-
-N_ROOTS = 7
-"""Cauda equina roots drawn at most (one row of random numbers each, plus one for the canal)."""
-PLL_DISC_MM = (0.8, 2.2)
-"""Thickness of the posterior longitudinal ligament + posterior annulus fibres behind a disc
-(mm). On real T2 this dark band separates the disc's posterior edge (the SCT label) from the
-bright CSF; without it the network learns to put the tip just in front of the CSF and lands
-1-2 mm posterior of annotators' labels on real scans."""
-PLL_BODY_MM = (0.3, 0.9)
-"""Thickness of the ligament behind the vertebral bodies (mm)."""
-
-
-def _pll_profile(s: np.ndarray, tip_s: np.ndarray, disc_h: np.ndarray, u_disc: float,
-                 u_body: float) -> np.ndarray:
-    """Ligament thickness (mm) along arc length ``s``: thicker at the disc levels ``tip_s``."""
-    at_disc = PLL_DISC_MM[0] + (PLL_DISC_MM[1] - PLL_DISC_MM[0]) * u_disc
-    at_body = PLL_BODY_MM[0] + (PLL_BODY_MM[1] - PLL_BODY_MM[0]) * u_body
-    width = 0.5 * disc_h + 2.5
-    near = np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2).max(axis=1)
-    return at_body + (at_disc - at_body) * near
-
-
-def _canal_parts(spine: Spine, rng: np.random.Generator,
-                 rs: tuple[float, float]) -> tuple[list[Part], list[Part], float]:
-    """Canal fat / flavum (painted before bones) and the thecal sac, cord, roots (after).
-
-    Returns:
-        ``(before, after, cord_front_top_d)``; the last is the cord's anterior offset at the
-        top of the canal (to join the medulla).
-    """
-    p = spine.params
-    s0, s1 = spine.s_canal
-    # Work only on the curve samples the field of view needs (plus margin for tapers).
-    k0 = int(np.clip(np.floor(max(rs[0], s0) - 40.0 - spine.s[0]), 0, len(spine.s) - 1))
-    k1 = int(np.clip(np.ceil(min(rs[1], s1) + 40.0 - spine.s[0]) + 1, k0 + 1, len(spine.s)))
-    view = _SubCurve(spine, k0, k1)
-    s = view.s
-    ap = canal_ap_profile(spine)[k0:k1]
-    d_a = spine.d_wall_a[k0:k1]
-    # Ligamentum flavum indents the back of the canal at disc levels (more when degenerate).
-    tip_s = np.array([spine.tip_s[i + 3] for i in range(N_MOBILE)])
-    width = 0.5 * p.disc_h + 3.0
-    amp = 0.4 * p.flavum + 2.0 * p.degeneration
-    near = np.abs(s[:, None] - tip_s[None, :]) < 4.0 * width[None, :]
-    gauss = np.exp(-0.5 * ((s[:, None] - tip_s[None, :]) / width[None, :]) ** 2)
-    bump = np.where(near, gauss * amp[None, :], 0.0).sum(axis=1)
-    epi_a = _level_profile(view, p.epidural_a, above=0.3, below=3.0)
-    epi_p = _level_profile(view, p.epidural_p, above=0.5, below=4.0)
-    rr = rng.random((N_ROOTS + 1, 8))
-    pll = _pll_profile(s, tip_s, p.disc_h, rr[-1, 2], rr[-1, 3])
-    sac_a = np.maximum(d_a, 0.0) + pll + epi_a
-    sac_p = ap - bump - epi_p
-    s_end = float(np.interp(N_MOBILE + p.sac_end, np.arange(len(spine.body_s)), spine.body_s.mean(axis=1)))
-    mid = 0.5 * (sac_a + sac_p)
-    half = 0.5 * (sac_p - sac_a) * np.sqrt(np.clip((s_end - s) / 18.0, 0.0, 1.0))
-    sac_a, sac_p = mid - half, mid + half
-    canal_hw = _level_profile(view, p.canal_hw, above=p.canal_hw[0] * 1.2, below=6.0)
-    # Cord: AP size by level, tapering into the conus; medulla at the top.
-    cord_r = 0.5 * _level_profile(view, p.cord_ap, above=p.cord_ap[0] * 1.15)
-    level_idx = np.arange(len(spine.level_s), dtype=float)
-    s_conus = float(np.interp(p.conus_level, level_idx, spine.level_s))
-    cord_r = cord_r * np.sqrt(np.clip((s_conus - s) / 24.0, 0.0, 1.0))
-    free = np.maximum(0.5 * (sac_p - sac_a) - cord_r - 0.4, 0.0)
-    centre = 0.5 * (sac_a + sac_p) + np.clip(p.cord_shift * 2.0 * free, -free, free)
-    cord_hw = _level_profile(view, p.cord_hw, above=p.cord_hw[0] * 1.1)
-    cord_front_top = float(np.interp(s0 + 0.5, s, centre - cord_r))
-
-    before: list[Part] = []
-    after: list[Part] = []
-    lo, hi = _clip_range(s0, s1, rs)
-    if hi <= lo:
-        return before, after, cord_front_top
-    fat = band_from_curves(_curve(view, d_a - 0.4, lo, hi), _curve(view, ap + 0.4, lo, hi), Tissue.FAT,
-                           xc=0.0, hw=float(canal_hw.max()) + 5.0)
-    if fat is not None:
-        before.append(fat)
-    # Posterior longitudinal ligament: a dark band on the backs of the bodies and discs, in
-    # front of the epidural fat and the dura. Discs and bodies are painted over its front.
-    pll_part = band_from_curves(_curve(view, d_a - 0.5, lo, hi), _curve(view, d_a + pll, lo, hi),
-                                Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()) * 0.6)
-    if pll_part is not None:
-        before.append(pll_part)
-    for i in range(N_MOBILE):
-        f_lo = spine.lamina_s[i, 1] - 3.0
-        f_hi = spine.lamina_s[i + 1, 0] + 3.0 if i + 1 < N_MOBILE else spine.lamina_s[i, 1] + 10.0
-        f_lo, f_hi = _clip_range(f_lo, f_hi, rs)
-        if f_hi <= f_lo:
-            continue
-        part = band_from_curves(_curve(view, ap - bump - 0.3, f_lo, f_hi), _curve(view, ap + 2.0, f_lo, f_hi),
-                                Tissue.LIGAMENT, 1.0, xc=0.0, hw=float(canal_hw.max()))
-        if part is not None:
-            before.append(part)
-
-    dura = 0.3 + 0.4 * rr[-1, 0]
-    sac_hw = np.maximum(canal_hw - 1.0, 2.0)
-    lo, hi = _clip_range(s0, s_end, rs)
-    for tissue, inset in ((Tissue.LIGAMENT, 0.0), (Tissue.CSF, dura)):
-        if hi <= lo:
-            break
-        part = band_from_curves(_curve(view, sac_a + inset, lo, hi), _curve(view, sac_p - inset, lo, hi),
-                                tissue, 1.0, xc=0.0, mode="tube", hw=20.0,
-                                hw_along=_hw_along(view, sac_hw - inset, lo, hi))
-        if part is not None:
-            after.append(part)
-    lo, hi = _clip_range(s0, s_conus, rs)
-    if hi > lo:
-        cord = band_from_curves(_curve(view, centre - cord_r, lo, hi), _curve(view, centre + cord_r, lo, hi),
-                                Tissue.CORD, 1.0, xc=0.0, mode="tube", hw=8.0,
-                                hw_along=_hw_along(view, np.maximum(cord_hw, 0.5), lo, hi))
-        if cord is not None:
-            after.append(cord)
-    # Cauda equina: thin roots from the conus to the sac end, lying posteriorly (supine).
-    for j in range(2 + int(rr[-1, 1] * 4)):
-        q = rr[j]
-        frac = 0.3 + 0.62 * q[0]
-        width = 0.4 + 0.6 * q[1]
-        wave = (0.3 + 1.2 * q[2]) * np.sin(s / (15.0 + 25.0 * q[3]) + 6.3 * q[4])
-        c = sac_a + frac * (sac_p - sac_a) + wave
-        lo, hi = _clip_range(s_conus - 15.0, s_end - 2.0 - 23.0 * q[5], rs)
-        if hi <= lo:
-            continue
-        part = band_from_curves(_curve(view, c - width / 2, lo, hi), _curve(view, c + width / 2, lo, hi), Tissue.NERVE,
-                                1.0, alpha=0.2 + 0.35 * q[6], xc=3.0 * (q[7] - 0.5) * 2.0, hw=2.0 + 4.0 * q[6],
-                                mode="round")
-        if part is not None:
-            after.append(part)
-    return before, after, cord_front_top
-
-
 def _lateral_parts(spine: Spine, rs: tuple[float, float]) -> list[Part]:
     """Pedicles, facet pillars, nerve roots, transverse processes, psoas, kidneys (off-midline)."""
     p = spine.params
@@ -382,7 +210,7 @@ def _lateral_parts(spine: Spine, rs: tuple[float, float]) -> list[Part]:
     out: list[Part] = []
     for i in range(N_MOBILE):
         s_top, s_bot = spine.body_s[i]
-        if not _overlaps(s_top - 10.0, s_bot + 30.0, rs):
+        if not overlaps(s_top - 10.0, s_bot + 30.0, rs):
             continue
         b = spine.bones[i]
         h = s_bot - s_top
@@ -408,16 +236,17 @@ def _lateral_parts(spine: Spine, rs: tuple[float, float]) -> list[Part]:
             out.append(poly(tproc, Tissue.CORTEX, xc=side * (chw + 20.0), hw=6.0, mode="round"))
     # Psoas along the lumbar bodies, kidneys lateral to them.
     front = -np.interp(s, spine.body_s.mean(axis=1), [b.depth for b in spine.bones])
-    lo, hi = _clip_range(spine.body_s[17, 0], spine.body_s[N_MOBILE, 0], rs)
+    lo, hi = clip_range(spine.body_s[17, 0], spine.body_s[N_MOBILE, 0], rs)
     if hi > lo:
         width = np.interp(s, [spine.body_s[17, 0], spine.body_s[N_MOBILE, 0]], [6.0, 22.0]) * p.scale
         for side in (-1.0, 1.0):
-            ps = band_from_curves(_curve(spine, front + 2.0, lo, hi), _curve(spine, front + 2.0 + 1.6 * width, lo, hi),
+            ps = band_from_curves(offset_curve(spine, front + 2.0, lo, hi),
+                                  offset_curve(spine, front + 2.0 + 1.6 * width, lo, hi),
                                   Tissue.MUSCLE, 1.0, xc=side * (p.body_hw[20] + 15.0), hw=20.0, mode="tube",
-                                  hw_along=_hw_along(spine, width, lo, hi))
+                                  hw_along=along(spine, width, lo, hi))
             if ps is not None:
                 out.append(ps)
-    if _overlaps(spine.level_s[16], spine.level_s[20], rs):
+    if overlaps(spine.level_s[16], spine.level_s[20], rs):
         kc = spine.at(spine.level_s[18], float(np.interp(spine.level_s[18], s, front)) * 0.3)[0]
         kid = shapes.ellipse(kc, 50.0 * p.scale, 24.0 * p.scale, 0.15, 24)
         for side in (-1.0, 1.0):
@@ -437,7 +266,7 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
     # Thoracic processes point steeply down: a level's process reaches well below its body.
     reach = 45.0
     for i in range(N_MOBILE):
-        if not _overlaps(lam_s[i, 0] - 10.0, lam_s[i, 1] + reach, rs):
+        if not overlaps(lam_s[i, 0] - 10.0, lam_s[i, 1] + reach, rs):
             continue
         shade = spine.bones[i].shade
         out.append(poly(spine.laminae[i], Tissue.CORTEX, xc=0.0, hw=chw + 2.0))
@@ -451,7 +280,7 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
     a0 = spine.at(lam_s[:, 1], np.interp(lam_s[:, 1], spine.s, ap))
     a1 = spine.at(lam_s[:, 0], np.interp(lam_s[:, 0], spine.s, ap))
     for i in range(N_MOBILE - 1):
-        if not _overlaps(lam_s[i, 1] - 10.0, lam_s[i + 1, 0] + reach, rs):
+        if not overlaps(lam_s[i, 1] - 10.0, lam_s[i + 1, 0] + reach, rs):
             continue
         quad = np.vstack([a0[i], tips[i], tips[i + 1], a1[i + 1]])
         out.append(poly(quad, Tissue.LIGAMENT, 1.0, alpha=0.2 + 0.3 * r[i], hw=4.0, mode="round"))
@@ -467,10 +296,10 @@ def _posterior_parts(spine: Spine, hp: HeadParams, rng: np.random.Generator, rs:
     strip = np.vstack([line - nrm * (thick / 2)[:, None], (line + nrm * (thick / 2)[:, None])[::-1]])
     out.append(poly(strip, Tissue.LIGAMENT, 1.0, alpha=0.55, hw=3.0))
     # C1 posterior arch and the sacral crest.
-    if _overlaps(spine.s_canal[0] - 20.0, 20.0, rs):
+    if overlaps(spine.s_canal[0] - 20.0, 20.0, rs):
         out.append(poly(spine.c1_post, Tissue.CORTEX, xc=0.0, hw=22.0))
         out.append(poly(shapes.shrink(spine.c1_post, 1.1), Tissue.MARROW, xc=0.0, hw=22.0))
-    if spine.sacral_crest is not None and _overlaps(spine.body_s[N_MOBILE, 0], spine.body_s[N_MOBILE + 4, 1], rs):
+    if spine.sacral_crest is not None and overlaps(spine.body_s[N_MOBILE, 0], spine.body_s[N_MOBILE + 4, 1], rs):
         out.append(poly(spine.sacral_crest, Tissue.CORTEX, xc=0.0, hw=18.0))
         out.append(poly(shapes.shrink(spine.sacral_crest, 1.0), Tissue.MARROW, 0.9, xc=0.0, hw=18.0))
     return out
@@ -501,7 +330,7 @@ def synchondrosis_band(bridge: np.ndarray, half_thickness: float) -> np.ndarray:
 
     Args:
         bridge: ``(4, 2)`` bridge polygon: posterior-top, anterior-top, anterior-bottom,
-            posterior-bottom corners (as built by :func:`~.anatomy.build_spine`).
+            posterior-bottom corners (as built by :func:`~.chain.build_spine`).
         half_thickness: half the band's height along the dens axis (mm).
     """
     top, bottom = bridge[:2], bridge[[3, 2]]
@@ -512,12 +341,13 @@ def synchondrosis_band(bridge: np.ndarray, half_thickness: float) -> np.ndarray:
 
 
 def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator,
-                  s_range: tuple[float, float] | None = None, lateral: bool = False) -> list[Part]:
+                  s_range: tuple[float, float] | None = None, lateral: bool = False,
+                  persistent_s1s2: float = PERSISTENT_S1S2) -> list[Part]:
     """Every part of a subject in paint order (back to front), limited to ``s_range``."""
     rs = (-np.inf, np.inf) if s_range is None else s_range
-    canal_before, canal_after, cord_front_top = _canal_parts(spine, rng, rs)
+    canal_before, canal_after, cord_front_top = canal_parts(spine, rng, rs)
     bones = _bone_parts(spine, rng, rs)
-    discs = _disc_parts(spine, rng, rs)
+    discs = _disc_parts(spine, rng, rs, persistent_s1s2)
     posterior = _posterior_parts(spine, hp, rng, rs)
     with_head = rs[0] < spine.body_s[2, 0]  # the head reaches down to about C3 (mandible, tongue)
     trunk = trunk_parts(spine, bp, rs, (*back_of_head(spine, hp), inion_u(spine, hp)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -83,8 +84,13 @@ def points_in_grid(points: dict[int, np.ndarray], shape: tuple[int, int], u0: fl
     return out
 
 
+WindowHook = Callable[[np.random.Generator, Subject, Window], Window]
+"""``(rng, subject, drawn window) -> window``: replaces the field of view the engine drew."""
+
+
 def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: str | None = None,
-                  look: str | None = None) -> SynthSlab:
+                  look: str | None = None, *, place_window: WindowHook | None = None,
+                  persistent_s1s2: float | None = None) -> SynthSlab:
     """Generate one synthetic mid-sagittal slab with exact disc labels.
 
     Args:
@@ -92,6 +98,11 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         spacing_mm: isotropic pixel spacing of the output (mm).
         fov_mode: one of :data:`~.fov.FOV_MODES`, or None for a random mode.
         look: "t1", "t2", "gre", or None for a random look; domain randomisation is always on.
+        place_window: called right after the subject and window are drawn (with the same
+            generator) to place another window: benchmark sets with a chosen field of view
+            (:mod:`hca_disc_label.evaluation.synthetic_sets`).
+        persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus (default
+            :data:`~.scene.PERSISTENT_S1S2`).
 
     Returns:
         The slab, its labels (posterior tips, SCT values), spacing and metadata.
@@ -100,6 +111,10 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         raise ValueError(f"spacing_mm must be positive, got {spacing_mm}")
     look = choose_look(rng, look)
     mode, subject, window = draw_subject(rng, fov_mode)
+    if place_window is not None:
+        window = place_window(rng, subject, window)
+    if persistent_s1s2 is not None:
+        subject.persistent_s1s2 = persistent_s1s2
     h, w, u0, v0 = grid_for(window, spacing_mm, spacing_mm)
     lateral = float(rng.uniform(-MAX_LATERAL_MM, MAX_LATERAL_MM))
     contrast = sample_contrast(rng, look)

@@ -1,5 +1,10 @@
 """Versioned, checksummed model weights: registry, model folders and the download cache.
 
+Modules: :mod:`.spec` (names, versions), :mod:`.card` (model card + folder, the model's
+sha256), :mod:`.registry` (registry.json), :mod:`.release` (writing folders, entries, the
+ONNX export), :mod:`.cache` (the installed models), :mod:`.store` (download, install),
+:mod:`.resolve` (``-model`` to a folder).
+
 Public API (see docs/ARCHITECTURE.md "Model folder" and SPEC §5)::
 
     resolve_model(spec, contrast)      -> ModelFolder   # default / NAME[@VERSION] / folder path
@@ -10,27 +15,13 @@ Public API (see docs/ARCHITECTURE.md "Model folder" and SPEC §5)::
     cache_dir()                        -> Path
 """
 
-from hca_disc_label.weights.registry import (
-    ModelFolder,
-    Registry,
-    RegistryEntry,
-    entry_from_folder,
-    load_model_folder,
-    load_registry,
-    parse_spec,
-    registry_path,
-    update_registry_entry,
-    write_model_folder,
-)
-from hca_disc_label.weights.store import (
-    cache_dir,
-    install_model,
-    is_offline,
-    list_models,
-    locate_model,
-    resolve_model,
-    verify_installed,
-)
+from hca_disc_label.weights.cache import cache_dir, list_models, verify_installed
+from hca_disc_label.weights.card import ModelFolder, load_model_folder
+from hca_disc_label.weights.registry import Registry, RegistryEntry, load_registry, registry_path
+from hca_disc_label.weights.release import entry_from_folder, update_registry_entry, write_model_folder
+from hca_disc_label.weights.resolve import locate_model, resolve_model
+from hca_disc_label.weights.spec import parse_spec
+from hca_disc_label.weights.store import install_model, is_offline
 
 __all__ = [
     "ModelFolder",

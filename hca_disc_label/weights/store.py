@@ -1,16 +1,9 @@
-"""The local model store: resolve, download, install and verify versioned models.
+"""Getting a model into use: resolve a spec, download, install into the cache, verify.
 
-Cache layout (root = ``$HCA_DISC_LABEL_HOME`` or the platform user cache dir)::
-
-    <root>/<name>/<version>/          a complete install: model.json, weights/onnx, source.json
-    <root>/<name>/.<version>.lock     inter-process lock (filelock) held while installing
-    <root>/<name>/.<version>.staging  install in progress (ignored by everything else)
-
-An install is built in the staging folder: every file is verified (SHA-256) and
-``source.json`` (provenance) is written last, atomically; only then is the folder renamed to
-``<version>/``. A killed install therefore leaves at most a staging folder, which never passes
-as installed, and is cleaned by the next install. Readers do not take the lock; they accept a
-folder only if ``source.json`` exists and every file matches ``model.json``.
+An install is built in the staging folder of the cache (:mod:`.cache`): every file is
+verified (SHA-256) and ``source.json`` (provenance) is written last, atomically; only then is
+the folder renamed to ``<version>/``. A killed install therefore leaves at most a staging
+folder, which never passes as installed, and is cleaned by the next install.
 
 ``HCA_DISC_LABEL_OFFLINE=1`` forbids downloads (no socket is opened); the error says how to
 install from a file.
@@ -24,62 +17,31 @@ import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
-from hca_disc_label.conventions import CONTRASTS
 from hca_disc_label.errors import DownloadError, ModelError
-from hca_disc_label.atomic import copy_atomic as atomic_copy, fsync_folder as fsync_dir, sha256_file
-from hca_disc_label.atomic import write_json_atomic as atomic_write_json
-from hca_disc_label.weights.registry import (
+from hca_disc_label.weights.cache import HOME_ENV, cache_dir, complete_install, embedded_folder, read_provenance
+from hca_disc_label.weights.card import (
     CARD_FILENAME,
     MODEL_ROLES,
     PROVENANCE_FILENAME,
     ROLE_FORMATS,
     ModelFolder,
-    Registry,
-    RegistryEntry,
-    card_from_entry,
-    check_against_entry,
-    format_spec,
-    is_valid_name,
-    is_valid_version,
     load_model_folder,
-    load_registry,
-    parse_spec,
     read_card,
-    version_key,
 )
+from hca_disc_label.atomic import copy_atomic, write_json_atomic, fsync_folder, sha256_file
+from hca_disc_label.weights.registry import Registry, RegistryEntry, card_from_entry, check_against_entry, load_registry
+from hca_disc_label.weights.spec import format_spec, parse_spec
 
 logger = logging.getLogger(__name__)
 
-HOME_ENV = "HCA_DISC_LABEL_HOME"
 OFFLINE_ENV = "HCA_DISC_LABEL_OFFLINE"
 LOCK_TIMEOUT_ENV = "HCA_DISC_LABEL_LOCK_TIMEOUT"
 LOCK_TIMEOUT_S = 3600.0
 """How long an install waits for another process installing the same model."""
 
 _TRUE = {"1", "true", "yes", "on"}
-
-
-# --------------------------------------------------------------------------- locations
-def cache_dir() -> Path:
-    """Root of the model cache: ``$HCA_DISC_LABEL_HOME`` or the user cache dir.
-
-    Read at each call (not at import) so tests and job scripts can change it. Not created.
-    """
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hca_disc_label"))
-
-
-def install_dir(name: str, version: str) -> Path:
-    """``<cache>/<name>/<version>`` (may not exist)."""
-    if not is_valid_name(name) or not is_valid_version(version):
-        raise ModelError(f"invalid model name or version: {name!r} {version!r}")
-    return cache_dir() / name / version
 
 
 def is_offline(offline: bool | None = None) -> bool:
@@ -123,183 +85,6 @@ def _install_lock(name: str, version: str) -> Iterator[None]:
         lock.release()
 
 
-# --------------------------------------------------------------------------- reading installs
-def read_provenance(folder: Path) -> dict | None:
-    """The ``source.json`` of an installed folder, or None when absent/unreadable."""
-    import json
-
-    try:
-        data = json.loads((Path(folder) / PROVENANCE_FILENAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def installed_folder(name: str, version: str, entry: RegistryEntry | None = None) -> ModelFolder:
-    """Load and fully verify a cached install.
-
-    Raises:
-        ModelError: not installed, incomplete (no ``source.json``), corrupt (a checksum fails)
-            or not the registry's ``entry``; the message says how to repair.
-    """
-    spec = format_spec(name, version)
-    target = install_dir(name, version)
-    if not target.is_dir():
-        raise ModelError(f"{spec} is not installed")
-    provenance = read_provenance(target)
-    repair = f"reinstall with: hca_label models install {spec} -force"
-    if provenance is None:
-        raise ModelError(f"{target}: incomplete install (no valid {PROVENANCE_FILENAME}); {repair}")
-    try:
-        folder = load_model_folder(target)
-        if (folder.name, folder.version) != (name, version):
-            raise ModelError(f"{target} holds {folder.spec}, not {spec}")
-        if entry is not None:
-            check_against_entry(folder, entry, check_card=provenance.get("card") == "downloaded")
-    except ModelError as exc:
-        raise ModelError(f"{exc}; {repair}") from None
-    return folder
-
-
-def _complete_install(name: str, version: str, entry: RegistryEntry | None) -> ModelFolder | None:
-    """The verified install, or None (absent, incomplete or corrupt: logged)."""
-    target = install_dir(name, version)
-    if not target.is_dir():
-        return None
-    try:
-        return installed_folder(name, version, entry)
-    except ModelError as exc:
-        logger.warning("%s", exc)
-        return None
-
-
-def installed_versions(name: str) -> list[str]:
-    """Versions of ``name`` with a folder in the cache that carries ``source.json``, newest first."""
-    parent = cache_dir() / name
-    if not is_valid_name(name) or not parent.is_dir():
-        return []
-    found = [
-        p.name for p in parent.iterdir()
-        if p.is_dir() and is_valid_version(p.name) and (p / PROVENANCE_FILENAME).is_file()
-    ]
-    return sorted(found, key=version_key, reverse=True)
-
-
-def _cached_installs() -> list[tuple[str, str]]:
-    """Every ``(name, version)`` folder in the cache (complete or not; staging excluded)."""
-    root = cache_dir()
-    if not root.is_dir():
-        return []
-    pairs = []
-    for name_dir in sorted(root.iterdir()):
-        if not name_dir.is_dir() or not is_valid_name(name_dir.name) or name_dir.name.startswith("."):
-            continue
-        for version_dir in name_dir.iterdir():
-            if version_dir.is_dir() and is_valid_version(version_dir.name):
-                pairs.append((name_dir.name, version_dir.name))
-    return sorted(pairs, key=lambda p: (p[0], version_key(p[1])))
-
-
-def embedded_folder(registry: Registry, entry: RegistryEntry) -> ModelFolder | None:
-    """The embedded (package) folder of an entry, verified; None if the entry has none.
-
-    Raises:
-        ModelError: the folder exists but is corrupt or is not the registry's model.
-    """
-    folder_path = registry.embedded_dir(entry)
-    if folder_path is None or not (folder_path / CARD_FILENAME).is_file():
-        return None
-    folder = load_model_folder(folder_path)
-    check_against_entry(folder, entry)
-    return folder
-
-
-# --------------------------------------------------------------------------- resolving
-def is_path_spec(spec: str, registry: Registry) -> bool:
-    """True when ``spec`` names a model folder rather than NAME[@VERSION]."""
-    if any(sep in spec for sep in ("/", os.sep)) or spec.startswith((".", "~")) or spec.endswith(CARD_FILENAME):
-        return True
-    name = spec.partition("@")[0]
-    return (Path(spec) / CARD_FILENAME).is_file() and not registry.versions(name)
-
-
-def _entry_for(registry: Registry, spec: str | None, contrast: str) -> tuple[RegistryEntry | None, str, str | None]:
-    """(registry entry or None, name, version or None) for a NAME[@VERSION] spec or the default."""
-    if spec is None:
-        if contrast not in CONTRASTS:
-            raise ModelError(f"unknown contrast {contrast!r} (expected one of {list(CONTRASTS)})")
-        entry = registry.default_for(contrast)
-        if entry is None:
-            raise ModelError(f"the model registry {registry.path} has no default model for {contrast}")
-        return entry, entry.name, entry.version
-    name, version = parse_spec(spec)
-    return registry.find(name, version), name, version
-
-
-def _unknown_model(registry: Registry, name: str, version: str | None) -> ModelError:
-    spec = format_spec(name, version) if version else name
-    known = sorted({e.name for e in registry.entries})
-    versions = [e.version for e in registry.versions(name)]
-    if versions:
-        return ModelError(f"unknown version {spec}; the registry has {name} {', '.join(versions)}")
-    return ModelError(f"unknown model {spec}; known models: {', '.join(known) or 'none'} (see hca_label models list)")
-
-
-def locate_model(spec: str | None, contrast: str = "t2") -> ModelFolder | None:
-    """Find a model without any network access.
-
-    Returns:
-        The verified folder (path spec, embedded or installed), or None when the model is
-        registered but not available locally.
-
-    Raises:
-        ModelError: unknown model, or a local copy that fails verification.
-    """
-    registry = load_registry()
-    if spec is not None and is_path_spec(spec, registry):
-        return load_model_folder(spec)
-    entry, name, version = _entry_for(registry, spec, contrast)
-    if entry is None:
-        versions = [version] if version else installed_versions(name)
-        if versions and (install_dir(name, versions[0])).is_dir():
-            return installed_folder(name, versions[0])
-        raise _unknown_model(registry, name, version)
-    folder = embedded_folder(registry, entry)
-    if folder is not None:
-        return folder
-    if install_dir(entry.name, entry.version).is_dir():
-        return installed_folder(entry.name, entry.version, entry)
-    return None
-
-
-def resolve_model(
-    spec: str | None, contrast: str = "t2", *, offline: bool | None = None, progress: bool = True
-) -> ModelFolder:
-    """Return a verified model folder, downloading it if needed (and allowed).
-
-    Args:
-        spec: None for the registry's default for ``contrast`` (embedded: no network);
-            ``"NAME"`` (newest registered version) or ``"NAME@VERSION"``: embedded, installed
-            in the cache, else downloaded; or a path to a model folder (or its model.json).
-        contrast: ``"t1"`` or ``"t2"``; picks the default and is checked against the model.
-        offline: forbid downloads; default from ``HCA_DISC_LABEL_OFFLINE``.
-        progress: progress bar while downloading (only on a TTY).
-
-    Raises:
-        ModelError: unknown model, corrupt local copy, invalid folder.
-        DownloadError: download failed or forbidden by offline mode.
-    """
-    folder = locate_model(spec, contrast)
-    if folder is None:
-        registry = load_registry()
-        entry, _, _ = _entry_for(registry, spec, contrast)
-        assert entry is not None  # locate_model returns None only for registered models
-        folder = _download_install(registry, entry, force=False, progress=progress, offline=offline)
-    if folder.contrasts and contrast not in folder.contrasts:
-        logger.warning("model %s was trained for %s, not %s", folder.spec, "/".join(folder.contrasts), contrast)
-    return folder
-
-
 # --------------------------------------------------------------------------- installing
 def install_model(
     spec: str | None, *, from_file: Path | str | None = None, force: bool = False, progress: bool = True
@@ -331,14 +116,14 @@ def install_model(
         return _install_from_single_file(registry, spec, source, force)
     if spec is None:
         raise ModelError("which model? give NAME[@VERSION]")
-    entry, name, version = _entry_for(registry, spec, "t2")
+    entry, name, version = registry.lookup(spec, "t2")
     if entry is None:
-        raise _unknown_model(registry, name, version)
+        raise registry.unknown(name, version)
     folder = embedded_folder(registry, entry)
     if folder is not None:
         logger.info("%s ships inside the package (%s); nothing to install", entry.spec, folder.path)
         return folder
-    return _download_install(registry, entry, force=force, progress=progress, offline=None)
+    return download_install(registry, entry, force=force, progress=progress, offline=None)
 
 
 def _offline_error(entry: RegistryEntry) -> DownloadError:
@@ -350,7 +135,7 @@ def _offline_error(entry: RegistryEntry) -> DownloadError:
     )
 
 
-def _download_install(
+def download_install(
     registry: Registry, entry: RegistryEntry, *, force: bool, progress: bool, offline: bool | None
 ) -> ModelFolder:
     from hca_disc_label.weights.download import fetch_file
@@ -384,7 +169,7 @@ def _download_install(
                 f.role: {"path": f.filename, "sha256": f.sha256, "size": f.size, "format": f.format}
                 for f in to_fetch if f.role in MODEL_ROLES
             }
-            atomic_write_json(staging / CARD_FILENAME, card)
+            write_json_atomic(staging / CARD_FILENAME, card)
         return _provenance(registry, entry.name, entry.version, "download", files,
                            card="downloaded" if card_downloaded else "generated")
 
@@ -407,10 +192,10 @@ def _install_from_folder(registry: Registry, spec: str | None, source: Path, for
     def build(staging: Path) -> dict:
         files = {}
         for role, info in src.card["files"].items():
-            atomic_copy(src.path / info["path"], staging / info["path"])
+            copy_atomic(src.path / info["path"], staging / info["path"])
             files[info["path"]] = {"role": role, "sha256": info["sha256"], "size": info["size"],
                                    "from_file": str(src.path / info["path"])}
-        atomic_copy(src.path / CARD_FILENAME, staging / CARD_FILENAME)
+        copy_atomic(src.path / CARD_FILENAME, staging / CARD_FILENAME)
         return _provenance(registry, src.name, src.version, "folder", files, card="copied")
 
     return _locked_install(src.name, src.version, entry, build, force=force, check_card=False, expect=src)
@@ -419,9 +204,9 @@ def _install_from_folder(registry: Registry, spec: str | None, source: Path, for
 def _install_from_single_file(registry: Registry, spec: str | None, source: Path, force: bool) -> ModelFolder:
     if spec is None:
         raise ModelError(f"give NAME[@VERSION] of the model that {source.name} belongs to")
-    entry, name, version = _entry_for(registry, spec, "t2")
+    entry, name, version = registry.lookup(spec, "t2")
     if entry is None:
-        raise _unknown_model(registry, name, version)
+        raise registry.unknown(name, version)
     digest = sha256_file(source)
     match = next((f for f in entry.files if f.sha256 == digest), None)
     if match is None:
@@ -433,7 +218,7 @@ def _install_from_single_file(registry: Registry, spec: str | None, source: Path
 
     def build(staging: Path) -> dict:
         files: dict[str, dict] = {}
-        existing = None if force else _complete_install(entry.name, entry.version, entry)
+        existing = None if force else complete_install(entry.name, entry.version, entry)
         if existing is not None:
             # Keep the other files of the current install (e.g. add the ONNX file to the weights).
             previous = (read_provenance(existing.path) or {}).get("files", {})
@@ -441,7 +226,7 @@ def _install_from_single_file(registry: Registry, spec: str | None, source: Path
                 if role != match.role:
                     _link_or_copy(existing.path / info["path"], staging / info["path"])
                     files[info["path"]] = previous.get(info["path"], {"role": role, "sha256": info["sha256"]})
-        atomic_copy(source, staging / match.filename)
+        copy_atomic(source, staging / match.filename)
         check_sha = sha256_file(staging / match.filename)
         if check_sha != match.sha256:  # the source changed while we copied it
             raise ModelError(f"{source} changed while it was copied; nothing installed")
@@ -453,7 +238,7 @@ def _install_from_single_file(registry: Registry, spec: str | None, source: Path
                            "format": ROLE_FORMATS[info["role"]]}
             for fname, info in files.items()
         }
-        atomic_write_json(staging / CARD_FILENAME, card)
+        write_json_atomic(staging / CARD_FILENAME, card)
         return _provenance(registry, entry.name, entry.version, "file", files, card="generated")
 
     def already(folder: ModelFolder) -> bool:
@@ -466,7 +251,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:
-        atomic_copy(src, dst)
+        copy_atomic(src, dst)
 
 
 def _provenance(registry: Registry, name: str, version: str, source: str, files: dict, *, card: str) -> dict:
@@ -507,7 +292,7 @@ def _locked_install(
         parent = cache_dir() / name
         target = parent / version
         if not force:
-            existing = _complete_install(name, version, entry)
+            existing = complete_install(name, version, entry)
             if existing is not None:
                 if expect is not None and _shas(existing) != _shas(expect):
                     raise ModelError(
@@ -529,7 +314,7 @@ def _locked_install(
             if entry is not None:
                 check_against_entry(folder, entry, check_card=check_card)
             # The marker goes last: a folder without it is never treated as installed.
-            atomic_write_json(staging / PROVENANCE_FILENAME, provenance)
+            write_json_atomic(staging / PROVENANCE_FILENAME, provenance)
             _swap_in(staging, target)
         except OSError as exc:
             _remove_tree(staging)
@@ -552,7 +337,7 @@ def _swap_in(staging: Path, target: Path) -> None:
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.rename(target, old)
     os.rename(staging, target)
-    fsync_dir(target.parent)
+    fsync_folder(target.parent)
     if old is not None:
         _remove_tree(old)
 
@@ -562,85 +347,3 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
         path.unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------- listing / verifying
-def verify_installed() -> list[tuple[str, str, bool, str]]:
-    """Re-check every embedded and cached model against its card and the registry.
-
-    Returns:
-        ``(name, version, ok, message)`` per model: embedded models of the registry first,
-        then every folder of the cache (incomplete or corrupt ones with ``ok=False``).
-    """
-    registry = load_registry()
-    results: list[tuple[str, str, bool, str]] = []
-    for entry in registry.entries:
-        folder_path = registry.embedded_dir(entry)
-        if folder_path is None:
-            continue
-        try:
-            folder = embedded_folder(registry, entry)
-        except ModelError as exc:
-            results.append((entry.name, entry.version, False, str(exc)))
-            continue
-        if folder is None:
-            results.append((entry.name, entry.version, False, f"embedded model folder missing: {folder_path}"))
-        else:
-            results.append((entry.name, entry.version, True, f"embedded: {folder.path}"))
-    for name, version in _cached_installs():
-        entry = registry.find(name, version)
-        try:
-            folder = installed_folder(name, version, entry)
-        except ModelError as exc:
-            results.append((name, version, False, str(exc)))
-            continue
-        note = "" if entry is not None else " (not in the registry)"
-        results.append((name, version, True, f"installed: {folder.path}{note}"))
-    return results
-
-
-def model_status(registry: Registry, entry: RegistryEntry) -> str:
-    """Cheap status (no hashing): embedded, installed, incomplete, available, missing..."""
-    folder_path = registry.embedded_dir(entry)
-    if folder_path is not None and (folder_path / CARD_FILENAME).is_file():
-        return "embedded"
-    target = install_dir(entry.name, entry.version)
-    if (target / PROVENANCE_FILENAME).is_file():
-        return "installed"
-    if target.is_dir():
-        return "incomplete"
-    if any(f.urls for f in entry.model_files):
-        return "available"
-    return "embedded folder missing" if folder_path is not None else "missing"
-
-
-def list_models() -> list[dict[str, Any]]:
-    """Rows for ``hca_label models list``: every registry entry plus unregistered installs.
-
-    Each row: ``name, version, contrasts, default_for, status, description``.
-    """
-    registry = load_registry()
-    rows = [
-        {
-            "name": e.name, "version": e.version, "contrasts": list(e.contrasts),
-            "default_for": list(e.default_for), "status": model_status(registry, e),
-            "description": e.raw.get("description") or "",
-        }
-        for e in registry.entries
-    ]
-    for name, version in _cached_installs():
-        if registry.find(name, version) is None:
-            target = install_dir(name, version)
-            card: dict = {}
-            try:
-                card = read_card(target)
-            except ModelError:
-                pass
-            complete = (target / PROVENANCE_FILENAME).is_file()
-            rows.append({
-                "name": name, "version": version, "contrasts": list(card.get("contrasts") or []),
-                "default_for": [], "status": "installed (unregistered)" if complete else "incomplete",
-                "description": card.get("description") or "",
-            })
-    rows.sort(key=lambda r: (r["name"], version_key(r["version"])))
-    return rows

@@ -10,7 +10,8 @@ import numpy as np
 
 from hca_disc_label.atomic import sha256_file
 from hca_disc_label.cli.main import main
-from hca_disc_label.inference.backends import build_torch_model, create_backend
+from hca_disc_label.inference.backends import create_backend
+from hca_disc_label.model.build import build_torch_model
 from hca_disc_label.weights import load_model_folder
 from tests.conftest import make_tiny_model
 
@@ -134,7 +135,7 @@ def test_export_emits_no_tracer_warning(tiny_model, tmp_path):
 
     import torch
 
-    from hca_disc_label.training.export import export_onnx
+    from hca_disc_label.weights.release import export_onnx
 
     folder = load_model_folder(tiny_model)
     net = build_torch_model(folder.architecture, folder.weights_path)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from hca_disc_label.evaluation import evaluate
+from hca_disc_label.evaluation.writers import per_disc_rows
 
 PRED = "_label-discs_dlabel.nii.gz"
 
@@ -57,7 +58,7 @@ def test_shift_by_k_voxels_gives_k_times_spacing(tmp_path, bids, lab, geometry, 
         assert stats.max == pytest.approx(expected, abs=1e-4)
         assert stats.sd == pytest.approx(0.0, abs=1e-4)
     assert s.paper_fnr_pct == 0 and s.paper_fpr_pct == 0 and s.identity_accuracy_pct == 100
-    rows = result.per_disc_rows()
+    rows = per_disc_rows(result)
     assert [r["distance_mm"] for r in rows] == pytest.approx([expected] * 4, abs=1e-4)
 
 
@@ -152,7 +153,7 @@ def test_duplicate_voxels_use_centroid(tmp_path, bids, lab, caplog):
     with caplog.at_level(logging.WARNING):
         result = evaluate(tmp_path / "pred", bids.root)
     assert "centroid" in caplog.text
-    row = next(r for r in result.per_disc_rows() if r["value"] == 4)
+    row = next(r for r in per_disc_rows(result) if r["value"] == 4)
     assert row["distance_mm"] == pytest.approx(1 * lab.voxel_size(affine, 2))  # centroid k+1
 
 

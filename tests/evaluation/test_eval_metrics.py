@@ -8,14 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from hca_disc_label.evaluation.metrics import (
+from hca_disc_label.evaluation.aggregation import DistanceStats, summarise
+from hca_disc_label.evaluation.matching import (
     Disc,
-    DistanceStats,
     discs_from_points,
     evaluate_case,
     label_aware_protocol,
     paper_protocol,
-    summarise,
 )
 
 

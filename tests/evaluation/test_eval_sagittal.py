@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from hca_disc_label.evaluation import evaluate
-from hca_disc_label.evaluation.metrics import (
+from hca_disc_label.evaluation.aggregation import summarise
+from hca_disc_label.evaluation.matching import (
     Disc,
     evaluate_case,
     paper_protocol,
     sagittal_distance_mm,
-    summarise,
 )
 
 PRED = "_label-discs_dlabel.nii.gz"

@@ -10,7 +10,8 @@ import pytest
 from hca_disc_label.conventions import DISC_VALUES, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.inference import calibration as cal_mod
 from hca_disc_label.inference import numbering as nb
-from hca_disc_label.inference.decode import Anchor, decode_details, decode_heatmaps, score_labelling
+from hca_disc_label.inference.assign import score_labelling
+from hca_disc_label.inference.decode import Anchor, decode_details, decode_heatmaps
 from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
 
 VALUES = list(DISC_VALUES)

@@ -272,12 +272,13 @@ def test_progress_is_one_plain_line_per_image_without_a_terminal(data, tiny_mode
 
 
 def test_train_takes_our_labels_only_with_allow_own_labels(data, tiny_model):
-    from hca_disc_label.training.trainer import TrainConfig, _split_real
+    from hca_disc_label.training.config import TrainConfig
+    from hca_disc_label.training.split import split_real
 
     planted = _plant_ours_in_the_old_place(data, tiny_model)
     subject = planted.relative_to(data / "derivatives" / "labels").parts[0]
     base = dict(out_dir=data / "unused", bids=[data], val_fraction=0.0)
-    train, _ = _split_real(TrainConfig(**base))
+    train, _ = split_real(TrainConfig(**base))
     assert subject not in {c.subject for c in train}
-    train, _ = _split_real(TrainConfig(**base, allow_own_labels=True))
+    train, _ = split_real(TrainConfig(**base, allow_own_labels=True))
     assert subject in {c.subject for c in train}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hca_disc_label.synth import anatomy, shapes
-from hca_disc_label.synth.anatomy import N_MOBILE, build_spine, sample_params
+from hca_disc_label.synth import shapes
+from hca_disc_label.synth.chain import build_spine, chain_chord_angle
+from hca_disc_label.synth.spine_params import N_MOBILE, sample_params
 
 
 def _spine(seed: int, phi0: float = 0.0):
@@ -75,7 +76,7 @@ def test_sizes_are_adult_and_level_dependent():
 
 def test_chain_chord_matches_built_spine():
     p = sample_params(np.random.default_rng(3))
-    angle = anatomy.chain_chord_angle(p, "L1", "S1")
+    angle = chain_chord_angle(p, "L1", "S1")
     sp = build_spine(p, -angle, np.random.default_rng(0))
     names = [b.name for b in sp.bones]
     d = sp.bones[names.index("S1")].pt - sp.bones[names.index("L1")].pt

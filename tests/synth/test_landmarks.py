@@ -8,8 +8,10 @@ import pytest
 
 from hca_disc_label.conventions import LANDMARKS
 from hca_disc_label.synth import Tissue, generate_slab
-from hca_disc_label.synth.anatomy import N_MOBILE, build_spine, landmark_points, sample_params
-from hca_disc_label.synth.scene import PLL_BODY_MM, PLL_DISC_MM, _pll_profile
+from hca_disc_label.synth.anatomy import landmark_points
+from hca_disc_label.synth.chain import build_spine
+from hca_disc_label.synth.spine_params import N_MOBILE, sample_params
+from hca_disc_label.synth.canal import PLL_BODY_MM, PLL_DISC_MM, pll_profile
 
 
 def _inside(point: np.ndarray, poly: np.ndarray) -> bool:
@@ -69,5 +71,5 @@ def test_posterior_ligament_lies_behind_the_disc_tips():
 
 def test_ligament_is_thicker_at_the_discs():
     s = np.arange(0.0, 100.0)
-    prof = _pll_profile(s, np.array([20.0, 60.0]), np.array([8.0, 8.0]), 1.0, 0.0)
+    prof = pll_profile(s, np.array([20.0, 60.0]), np.array([8.0, 8.0]), 1.0, 0.0)
     assert abs(prof[20] - PLL_DISC_MM[1]) < 0.05 and abs(prof[40] - PLL_BODY_MM[0]) < 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hca_disc_label.synth import scene
-from hca_disc_label.synth.anatomy import N_MOBILE
+from hca_disc_label.synth.spine_params import N_MOBILE
 from hca_disc_label.synth.tissues import Tissue
 
 
@@ -60,7 +60,8 @@ def test_s1s2_remnant_sometimes_keeps_a_nucleus_and_lower_remnants_never_do():
 
 
 def test_some_subjects_have_a_disc_like_s1s2_that_carries_no_label():
-    from hca_disc_label.synth.anatomy import LUMBARISED_S1, build_spine, sample_params
+    from hca_disc_label.synth.chain import build_spine
+    from hca_disc_label.synth.spine_params import LUMBARISED_S1, sample_params
 
     params = [sample_params(np.random.default_rng([31, i])) for i in range(300)]
     lumbarised = [p for p in params if p.lumbarised_s1]

@@ -122,3 +122,20 @@ def test_generation_speed_report(capsys):
     with capsys.disabled():
         print(f"\n[synth] lumbar slab median {1e3 * np.median(times):.1f} ms, sizes {sizes[:3]}")
     assert max(times) < 5.0
+
+
+def test_a_placed_window_is_the_one_rendered():
+    """``place_window`` replaces the drawn field of view (benchmark sets use it)."""
+    from hca_disc_label.synth import generate_slab
+    from hca_disc_label.synth.fov import Window
+
+    seen = {}
+
+    def place(rng, subject, window):
+        seen["window"] = Window(window.u_top, window.u_top + 80.0, window.v_left, window.v_left + 60.0, window.region)
+        return seen["window"]
+
+    slab = generate_slab(np.random.default_rng(5), 1.0, fov_mode="lumbar", place_window=place)
+    w = seen["window"]
+    assert slab.meta["window_mm"] == [w.u_top, w.u_bot, w.v_left, w.v_right]
+    assert slab.image.shape == (80, 60)

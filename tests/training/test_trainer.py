@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hca_disc_label.conventions import DISC_VALUES
 from tests.conftest import TINY_ARCH
@@ -27,7 +26,7 @@ def small_bids(shared_data: Path, tmp_path: Path, n: int = 4) -> Path:
 
 
 def _config(tmp_path, bids, **kw):
-    from hca_disc_label.training.trainer import TrainConfig
+    from hca_disc_label.training.config import TrainConfig
 
     base = dict(out_dir=tmp_path / "run", architecture=dict(TINY_ARCH), steps=4, batch_size=2, lr=1e-3,
                 bids=[bids], synthetic_fraction=0.0, val_synthetic=0, val_every=2, val_fraction=0.25,
@@ -136,18 +135,3 @@ def test_fine_tune_from_model_folder_then_install_and_label(shared_data, tmp_pat
     out = tmp_path / "ivd11.nii.gz"
     assert main(["-i", str(img), "-c", "t2", "-model", "site-ft@1.2.0", "-thr", "0.0001", "-o", str(out), "-v", "0"]) == 0
     assert out.exists()
-
-
-def test_holdout_subjects_are_never_trained_on_and_oversampling_weights_them(shared_data, tmp_path):
-    from hca_disc_label.errors import DataError
-    from hca_disc_label.training.trainer import _split_real, case_weights
-
-    bids = small_bids(shared_data, tmp_path, n=4)
-    subjects = sorted(p.name for p in bids.glob("sub-*"))
-    config = _config(tmp_path, bids, val_fraction=0.0, holdout=(subjects[0],))
-    train, val = _split_real(config)
-    assert {c.subject for c in val} == {subjects[0]}
-    assert subjects[0] not in {c.subject for c in train} and len(train) == 3
-    assert case_weights(train, ((subjects[1], 4.0),)) == tuple(4.0 if c.subject == subjects[1] else 1.0 for c in train)
-    with pytest.raises(DataError, match="sub-nobody"):
-        _split_real(_config(tmp_path, bids, holdout=("sub-nobody",)))

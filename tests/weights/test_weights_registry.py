@@ -20,8 +20,9 @@ from hca_disc_label.weights import (
     verify_installed,
     write_model_folder,
 )
-from hca_disc_label.weights.registry import default_models_dir, version_key
-from hca_disc_label.weights.store import cache_dir, list_models
+from hca_disc_label.weights.cache import cache_dir, list_models
+from hca_disc_label.weights.registry import default_models_dir
+from hca_disc_label.weights.spec import version_key
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 

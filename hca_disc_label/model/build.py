@@ -1,0 +1,123 @@
+"""Building HCA-Net from a model card: the architecture check, the builder, widening outputs.
+
+Importing this module does not import torch: :func:`check_card` and :data:`ARCHITECTURE_KEYS`
+serve the ONNX path too (which never imports torch); the builders import it when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hca_disc_label.errors import ModelError, first_line
+
+if TYPE_CHECKING:  # torch only when a network is built
+    from hca_disc_label.model.hca_net import HCANet
+
+ARCHITECTURE_KEYS: frozenset[str] = frozenset({
+    "in_channels", "num_classes", "width", "num_stacks", "depth", "stem_stride", "mlka_kernel",
+    "mlka_branches", "blocks_per_stack",
+})
+"""The fields of :class:`~hca_disc_label.model.hca_net.ModelConfig`, known here without
+importing torch (a test keeps the two equal), so the ONNX path checks cards too."""
+
+
+def check_card(model) -> None:
+    """Reject a model card that cannot describe the network behind either backend.
+
+    Checks (no torch import): the architecture is an object whose keys are all ModelConfig
+    fields, and ``num_classes`` (when given) matches the number of channel values.
+
+    Raises:
+        ModelError: naming the model and the problem.
+    """
+    arch = model.architecture
+    name = f"{model.name} {model.version}"
+    if not isinstance(arch, dict):
+        raise ModelError(f"model {name}: architecture must be an object")
+    unknown = sorted(set(arch) - ARCHITECTURE_KEYS)
+    if unknown:
+        raise ModelError(f"model {name}: unknown architecture key(s) {', '.join(unknown)} in its model.json")
+    n_values = len(list(model.channel_values))
+    if "num_classes" in arch and arch["num_classes"] != n_values:
+        raise ModelError(f"model {name}: architecture num_classes {arch['num_classes']!r} does not match its "
+                         f"{n_values} channel values")
+
+
+def build_torch_model(architecture: dict, weights_path: str | Path | None = None) -> HCANet:
+    """Instantiate HCA-Net from an architecture dict and optionally load a state dict.
+
+    Args:
+        architecture: :class:`ModelConfig` as a dict (``model.json["architecture"]``).
+        weights_path: torch state dict file (float16 or float32 tensors) or None.
+
+    Returns:
+        The network in eval mode (float32, CPU).
+    """
+    from hca_disc_label.extras import require
+
+    require("torch", "building the PyTorch network")
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+
+    try:
+        net = HCANet(ModelConfig.from_dict(architecture))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"invalid architecture in the model card ({first_line(exc)})") from None
+    if weights_path is not None:
+        try:
+            state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise ValueError(f"not a state dict ({type(state).__name__})")
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+        except MemoryError:
+            raise ModelError(f"{weights_path}: cannot load weights (out of memory)") from None
+        except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, zip errors...
+            raise ModelError(f"{weights_path}: cannot load weights ({first_line(exc)})") from None
+    return net.eval()
+
+
+def add_output_channels(net: HCANet, extra: int, seed: int = 0) -> HCANet:
+    """A copy of ``net`` with ``extra`` new heatmap channels after the existing ones.
+
+    Every trained weight is kept: the per-stack heads and the merge keep their old channels
+    (the merge's input is re-indexed, since it concatenates the stacks' predictions) and the
+    re-projection of each intermediate prediction ignores the new channels at first. New
+    channels start from small random head weights and a merge row that averages their own
+    stacks' predictions, so they predict ~0 until trained. Used to fine-tune a disc
+    model into one that also predicts landmarks.
+    """
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+
+    cfg = net.config
+    v_old, stacks = cfg.num_classes, cfg.num_stacks
+    new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "num_classes": v_old + extra}))
+    old_state, state = net.state_dict(), new.state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    v_new = v_old + extra
+    for key, value in state.items():
+        src = old_state[key]
+        if src.shape == value.shape:
+            state[key] = src.clone()
+        elif key.endswith("head.weight"):
+            state[key] = torch.cat([src, 0.01 * torch.randn((extra, *src.shape[1:]), generator=gen)])
+        elif key.endswith("head.bias"):
+            state[key] = torch.cat([src, torch.zeros(extra)])
+        elif key.startswith("prediction_back") and key.endswith("weight"):
+            state[key] = torch.cat([src, torch.zeros((src.shape[0], extra, *src.shape[2:]))], dim=1)
+        elif key == "merge.weight":
+            w = torch.zeros((v_new, v_new * stacks, *src.shape[2:]))
+            for s in range(stacks):
+                w[:v_old, s * v_new:s * v_new + v_old] = src[:, s * v_old:(s + 1) * v_old]
+                for k in range(v_old, v_new):
+                    w[k, s * v_new + k] = 1.0 / stacks
+            state[key] = w
+        elif key == "merge.bias":
+            state[key] = torch.cat([src, torch.zeros(extra)])
+        else:
+            raise ValueError(f"cannot widen {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+    new.load_state_dict(state)
+    return new

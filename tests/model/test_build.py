@@ -1,0 +1,45 @@
+"""Building HCA-Net from a card: the torch-free architecture check, widening the outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from hca_disc_label.errors import ModelError
+from hca_disc_label.model.build import ARCHITECTURE_KEYS, add_output_channels, build_torch_model, check_card
+from hca_disc_label.model.hca_net import COMPACT_CONFIG, HCANet, ModelConfig
+
+
+def test_architecture_keys_match_the_network_config():
+    assert ARCHITECTURE_KEYS == {f.name for f in dataclasses.fields(ModelConfig)}
+
+
+def test_check_card_names_an_unknown_key_and_a_channel_count_mismatch() -> None:
+    card = SimpleNamespace(name="m", version="1.0.0", architecture={"width": 8, "bogus": 1}, channel_values=[3, 4])
+    with pytest.raises(ModelError, match="unknown architecture key"):
+        check_card(card)
+    card.architecture = {"num_classes": 3}
+    with pytest.raises(ModelError, match="does not match"):
+        check_card(card)
+
+
+def test_built_network_is_in_eval_mode_and_rejects_a_bad_architecture() -> None:
+    net = build_torch_model({"width": 8, "num_stacks": 1, "depth": 2, "stem_stride": 4})
+    assert not net.training
+    with pytest.raises(ModelError, match="invalid architecture"):
+        build_torch_model({"width": -1})
+
+
+def test_added_output_channels_keep_every_trained_output() -> None:
+    torch.manual_seed(0)
+    net = HCANet(COMPACT_CONFIG).eval()
+    wide = add_output_channels(net, 3).eval()
+    x = torch.rand(1, 1, 128, 64)
+    with torch.no_grad():
+        old, new = net(x), wide(x)
+    assert new.shape[1] == old.shape[1] + 3
+    assert torch.allclose(new[:, : old.shape[1]], old, atol=1e-6)
+    assert new[:, old.shape[1]:].abs().max() < 0.2  # new channels start near zero

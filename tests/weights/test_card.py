@@ -1,0 +1,40 @@
+"""The model card: the one model sha256, and the input contract read through InputContract."""
+
+from __future__ import annotations
+
+import pytest
+
+from hca_disc_label.contract import InputContract
+from hca_disc_label.sidecar import model_block
+from hca_disc_label.weights.card import check_input_contract, model_sha256
+
+W, O = "a" * 64, "b" * 64
+CONTRACT = {"pixel_spacing_mm": 1.0, "size_multiple": 16, "output_stride": 4}
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"weights": {"sha256": W}, "onnx": {"sha256": O}}, W),
+    ({"onnx": {"sha256": O}}, O),  # an ONNX-only model is named by its ONNX file
+    ({}, None),
+])
+def test_model_sha256_is_the_weights_else_the_onnx_file(files, expected):
+    card = {"files": files}
+    assert model_sha256(card) == expected
+    assert model_block("m", "1.0.0", model_sha256(card))["SHA256"] == expected  # the sidecar uses the same one
+
+
+def test_input_contract_is_returned_typed_with_the_defaults():
+    typed = check_input_contract(dict(CONTRACT), "m@1.0.0")
+    assert typed == InputContract(1.0, 16, 4)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"size_multiple": 16.0}, "size_multiple must be a positive integer"),
+    ({"slab_thickness_mm": 0}, "slab_thickness_mm must be a positive number"),
+    ({"low_percentile": 1.0}, "low_percentile/high_percentile"),  # both or neither
+    ({"low_percentile": 99.5, "high_percentile": 1.0}, "low_percentile/high_percentile"),
+    ({"normalisation": 1}, "normalisation must be a string"),
+])
+def test_bad_input_contracts_are_named(change, message):
+    with pytest.raises(ValueError, match=message):
+        check_input_contract({**CONTRACT, **change}, "m@1.0.0")
