@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM, InputContract
+from hca_disc_label.contract import check_input_contract as check_contract_mapping
 from hca_disc_label.conventions import CONTRASTS, DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import ModelError
 from hca_disc_label.atomic import sha256_file
@@ -96,33 +97,11 @@ def _positive(value: Any, integer: bool) -> bool:
 
 
 def check_input_contract(contract: Any, where: str) -> InputContract:
-    """Check a card's ``input`` object and return it typed; ValueError naming the first problem.
-
-    The JSON values are checked here (a card is JSON: ``size_multiple`` must be a positive
-    integer, not ``8.0`` or ``"8"``); the contract is then read by
-    :meth:`InputContract.from_mapping`, the one reader the labeller uses, and the percentile
-    rule applies to that typed contract.
-    """
-    if not isinstance(contract, dict):
-        raise ValueError(f"{where}: input must be an object")
-    for key, integer in (("pixel_spacing_mm", False), ("size_multiple", True), ("output_stride", True)):
-        if not _positive(contract.get(key), integer):
-            kind = "positive integer" if integer else "positive number"
-            raise ValueError(f"{where}: input.{key} must be a {kind}")
-    for key in ("slab_thickness_mm", "heatmap_sigma_px"):
-        if key in contract and not _positive(contract[key], False):
-            raise ValueError(f"{where}: input.{key} must be a positive number")
-    if "normalisation" in contract and not isinstance(contract["normalisation"], str):
-        raise ValueError(f"{where}: input.normalisation must be a string")
-    percentiles = (contract.get("low_percentile"), contract.get("high_percentile"))
-    bad_percentiles = ValueError(f"{where}: input low_percentile/high_percentile must satisfy 0 <= low < high <= 100")
-    given = any(p is not None for p in percentiles)
-    if given and not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in percentiles):
-        raise bad_percentiles
-    typed = InputContract.from_mapping(contract)
-    if given and not 0 <= typed.low_percentile < typed.high_percentile <= 100:
-        raise bad_percentiles
-    return typed
+    """Check a card's ``input`` object (:func:`hca_disc_label.contract.check_input_contract`,
+    the one home of its rules) and return it typed (:meth:`InputContract.from_mapping`, the one
+    reader the labeller uses); ValueError naming the first problem."""
+    check_contract_mapping(contract, where)
+    return InputContract.from_mapping(contract)
 
 
 @dataclass
