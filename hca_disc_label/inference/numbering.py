@@ -263,7 +263,9 @@ class Numbering:
         """The one stderr line of a ``check`` image: the doubt and both ``-initz`` answers
         (e.g. which disc is L5/S1: the lowest one, or the one above it)."""
         _, value, other = self.question or (0, 0, 0)
-        return (f"{image}: numbering uncertain ({self.confidence:.2f}): {self.doubt()} "
+        turn = next((a for a in self.anchors if a.get("kind") == "lumbosacral_turn"), None)
+        why = "" if turn is None else f", the spine turns {turn['turn_deg']:.0f} deg at the disc above the lowest"
+        return (f"{image}: numbering uncertain ({self.confidence:.2f}{why}): {self.doubt()} "
                 f"if {_name(value)}, confirm with: {self.hint_command(image, contrast, z_slice)}; "
                 f"if {_name(other)}: {self.hint_command(image, contrast, z_slice, alternative=True)}")
 

@@ -94,6 +94,8 @@ def test_turn_in_the_overlap_only_doubts():
     assert num.status == "check" and num.alt_offset == 1
     # the lowest would be S1/S2 under the alternative, so the question names the disc above it
     assert num.doubt() == "is the disc above the lowest L4/L5 or L5/S1?"
+    shown = next(a["turn_deg"] for a in num.anchors if a["kind"] == "lumbosacral_turn")
+    assert abs(shown - turn) < 0.5 and f"spine turns {shown:.0f} deg" in num.warning("x.nii.gz", "t2", z_slice=10)
 
 
 def test_a_hint_wins_over_the_turn():
