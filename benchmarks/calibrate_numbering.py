@@ -76,7 +76,7 @@ def _cropped(image: np.ndarray, discs: dict, a: int, b: int) -> tuple[np.ndarray
 def _internal_images(train_data: Path, n_synthetic: int, n_crops: int, seed: int, n_junction: int):
     """Yield (set, group, id, image in [0, 1], GT discs {value: (row, col)}) of the internal sets."""
     from hca_disc_label.preprocessing import normalise
-    from hca_disc_label.synth import generate_slab
+    from hca_disc_label.synth.slab import generate_slab
     from hca_disc_label.evaluation.internal_sets import held_out_cases
 
     for n, case in enumerate(held_out_cases(train_data)):
@@ -215,7 +215,7 @@ def build_cache(args, folder) -> None:
             if count % 50 == 0:
                 print(f"cached {count} images", flush=True)
     for spec, subjects in _oof_folds(args.oof):
-        from hca_disc_label.weights import resolve_model
+        from hca_disc_label.weights.resolve import resolve_model
 
         fold_engine = create_backend(resolve_model(spec), "auto", "cpu")
         for set_name, group, ident, image, discs in _sacrum_images(args.shared, subjects, args.real_crops, args.seed):
@@ -398,7 +398,7 @@ def main() -> None:
     ap.add_argument("--features", default="log_margin,agree,alt_agree,log_discs,junction,edge_room,skips")
     ap.add_argument("--l2", type=float, default=1e-2)
     args = ap.parse_args()
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     folder = resolve_model(args.model)
     if args.train_data is None:

@@ -28,7 +28,7 @@ from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.preprocessing import normalise, pad_to_multiple, prepare_slab  # noqa: E402
 from hca_disc_label.training.data import find_bids_pairs, synthetic_sample  # noqa: E402
 from hca_disc_label.evaluation.internal_sets import held_out_cases  # noqa: E402
-from hca_disc_label.weights import resolve_model  # noqa: E402
+from hca_disc_label.weights.resolve import resolve_model  # noqa: E402
 
 
 def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):

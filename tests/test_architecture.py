@@ -212,7 +212,7 @@ def test_no_module_imports_a_higher_layer(graph):
 
 def test_the_graph_sees_function_level_and_relative_imports(graph):
     # labeller resolves a model name inside __init__ (a function-level import)
-    assert "hca_disc_label.weights" in graph["hca_disc_label.inference.labeller"]
+    assert "hca_disc_label.weights.resolve" in graph["hca_disc_label.inference.labeller"]
     assert "hca_disc_label.image" in graph["hca_disc_label.labelfile"]
     assert "hca_disc_label.run.pipeline" in graph[PACKAGE]  # the lazy API's homes
 

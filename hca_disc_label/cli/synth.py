@@ -48,7 +48,7 @@ def command(ctx: click.Context, ofolder: Path, n: int, seed: int, look: str | No
     """Write ``n`` synthetic samples into ``ofolder``."""
     setup_logging(verbose)
     from hca_disc_label.errors import OutputError
-    from hca_disc_label.synth import write_samples
+    from hca_disc_label.synth.samples import write_samples
 
     try:
         ofolder.mkdir(parents=True, exist_ok=True)

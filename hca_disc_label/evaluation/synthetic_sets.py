@@ -16,7 +16,7 @@ import numpy as np
 
 from hca_disc_label.evaluation.internal_case import MAX_ATTEMPTS, SET_CODES, SYNTHETIC_SETS, InternalCase
 from hca_disc_label.preprocessing import normalise, resample_plane
-from hca_disc_label.synth import generate_slab
+from hca_disc_label.synth.slab import generate_slab
 from hca_disc_label.synth.fov import Window, horizontal_span
 from hca_disc_label.synth.head import foramen_magnum
 from hca_disc_label.synth.spine_params import N_MOBILE

@@ -176,7 +176,7 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
     file_vox = np.clip(file_vox, 0, np.array(image.file_shape) - 1)
     records = []
     for disc, ijk, can in zip(discs, file_vox, canonical):
-        mm = image.file_affine[:3, :3] @ ijk + image.file_affine[:3, 3]
+        mm = image.file_to_world(ijk)
         records.append(DiscRecord(
             value=disc.value, name=disc_name(disc.value), voxel=tuple(int(v) for v in ijk),
             mm=tuple(float(v) for v in mm), confidence=disc.confidence, model_rc=(disc.row, disc.col),

@@ -8,7 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.synth import Tissue, generate_volume, write_samples
+from hca_disc_label.synth.samples import write_samples
+from hca_disc_label.synth.tissues import Tissue
+from hca_disc_label.synth.volume import generate_volume
 
 DISC = {int(Tissue.ANNULUS), int(Tissue.NUCLEUS)}
 CANAL = {int(Tissue.CSF), int(Tissue.CORD), int(Tissue.NERVE), int(Tissue.FAT), int(Tissue.LIGAMENT)}
