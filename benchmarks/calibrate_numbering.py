@@ -125,7 +125,7 @@ def _bids_images(shared: Path):
 
     for subject, img, lab in find_bids_pairs(shared / "data" / "bids"):
         image = load_image(img)
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0)
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1)
         points = read_disc_labels(lab)
         can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
         rc = slab.geometry.canonical_to_model(can[:, 1:])
@@ -146,7 +146,7 @@ def _sacrum_images(shared: Path, subjects: Sequence[str], n_crops: int, seed: in
         image = load_image(path)
         to_vox = np.linalg.inv(image.affine)
         can = np.array([to_vox[:3, :3] @ p + to_vox[:3, 3] for p in gt.values()])
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0,
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1,
                             x_center=int(np.round(np.median(can[:, 0]))))
         raw = slab.raw[: slab.geometry.height, : slab.geometry.width]
         rc = slab.geometry.canonical_to_model(can[:, 1:])

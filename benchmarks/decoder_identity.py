@@ -44,7 +44,7 @@ def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):
         yield "synthetic", s.image, s.discs
     for _, img, lab in find_bids_pairs(shared / "data" / "bids"):
         image = load_image(img)
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0)
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1)
         points = read_disc_labels(lab)
         can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
         rc = slab.geometry.canonical_to_model(can[:, 1:])
