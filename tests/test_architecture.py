@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("_version", "errors", "extras", "naming", "conventions", "atomic", "contract", "nifti",
-                     "sidecar", "image", "labelfile", "preprocessing")),
+                     "sidecar", "image", "labelfile", "midsagittal", "preprocessing")),
     ("model", ("model",)),
     ("weights", ("weights",)),
     ("inference", ("inference",)),

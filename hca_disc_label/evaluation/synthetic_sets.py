@@ -15,10 +15,10 @@ from typing import Iterator
 import numpy as np
 
 from hca_disc_label.evaluation.internal_case import MAX_ATTEMPTS, SET_CODES, SYNTHETIC_SETS, InternalCase
-from hca_disc_label.preprocessing import normalise, resample_plane
-from hca_disc_label.synth.slab import generate_slab
+from hca_disc_label.preprocessing import flip_sagittal, normalise, resample_plane
 from hca_disc_label.synth.fov import Window, horizontal_span
 from hca_disc_label.synth.head import foramen_magnum
+from hca_disc_label.synth.slab import generate_slab
 from hca_disc_label.synth.spine_params import N_MOBILE
 from hca_disc_label.synth.tissues import Tissue
 
@@ -176,7 +176,7 @@ def _resample(image: np.ndarray, discs: dict, src: float, dst: float) -> tuple[n
 
     Returns ``(image, discs, factor)`` with model px = source px * factor.
     """
-    plane = np.ascontiguousarray(image[::-1, ::-1].T)  # model (H, W) -> canonical (Y, Z)
+    plane = np.ascontiguousarray(flip_sagittal(image))  # model (H, W) -> canonical (Y, Z)
     out, _, _ = resample_plane(plane, src, src, dst)
     f = src / dst
     h, w = out.shape

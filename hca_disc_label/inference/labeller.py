@@ -32,7 +32,8 @@ from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, De
 from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
 from hca_disc_label.inference.numbering import assess_numbering
 from hca_disc_label.labelfile import read_disc_labels
-from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
+from hca_disc_label.midsagittal import find_midsagittal_slice
+from hca_disc_label.preprocessing import PreparedSlab, prepare_input
 
 log = logging.getLogger(__name__)
 

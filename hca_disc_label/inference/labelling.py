@@ -20,7 +20,8 @@ from hca_disc_label.conventions import disc_name
 from hca_disc_label.image import LoadedImage
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.labelfile import label_image_like
-from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
+from hca_disc_label.midsagittal import local_midsagittal_x
+from hca_disc_label.preprocessing import PreparedSlab
 from hca_disc_label.sidecar import build_sidecar
 from hca_disc_label.weights.card import model_sha256
 
@@ -163,7 +164,7 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
     """Map decoded model-frame discs to voxels of the input file and world mm.
 
     Each disc lands on the slab's centre slice, or with ``lateral`` on its own level's
-    left-right symmetry plane near it (:func:`~hca_disc_label.preprocessing.local_midsagittal_x`);
+    left-right symmetry plane near it (:func:`~hca_disc_label.midsagittal.local_midsagittal_x`);
     its voxel is the nearest voxel of the file grid.
     """
     if not discs:

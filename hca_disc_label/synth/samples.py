@@ -27,6 +27,7 @@ from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
 from hca_disc_label.conventions import DISC_NAMES
 from hca_disc_label.image import voxel_to_world
 from hca_disc_label.naming import DATASET_DESCRIPTION, OUTPUT_SUFFIX
+from hca_disc_label.preprocessing import SlabGeometry, flip_sagittal
 from hca_disc_label.run.derivative import BIDS_VERSION
 from hca_disc_label.sidecar import generated_by
 
@@ -58,7 +59,7 @@ def _label_volume(shape: tuple[int, ...], discs: dict[int, tuple[float, float, f
 
 def _slab_to_canonical(image: np.ndarray) -> np.ndarray:
     """Model-frame ``(H, W)`` image -> canonical ``(1, W, H)`` (x, y -> anterior, z -> superior)."""
-    return np.ascontiguousarray(image[::-1, ::-1].T[None, :, :])
+    return np.ascontiguousarray(flip_sagittal(image)[None, :, :])
 
 
 def preview_png(image: np.ndarray, discs: dict[int, tuple[float, float]], spacing: tuple[float, float],
@@ -101,9 +102,9 @@ def _volume_preview(vol, path: Path, title: str) -> None:
     centre = int(np.clip(np.rint(i_mid), 0, vol.data.shape[0] - 1))
     lo, hi = max(0, centre - half), min(vol.data.shape[0], centre + half + 1)
     plane = vol.data[lo:hi].mean(axis=0)  # (Y, Z)
-    ny, nz = plane.shape
-    image = plane[::-1, ::-1].T  # model frame (rows = z descending, cols = y descending)
-    discs = {v: (nz - 1 - z, ny - 1 - y) for v, (_, y, z) in vol.discs.items()}
+    geometry = SlabGeometry.unit(*plane.shape)
+    discs = {v: tuple(geometry.canonical_to_model((y, z))) for v, (_, y, z) in vol.discs.items()}
+    image = flip_sagittal(plane)
     preview_png(image, discs, (dz, dy), path, title)
 
 
@@ -148,9 +149,10 @@ def write_samples(n: int, out_dir: Path, seed: int = 0, volumes: bool = True, lo
             slab = generate_slab(rng, spacing_mm=spacing_mm, fov_mode=fov_mode, look=look)
             data = _slab_to_canonical(slab.image)
             h, w = slab.image.shape
+            geometry = SlabGeometry.unit(ny=w, nz=h)
             # one slice as thick as the slab a model averages, so the file says what it shows
             affine = np.diag([-DEFAULT_SLAB_THICKNESS_MM, slab.spacing_mm, slab.spacing_mm, 1.0])
-            discs = {v: (0.0, w - 1 - c, h - 1 - r) for v, (r, c) in slab.discs.items()}
+            discs = {v: tuple(geometry.model_to_canonical(r, c)[0]) for v, (r, c) in slab.discs.items()}
             meta = dict(slab.meta)
         sub, stem = _stem(i, meta["look"])
         img_path = out_dir / sub / "anat" / f"{stem}.nii.gz"

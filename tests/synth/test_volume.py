@@ -58,7 +58,7 @@ def test_labels_on_the_midsagittal_plane_at_the_disc_border(volumes):
 
 
 def test_midsagittal_finder_finds_the_plane():
-    from hca_disc_label.preprocessing import find_midsagittal_slice
+    from hca_disc_label.midsagittal import find_midsagittal_slice
 
     for seed in (1, 2):
         v = generate_volume(np.random.default_rng(seed), fov_mode="crop")

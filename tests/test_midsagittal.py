@@ -1,4 +1,4 @@
-"""preprocessing: the mid-sagittal plane, each disc on its own level's symmetry plane, the
+"""midsagittal: the mid-sagittal plane, each disc on its own level's symmetry plane, the
 symmetry products."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hca_disc_label.preprocessing import _mirror_products, find_midsagittal_slice, local_midsagittal_x
+from hca_disc_label.midsagittal import _mirror_products, find_midsagittal_slice, local_midsagittal_x
 
 
 def _tilted_spine(upper_x: int, lower_x: int, nx: int = 41, ny: int = 60, nz: int = 80, seed: int = 0) -> np.ndarray:
