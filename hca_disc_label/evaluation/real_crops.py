@@ -24,6 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.naming import NIFTI_GZ
 from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
 
 RIGHT_MM = 7.0
@@ -208,6 +209,6 @@ def compare_counts(whole: Iterable[tuple[int, np.ndarray]], cut: Iterable[tuple[
 
 def save_cut(img: nib.Nifti1Image, cut: Cut, folder: Path) -> Path:
     """Write the cut of ``img`` as ``folder/<name>.nii.gz`` (a scratch file for the labeller)."""
-    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}.nii.gz"
+    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}{NIFTI_GZ}"
     nib.save(cut_image(img, cut.top_mm, cut.bottom_mm), path)
     return path

@@ -26,7 +26,7 @@ from hca_disc_label.atomic import write_text_atomic
 from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
 from hca_disc_label.conventions import DISC_NAMES
 from hca_disc_label.image import voxel_to_world
-from hca_disc_label.naming import DATASET_DESCRIPTION, OUTPUT_SUFFIX
+from hca_disc_label.naming import DATASET_DESCRIPTION, NIFTI_GZ, output_name
 from hca_disc_label.preprocessing import SlabGeometry, flip_sagittal
 from hca_disc_label.run.derivative import BIDS_VERSION
 from hca_disc_label.sidecar import generated_by
@@ -155,8 +155,8 @@ def write_samples(n: int, out_dir: Path, seed: int = 0, volumes: bool = True, lo
             discs = {v: tuple(geometry.model_to_canonical(r, c)[0]) for v, (r, c) in slab.discs.items()}
             meta = dict(slab.meta)
         sub, stem = _stem(i, meta["look"])
-        img_path = out_dir / sub / "anat" / f"{stem}.nii.gz"
-        lab_path = out_dir / "derivatives" / "labels" / sub / "anat" / f"{stem}{OUTPUT_SUFFIX}.nii.gz"
+        img_path = out_dir / sub / "anat" / f"{stem}{NIFTI_GZ}"
+        lab_path = out_dir / "derivatives" / "labels" / sub / "anat" / output_name(img_path.name)
         img_path.parent.mkdir(parents=True, exist_ok=True)
         lab_path.parent.mkdir(parents=True, exist_ok=True)
         image = nib.Nifti1Image(data.astype(np.float32), affine)
