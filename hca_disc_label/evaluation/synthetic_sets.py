@@ -1,6 +1,6 @@
 """The synthetic internal sets: the engine's own subjects, seen through a chosen field of view.
 
-Each set drives :func:`hca_disc_label.synth.generate_slab` and only replaces the window it
+Each set drives :func:`hca_disc_label.synth.slab.generate_slab` and only replaces the window it
 draws (``place_window``), so every change of the engine's anatomy or looks shows up here.
 Case ``k`` of a set is drawn from ``np.random.default_rng([seed, SET_CODE, k, attempt])`` and
 redrawn (next attempt) only when its defining property does not hold (:func:`_check`). Pixel

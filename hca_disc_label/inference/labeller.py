@@ -101,7 +101,7 @@ class Labeller:
 
     Args:
         model: registry ``NAME[@VERSION]``, a model folder path, a loaded
-            :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with ``name``,
+            :class:`~hca_disc_label.weights.card.ModelFolder` (or a stand-in with ``name``,
             ``version``, ``card``, ``channel_values``, ``input_contract``); None = the default
             model for ``contrast``.
         contrast: "t1" or "t2".

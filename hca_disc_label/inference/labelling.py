@@ -81,7 +81,7 @@ class ModelInfo:
 
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
-        """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
+        """From a :class:`~hca_disc_label.weights.card.ModelFolder` (or a stand-in with the same fields)."""
         sha = model_sha256(folder.card if isinstance(folder.card, dict) else {})
         return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
