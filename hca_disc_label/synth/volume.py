@@ -79,7 +79,7 @@ def generate_volume(rng: np.random.Generator, fov_mode: str | None = None, look:
 
     Args:
         rng: the only source of randomness (same generator state -> identical output).
-        fov_mode: one of :data:`~.fov.FOV_MODES`, or None for a random mode.
+        fov_mode: one of :data:`~.choices.FOV_MODES`, or None for a random mode.
         look: "t1", "t2", "gre", or None for a random look.
 
     Returns:

@@ -7,8 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from hca_disc_label.synth.fov import FOV_MODES
-from hca_disc_label.synth.randomise import LOOKS
+from hca_disc_label.synth.choices import FOV_MODES, LOOKS
 from hca_disc_label.synth.slab import generate_slab
 from hca_disc_label.synth.tissues import Tissue
 
