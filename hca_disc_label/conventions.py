@@ -84,14 +84,18 @@ def check_numbering_threshold(threshold: float | None) -> float | None:
     return value
 
 
-def check_contrast(contrast: str) -> str:
+def check_contrast(contrast: str, error: type[HCAError] = HCAError) -> str:
     """``contrast`` when it is one of :data:`CONTRASTS` (``-c``); the one check of it.
 
+    Args:
+        contrast: the value to check.
+        error: the :class:`HCAError` subclass to raise (the registry raises a ``ModelError``).
+
     Raises:
-        HCAError: any other value.
+        HCAError: (``error``) any other value.
     """
     if contrast not in CONTRASTS:
-        raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
+        raise error(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
     return contrast
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hca_disc_label.conventions import CONTRASTS, check_contrast, check_numbering_threshold, check_threshold
-from hca_disc_label.errors import HCAError
+from hca_disc_label.errors import HCAError, ModelError
 
 
 def test_threshold_in_the_open_unit_interval():
@@ -27,3 +27,5 @@ def test_contrast_is_one_of_the_known():
     assert [check_contrast(c) for c in CONTRASTS] == list(CONTRASTS)
     with pytest.raises(HCAError, match="unknown contrast 't3'"):
         check_contrast("t3")
+    with pytest.raises(ModelError, match="unknown contrast 't3'"):  # the registry's error type
+        check_contrast("t3", ModelError)
