@@ -70,7 +70,7 @@ def _random_model_folder(out: Path, name: str, architecture: dict) -> object:
     from hca_disc_label.conventions import DISC_VALUES
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
     from hca_disc_label.weights.release import write_trained_model
-    from hca_disc_label.weights import load_model_folder
+    from hca_disc_label.weights.card import load_model_folder
 
     torch.manual_seed(0)
     cfg = ModelConfig.from_dict(architecture)
@@ -87,7 +87,7 @@ def _random_model_folder(out: Path, name: str, architecture: dict) -> object:
 def given_model(spec: str | None, tmp: Path) -> Bench:
     """``--model``, else the shipped default for T2, else the tiny test model."""
     from hca_disc_label.errors import ModelError
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     if spec is not None:
         folder = resolve_model(spec, "t2")

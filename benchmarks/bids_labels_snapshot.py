@@ -50,7 +50,7 @@ def snapshot(bids: Path = BIDS) -> dict[str, list[dict]]:
 
 def default_model() -> dict:
     """``{"Name", "Version", "SHA256"}`` of the default T2 model (the labels depend on it)."""
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     folder = resolve_model(None, "t2")
     return {"Name": folder.name, "Version": folder.version, "SHA256": folder.sha256}

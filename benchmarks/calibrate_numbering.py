@@ -76,7 +76,7 @@ def _cropped(image: np.ndarray, discs: dict, a: int, b: int) -> tuple[np.ndarray
 def _internal_images(train_data: Path, n_synthetic: int, n_crops: int, seed: int, n_junction: int):
     """Yield (set, group, id, image in [0, 1], GT discs {value: (row, col)}) of the internal sets."""
     from hca_disc_label.preprocessing import normalise
-    from hca_disc_label.synth import generate_slab
+    from hca_disc_label.synth.slab import generate_slab
     from hca_disc_label.evaluation.internal_sets import held_out_cases
 
     for n, case in enumerate(held_out_cases(train_data)):
@@ -125,7 +125,7 @@ def _bids_images(shared: Path):
 
     for subject, img, lab in find_bids_pairs(shared / "data" / "bids"):
         image = load_image(img)
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0)
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1)
         points = read_disc_labels(lab)
         can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
         rc = slab.geometry.canonical_to_model(can[:, 1:])
@@ -146,7 +146,7 @@ def _sacrum_images(shared: Path, subjects: Sequence[str], n_crops: int, seed: in
         image = load_image(path)
         to_vox = np.linalg.inv(image.affine)
         can = np.array([to_vox[:3, :3] @ p + to_vox[:3, 3] for p in gt.values()])
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0,
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1,
                             x_center=int(np.round(np.median(can[:, 0]))))
         raw = slab.raw[: slab.geometry.height, : slab.geometry.width]
         rc = slab.geometry.canonical_to_model(can[:, 1:])
@@ -215,7 +215,7 @@ def build_cache(args, folder) -> None:
             if count % 50 == 0:
                 print(f"cached {count} images", flush=True)
     for spec, subjects in _oof_folds(args.oof):
-        from hca_disc_label.weights import resolve_model
+        from hca_disc_label.weights.resolve import resolve_model
 
         fold_engine = create_backend(resolve_model(spec), "auto", "cpu")
         for set_name, group, ident, image, discs in _sacrum_images(args.shared, subjects, args.real_crops, args.seed):
@@ -398,7 +398,7 @@ def main() -> None:
     ap.add_argument("--features", default="log_margin,agree,alt_agree,log_discs,junction,edge_room,skips")
     ap.add_argument("--l2", type=float, default=1e-2)
     args = ap.parse_args()
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     folder = resolve_model(args.model)
     if args.train_data is None:

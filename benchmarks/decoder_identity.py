@@ -28,7 +28,7 @@ from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.preprocessing import normalise, pad_to_multiple, prepare_slab  # noqa: E402
 from hca_disc_label.training.data import find_bids_pairs, synthetic_sample  # noqa: E402
 from hca_disc_label.evaluation.internal_sets import held_out_cases  # noqa: E402
-from hca_disc_label.weights import resolve_model  # noqa: E402
+from hca_disc_label.weights.resolve import resolve_model  # noqa: E402
 
 
 def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):
@@ -44,7 +44,7 @@ def _images(shared: Path, n_synthetic: int, train_data: Path | None = None):
         yield "synthetic", s.image, s.discs
     for _, img, lab in find_bids_pairs(shared / "data" / "bids"):
         image = load_image(img)
-        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1, slab_thickness_mm=6.0)
+        slab = prepare_slab(image.data, image.zooms, spacing_mm=1.0, size_multiple=1)
         points = read_disc_labels(lab)
         can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
         rc = slab.geometry.canonical_to_model(can[:, 1:])

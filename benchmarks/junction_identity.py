@@ -40,7 +40,7 @@ from hca_disc_label.evaluation.internal_sets import CROPS_PER_IMAGE, internal_se
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
 from hca_disc_label.inference.decode import decode_heatmaps  # noqa: E402
 from hca_disc_label.preprocessing import pad_to_multiple  # noqa: E402
-from hca_disc_label.weights import resolve_model  # noqa: E402
+from hca_disc_label.weights.resolve import resolve_model  # noqa: E402
 
 RIGHT_MM = 10.0
 EXT_DATA = Path("/work/runs/bids-train-ext")

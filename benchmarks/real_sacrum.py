@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             labeller = Labeller(spec, "t2", "onnx", "cpu")
             if args.calibration:
                 from hca_disc_label.inference.labeller import model_calibration
-                from hca_disc_label.weights import resolve_model
+                from hca_disc_label.weights.resolve import resolve_model
 
                 labeller.calibration = model_calibration(resolve_model(args.calibration))
             for subject in subjects:

@@ -332,6 +332,20 @@ def _same_file(fd: int, path: Path) -> bool:
     return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
+def flock_before(handle: Any, deadline: float) -> bool:
+    """Take an exclusive ``flock`` on an open file (descriptor or file object), trying every
+    50 ms until ``deadline`` (``time.monotonic()`` seconds); False when the deadline passed
+    first. The one polling loop of our folder locks and of SCT's QC lock. POSIX only."""
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def folder_lock(folder: Path, timeout_s: float = 300.0) -> Iterator[None]:
     """Hold a folder's inter-process lock (:data:`LOCK_NAME` in it); the file is removed on release.
@@ -357,14 +371,8 @@ def folder_lock(folder: Path, timeout_s: float = 300.0) -> Iterator[None]:
     while True:
         fd = os.open(str(path), os.O_RDWR | os.O_CREAT, _umask_mode())
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{path}: lock busy for {timeout_s:g} s") from None
-                    time.sleep(0.05)
+            if not flock_before(fd, deadline):
+                raise TimeoutError(f"{path}: lock busy for {timeout_s:g} s")
         except BaseException:
             os.close(fd)
             raise

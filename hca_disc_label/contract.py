@@ -21,7 +21,9 @@ DEFAULT_NORMALISATION = "percentile"
 DEFAULT_HEATMAP_SIGMA_PX = 1.0
 
 
-def _positive(value: Any, integer: bool) -> bool:
+def is_positive(value: Any, integer: bool) -> bool:
+    """A positive JSON number (an integer >= 1 where ``integer``); booleans are not numbers.
+    The one such check of model cards (their input contract here, file sizes in weights.card)."""
     if isinstance(value, bool):
         return False
     if integer:
@@ -38,11 +40,11 @@ def check_input_contract(contract: Any, where: str) -> None:
     if not isinstance(contract, dict):
         raise ValueError(f"{where}: input must be an object")
     for key, integer in (("pixel_spacing_mm", False), ("size_multiple", True), ("output_stride", True)):
-        if not _positive(contract.get(key), integer):
+        if not is_positive(contract.get(key), integer):
             kind = "positive integer" if integer else "positive number"
             raise ValueError(f"{where}: input.{key} must be a {kind}")
     for key in ("slab_thickness_mm", "heatmap_sigma_px"):
-        if key in contract and not _positive(contract[key], False):
+        if key in contract and not is_positive(contract[key], False):
             raise ValueError(f"{where}: input.{key} must be a positive number")
     if "normalisation" in contract and not isinstance(contract["normalisation"], str):
         raise ValueError(f"{where}: input.normalisation must be a string")

@@ -19,6 +19,8 @@ Frames used in the package (see docs/ARCHITECTURE.md):
 
 from __future__ import annotations
 
+from hca_disc_label.errors import HCAError
+
 CANONICAL_AXCODES: tuple[str, str, str] = ("L", "A", "S")
 """nibabel axis codes of the canonical internal 3D frame (SCT "RPI")."""
 
@@ -55,17 +57,46 @@ CONTRASTS: tuple[str, ...] = ("t1", "t2")
 
 
 def check_threshold(threshold: float) -> float:
-    """A disc confidence threshold as a float in (0, 1).
+    """A disc confidence threshold (``-thr``) as a float in (0, 1); the one check of it (the
+    Python API, the batch and the CLI all call this).
 
     Raises:
         HCAError: NaN or outside (0, 1).
     """
-    from hca_disc_label.errors import HCAError
-
     value = float(threshold)
     if not 0.0 < value < 1.0:  # False for NaN too
         raise HCAError(f"threshold must be in (0, 1), got {threshold}")
     return value
+
+
+def check_numbering_threshold(threshold: float | None) -> float | None:
+    """``-numbering-thr``: None (the model's own calibrated threshold) or a number in [0, 1];
+    the one check of it (the Python API and the CLI call this).
+
+    Raises:
+        HCAError: NaN or outside [0, 1].
+    """
+    if threshold is None:
+        return None
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:  # False for NaN too
+        raise HCAError(f"numbering threshold must be in [0, 1], got {threshold}")
+    return value
+
+
+def check_contrast(contrast: str, error: type[HCAError] = HCAError) -> str:
+    """``contrast`` when it is one of :data:`CONTRASTS` (``-c``); the one check of it.
+
+    Args:
+        contrast: the value to check.
+        error: the :class:`HCAError` subclass to raise (the registry raises a ``ModelError``).
+
+    Raises:
+        HCAError: (``error``) any other value.
+    """
+    if contrast not in CONTRASTS:
+        raise error(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
+    return contrast
 
 
 def disc_name(value: int) -> str:

@@ -1,4 +1,5 @@
-"""The loaded image: validation and canonical reorientation (+ the output-path check).
+"""The loaded image: validation and canonical reorientation, every file / world / canonical
+conversion (+ the output-path check).
 
 File checks live in :mod:`hca_disc_label.nifti`, disc-label files in
 :mod:`hca_disc_label.labelfile` (which imports this module, never the reverse). Every image is
@@ -29,6 +30,19 @@ from hca_disc_label.nifti import integer_storage as _integer_storage
 from hca_disc_label.nifti import read_array as _read_array
 
 log = logging.getLogger(__name__)
+
+
+def voxel_to_world(affine: np.ndarray, ijk: Sequence[float]) -> np.ndarray:
+    """One voxel point ``(3,)`` (indices or fractional) -> world mm ``(3,)`` through a 4x4
+    voxel->world affine; the one place this product is written."""
+    return affine[:3, :3] @ np.asarray(ijk) + affine[:3, 3]
+
+
+def world_to_voxel(affine: np.ndarray, mm: Sequence[float]) -> np.ndarray:
+    """One world point (scanner mm, ``(3,)``) -> voxel coordinates ``(3,)`` (floats) of the grid
+    whose 4x4 voxel->world affine is ``affine``."""
+    inv = np.linalg.inv(affine)
+    return inv[:3, :3] @ np.asarray(mm) + inv[:3, 3]
 
 
 @dataclass
@@ -71,8 +85,15 @@ class LoadedImage:
 
     def world_to_canonical(self, mm: Sequence[float]) -> np.ndarray:
         """Map one world point (scanner mm, ``(3,)``) to canonical voxel coordinates (floats)."""
-        inv = np.linalg.inv(self.affine)
-        return inv[:3, :3] @ np.asarray(mm) + inv[:3, 3]
+        return world_to_voxel(self.affine, mm)
+
+    def file_to_world(self, ijk: Sequence[float]) -> np.ndarray:
+        """Map one file voxel point ``(3,)`` to world mm ``(3,)``."""
+        return voxel_to_world(self.file_affine, ijk)
+
+    def world_to_file(self, mm: Sequence[float]) -> np.ndarray:
+        """Map one world point (scanner mm, ``(3,)``) to file voxel coordinates (floats)."""
+        return world_to_voxel(self.file_affine, mm)
 
     def file_slice_to_canonical_x(self, index: int) -> int:
         """Convert a slice index along the file's own left-right axis to the canonical x index.

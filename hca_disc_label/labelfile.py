@@ -22,7 +22,7 @@ import numpy as np
 
 from hca_disc_label.atomic import atomic_write
 from hca_disc_label.conventions import DISC_NAMES
-from hca_disc_label.image import LoadedImage
+from hca_disc_label.image import LoadedImage, voxel_to_world
 from hca_disc_label.naming import NIFTI_GZ
 from hca_disc_label.nifti import open_image, read_array
 
@@ -188,7 +188,7 @@ def read_disc_labels(path: str | os.PathLike) -> list[LabelPoint]:
         if len(vox) > 1:
             log.warning("%s: %d voxels carry value %d; using their centroid", path, len(vox), value)
         centre = vox.mean(axis=0)
-        mm = affine[:3, :3] @ centre + affine[:3, 3]
+        mm = voxel_to_world(affine, centre)
         ijk = tuple(int(round(c)) for c in centre)
         points.append(LabelPoint(value, ijk, tuple(float(m) for m in mm)))
     return points

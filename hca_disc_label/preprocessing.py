@@ -1,6 +1,6 @@
 """From a canonical 3D volume to the network's 2D input, invertibly (pure numpy/scipy).
 
-Steps: find the mid-sagittal plane, average the slab of slices around it, resample the
+Steps: find the mid-sagittal plane (:mod:`hca_disc_label.midsagittal`), average the slab of slices around it, resample the
 slab in-plane to the model's pixel spacing (no aspect distortion), normalise intensities,
 pad to the network's size multiple. :class:`SlabGeometry` maps any model-frame point back
 to canonical voxel coordinates exactly.
@@ -22,6 +22,7 @@ from hca_disc_label.contract import (
     DEFAULT_SLAB_THICKNESS_MM,
     InputContract,
 )
+from hca_disc_label.midsagittal import find_midsagittal_slice
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,26 @@ class SlabGeometry:
         x = np.full_like(z, float(self.x_center))
         return np.stack([x, y, z], axis=-1)
 
+    @classmethod
+    def unit(cls, ny: int, nz: int, x_center: int = 0) -> "SlabGeometry":
+        """The geometry of a canonical plane ``(ny, nz)`` shown in the model frame on its own
+        voxel grid (ratios 1, no resampling; the image is :func:`flip_sagittal` of the plane)."""
+        return cls(int(x_center), (int(x_center),), int(ny), int(nz), 1.0, 1.0, int(nz), int(ny), 1.0)
+
     def canonical_to_model(self, yz: np.ndarray) -> np.ndarray:
         """Map canonical ``(..., 2)`` ``(y, z)`` voxel coordinates to model ``(row, col)``."""
         yz = np.asarray(yz, dtype=float)
         rows = ((self.nz - 1) - yz[..., 1]) / self.ratio_z
         cols = ((self.ny - 1) - yz[..., 0]) / self.ratio_y
         return np.stack([rows, cols], axis=-1)
+
+
+def flip_sagittal(array: np.ndarray) -> np.ndarray:
+    """A canonical sagittal plane ``(..., Y, Z)`` as a model-frame image ``(..., H = Z, W = Y)``
+    on the same grid (row = nz - 1 - z: head up; col = ny - 1 - y: face on the left), and back:
+    the flip is its own inverse. A view (copy it for contiguous memory); points map with
+    :meth:`SlabGeometry.unit`."""
+    return np.swapaxes(array[..., ::-1, ::-1], -1, -2)
 
 
 @dataclass
@@ -90,176 +105,6 @@ class PreparedSlab:
     image: np.ndarray
     geometry: SlabGeometry
     raw: np.ndarray
-
-
-PAIR_BLOCK = 2048
-"""Voxels per slice processed at a time by :func:`_mirror_products` (keeps the float64 copy in cache)."""
-
-
-def _mirror_products(flat: np.ndarray, max_d: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Dot products of the mean-centred rows of ``flat (n, m)``, in float64.
-
-    Returns ``(squares, pairs)``: ``squares[i]`` = centred row ``i`` with itself, ``pairs[d][i]``
-    = rows ``i`` and ``i + 2d`` (``pairs[0]`` unused). The same numbers as centring a float64
-    copy of the whole volume and taking dot products (within float rounding, ~1e-13 on real
-    volumes), computed by column blocks that stay in cache and without a full-size float64
-    copy: 2-3x faster, single-threaded (no BLAS), speed only.
-    """
-    n = flat.shape[0]
-    mean = flat.mean(axis=1, dtype=np.float64)
-    squares = np.zeros(n)
-    pairs = [np.zeros(max(0, n - 2 * d)) for d in range(max_d + 1)]
-    for start in range(0, flat.shape[1], PAIR_BLOCK):
-        block = flat[:, start:start + PAIR_BLOCK].astype(np.float64)
-        block -= mean[:, None]
-        squares += np.einsum("ij,ij->i", block, block)
-        for d in range(1, max_d + 1):
-            pairs[d] += np.einsum("ij,ij->i", block[: n - 2 * d], block[2 * d:])
-    return squares, pairs
-
-
-def symmetry_profile(vol: np.ndarray, zoom_x: float, max_offset_mm: float = 12.0) -> np.ndarray:
-    """Left-right mirror similarity of the volume around each sagittal slice.
-
-    For each offset ``d`` the correlation of slices ``x - d`` and ``x + d`` is measured
-    relative to its median over all ``x``: neighbouring slices of any volume correlate, the
-    more so the closer they are, so a raw mean would favour candidates near the edge of a
-    narrow stack, where only the shortest offsets fit (a stack of 13 slices of 4 mm put the
-    plane 28 mm off). What is left is how much more mirror-like ``x`` is than the volume's
-    other slices at the same distance, averaged over the offsets that fit, the longer ones
-    weighted more (they are the ones that see the anatomy's symmetry).
-
-    Args:
-        vol: canonical volume ``(X, Y, Z)``.
-        zoom_x: voxel size along x (mm).
-        max_offset_mm: how far to each side the slice pairs are compared.
-
-    Returns:
-        ``(X,)`` array of relative similarity (NaN where no pair fits inside the volume).
-    """
-    nx = vol.shape[0]
-    max_d = max(1, int(round(max_offset_mm / zoom_x)))
-    top = min(max_d, (nx - 1) // 2)
-    squares, pairs = _mirror_products(vol.reshape(nx, -1), top)
-    norms = np.sqrt(squares) + 1e-9
-    total = np.zeros(nx)
-    weight = np.zeros(nx)
-    for d in range(1, top + 1):
-        x = np.arange(d, nx - d)
-        corr = pairs[d] / (norms[: nx - 2 * d] * norms[2 * d:])
-        total[x] += d * (corr - np.median(corr))
-        weight[x] += d
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(weight > 0, total / np.maximum(weight, 1e-12), np.nan)
-
-
-def find_midsagittal_slice(vol: np.ndarray, zoom_x: float) -> int:
-    """Estimate the canonical x index of the mid-sagittal plane (through the spinal canal).
-
-    The spine lies on the body's plane of left-right symmetry, which is rarely the exact
-    centre of the field of view; the slice whose mirror similarity (relative to the volume's
-    other slices, :func:`symmetry_profile`) stands out most sharply from its neighbours
-    (:data:`PLANE_PEAK_MM`) is taken, searched in the central 70 % of the L-R field of view
-    and lightly biased toward the centre so that featureless volumes fall back to the
-    geometric middle. On narrow stacks cut from real lumbar volumes (38 slices of 1 mm, the
-    spine 8 mm off centre) this finds the spine within 4 mm in 24 of 25 (the mean of raw
-    correlations: 19 of 25).
-
-    Args:
-        vol: canonical volume ``(X, Y, Z)``.
-        zoom_x: voxel size along x (mm).
-
-    Returns:
-        The x index of the centre slice.
-    """
-    nx = vol.shape[0]
-    middle = (nx - 1) // 2
-    if nx < 5:
-        return middle
-    lo, hi = int(np.floor(0.15 * nx)), int(np.ceil(0.85 * nx))
-    score = peak_prominence(symmetry_profile(vol, zoom_x), max(1, int(round(PLANE_PEAK_MM / zoom_x))))
-    return _most_symmetric_slice(score, middle, lo, hi, max(1.0, nx / 2))
-
-
-PLANE_PEAK_MM = 10.0
-"""The mid-sagittal plane is a sharp peak of mirror similarity: it must stand out from the
-slices within this distance on both sides. A broad plateau (featureless lateral tissue, where
-every slice resembles its neighbours) does not, however high it is: on seeded synthetic
-volumes (crop, lumbar, cervical, whole fields, 1.8-4 mm slices) this takes the planes found
-more than 4 mm off from 2 of 40 to none."""
-
-
-def peak_prominence(score: np.ndarray, window: int) -> np.ndarray:
-    """How far each value rises above the higher of its two sides' minima within ``window``
-    samples (NaN stays NaN; a side with no finite value does not count)."""
-    n = len(score)
-    finite = np.where(np.isfinite(score), score, np.inf)
-    out = np.full(n, np.nan)
-    for x in np.flatnonzero(np.isfinite(score)):
-        left, right = finite[max(0, x - window):x], finite[x + 1:x + 1 + window]
-        sides = [side.min() for side in (left, right) if np.isfinite(side).any()]
-        out[x] = score[x] - (max(sides) if sides else score[x])
-    return out
-
-
-def _most_symmetric_slice(score: np.ndarray, centre: int, lo: int, hi: int, scale: float) -> int:
-    """Index in ``[lo, hi)`` with the best symmetry ``score``, lightly pulled toward ``centre``.
-
-    The pull (0.05 per ``scale`` slices) breaks ties and makes featureless data fall back to
-    ``centre``, which is also returned when no score in the window is finite.
-    """
-    idx = np.arange(len(score))
-    total = score - 0.05 * np.abs(idx - centre) / scale
-    total = np.where((idx >= lo) & (idx < hi) & np.isfinite(score), total, -np.inf)
-    return int(np.argmax(total)) if np.isfinite(total).any() else int(centre)
-
-
-def local_midsagittal_x(
-    vol: np.ndarray,
-    zooms: tuple[float, float, float],
-    x_center: int,
-    y: float,
-    z: float,
-    search_mm: float = 8.0,
-    half_depth_mm: float = 30.0,
-    half_height_mm: float = 15.0,
-) -> int:
-    """Canonical x of the left-right symmetry plane of the anatomy around one point.
-
-    The slab's centre slice is the plane of symmetry of the whole field of view; a rotated or
-    scoliotic spine leaves it by a few mm at some levels. Around a disc tip the symmetry of a
-    small block (the disc, the canal and the posterior elements) finds that level's own
-    mid-plane: on the 50 real lumbar training subjects it halves the 90th percentile of the
-    left-right distance to the manual labels (6 -> 3 mm).
-
-    Args:
-        vol: canonical volume ``(X, Y, Z)`` (L-A-S axes).
-        zooms: canonical voxel sizes (mm).
-        x_center: global mid-sagittal slice (voxel index); the search is centred there.
-        y, z: the point's canonical voxel coordinates (A-P, S-I).
-        search_mm: how far from ``x_center`` the local plane may lie (mm).
-        half_depth_mm, half_height_mm: half size of the compared block along A-P and S-I (mm).
-
-    Returns:
-        The x voxel index of the local plane (``x_center`` when the block says nothing).
-    """
-    nx, ny, nz = vol.shape
-    zx, zy, zz = (float(v) for v in zooms)
-    if nx < 5:
-        return int(x_center)
-    offset_mm = 10.0
-    reach = max(1, int(round(search_mm / zx)))
-    # only slices a candidate plane is compared with: the cost stays small on wide volumes
-    x0 = max(0, x_center - reach - int(round(offset_mm / zx)))
-    x1 = min(nx, x_center + reach + int(round(offset_mm / zx)) + 1)
-    hy, hz = max(1, int(round(half_depth_mm / zy))), max(1, int(round(half_height_mm / zz)))
-    yi, zi = int(round(y)), int(round(z))
-    block = vol[x0:x1, max(0, yi - hy): min(ny, yi + hy + 1), max(0, zi - hz): min(nz, zi + hz + 1)]
-    if block.size == 0 or float(np.ptp(block)) == 0.0:
-        return int(x_center)
-    score = symmetry_profile(block, zx, max_offset_mm=offset_mm)
-    c = x_center - x0
-    return x0 + _most_symmetric_slice(score, c, c - reach, c + reach + 1, reach)
 
 
 def slab_indices(x_center: int, nx: int, zoom_x: float, thickness_mm: float) -> tuple[int, ...]:

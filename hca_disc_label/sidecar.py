@@ -1,4 +1,4 @@
-"""The JSON sidecar of a disc-label file: build, write, read, "written by us", "up to date".
+"""The JSON sidecar of a disc-label file: build, its text, read, "written by us", "up to date".
 
 Layout (``<output stem>.json`` next to ``<output>.nii.gz``)::
 
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import write_text_atomic
 from hca_disc_label.naming import PIPELINE_FOLDER, bids_uri, sidecar_path_for
 
 log = logging.getLogger(__name__)
@@ -33,8 +32,8 @@ PROJECT_URL = "https://github.com/hca-disc-label/hca_disc_label"
 
 __all__ = [
     "PROJECT_URL", "TOOL_NAME", "build_sidecar", "generated_by", "generated_by_us", "is_up_to_date", "model_block",
-    "our_generation", "own_labels_warning", "read_sidecar", "refuse_own_labels", "sidecar_path_for", "split_own_labels",
-    "write_sidecar", "written_by_us",
+    "our_generation", "own_labels_warning", "read_sidecar", "refuse_own_labels", "sidecar_path_for", "sidecar_text",
+    "split_own_labels", "written_by_us",
 ]
 
 
@@ -105,9 +104,14 @@ def build_sidecar(
     return out
 
 
-def write_sidecar(path: Path, sidecar: Mapping[str, Any]) -> None:
-    """Write a sidecar atomically (pretty JSON + newline)."""
-    write_text_atomic(Path(path), json.dumps(sidecar, indent=2) + "\n")
+def sidecar_text(sidecar: Mapping[str, Any]) -> str:
+    """A sidecar as it is written: JSON indented by 2, non-ASCII escaped, a final newline.
+
+    The one format of every sidecar file; the writer (``run.pipeline.write_outputs``) stages
+    it in a temporary file beside the labels' own and renames both together, so it needs the
+    text, not an atomic write of its own.
+    """
+    return json.dumps(sidecar, indent=2) + "\n"
 
 
 def read_sidecar(path: Path) -> dict | None:

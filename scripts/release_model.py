@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hca_disc_label.conventions import LANDMARKS  # noqa: E402
-from hca_disc_label.weights import (  # noqa: E402
+from hca_disc_label.weights.card import load_model_folder  # noqa: E402
+from hca_disc_label.weights.release import (  # noqa: E402
     entry_from_folder,
-    load_model_folder,
     update_registry_entry,
     write_model_folder,
 )

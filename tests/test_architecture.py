@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("_version", "errors", "extras", "naming", "conventions", "atomic", "contract", "nifti",
-                     "sidecar", "image", "labelfile", "preprocessing")),
+                     "sidecar", "image", "labelfile", "midsagittal", "preprocessing")),
     ("model", ("model",)),
     ("weights", ("weights",)),
     ("inference", ("inference",)),
@@ -185,6 +185,50 @@ def layer_violations(graph: Mapping[str, Iterable[str]], layers=LAYERS, package:
     return found
 
 
+MAX_MODULE_LINES = 400
+"""No module of the package is longer (house style: one room, one subject)."""
+MAX_FUNCTION_LINES = 80
+"""No function or method is longer, from ``def`` to its last line (docstring included;
+decorators not: a click command's options are its interface, not its logic)."""
+
+
+def reexports(root: Path = ROOT, package: str = PACKAGE) -> list[str]:
+    """Every import of a sub-package's ``__init__.py`` that binds a name from the package (its
+    own submodules or any other module): a facade gives a name a second home. The top-level
+    ``__init__`` (the public API) is exempt; an ``__init__`` may hold a docstring, ``__all__``
+    and imports from outside the package only."""
+    found = []
+    for path in sorted(root.rglob("__init__.py")):
+        if path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == package):
+                names = ", ".join(a.name for a in node.names)
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} imports {names}")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == package for a in node.names):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno} imports the package")
+    return found
+
+
+def oversized(root: Path = ROOT, max_module: int = MAX_MODULE_LINES,
+              max_function: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every module over ``max_module`` lines and every function over ``max_function`` lines
+    (``ast``: from ``def`` to its last line), as readable lines."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(root.parent)
+        n_lines = len(text.splitlines())
+        if n_lines > max_module:
+            found.append(f"{where}: {n_lines} lines (at most {max_module})")
+        for node in ast.walk(ast.parse(text, filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > max_function:
+                    found.append(f"{where}:{node.lineno} {node.name}: {length} lines (at most {max_function})")
+    return found
+
+
 # --------------------------------------------------------------------------- the package
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
@@ -212,9 +256,17 @@ def test_no_module_imports_a_higher_layer(graph):
 
 def test_the_graph_sees_function_level_and_relative_imports(graph):
     # labeller resolves a model name inside __init__ (a function-level import)
-    assert "hca_disc_label.weights" in graph["hca_disc_label.inference.labeller"]
+    assert "hca_disc_label.weights.resolve" in graph["hca_disc_label.inference.labeller"]
     assert "hca_disc_label.image" in graph["hca_disc_label.labelfile"]
     assert "hca_disc_label.run.pipeline" in graph[PACKAGE]  # the lazy API's homes
+
+
+def test_no_sub_package_re_exports_its_modules():
+    assert reexports() == [], "import each name from its defining module; the public API is the top level"
+
+
+def test_no_module_or_function_is_oversized():
+    assert oversized() == []
 
 
 # --------------------------------------------------------------------------- the checker itself
@@ -263,3 +315,17 @@ def test_checker_resolves_the_lazy_top_level(tmp_path):
     assert layer_violations(graph, layers, "pkg") == ["pkg.low (base) imports pkg.core (core), a higher layer"]
     with pytest.raises(KeyError):
         layer_of("pkg.unplaced", layers, "pkg")
+
+
+def test_checker_finds_re_exports_and_oversized_code(tmp_path):
+    root = _fake_package(tmp_path, {
+        "__init__.py": "from pkg.sub.mod import f\n",  # the top level may re-export
+        "sub/__init__.py": '"""Docs only."""\nimport json\nfrom .mod import f\n',
+        "other/__init__.py": "from pkg.sub.mod import f as g\n",
+        "clean/__init__.py": '"""Docs only."""\n__all__ = []\n',
+        "sub/mod.py": "def f():\n" + "    x = 1\n" * 5 + "\n\n@decorated(\n" + "    1,\n" * 6 + ")\ndef small():\n    pass\n",
+    })
+    assert reexports(root, "pkg") == ["pkg/other/__init__.py:1 imports f", "pkg/sub/__init__.py:3 imports f"]
+    assert oversized(root, max_module=8, max_function=5) == [
+        "pkg/sub/mod.py: 18 lines (at most 8)", "pkg/sub/mod.py:1 f: 6 lines (at most 5)"]
+    assert oversized(root, max_module=18, max_function=6) == []  # decorators do not count

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hca_disc_label.errors import ArgumentValueError, InputImageError, OutputError
-from hca_disc_label.image import check_output_path, load_image
+from hca_disc_label.image import check_output_path, load_image, voxel_to_world, world_to_voxel
 from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
 from tests.helpers import ORIENTATIONS, reorient
 
@@ -167,3 +167,17 @@ def test_output_checks(tmp_path):
                 check_output_path(ro / "x.nii.gz", img)
     finally:
         ro.chmod(0o700)
+
+
+def test_voxel_and_world_conversions_are_inverse(tmp_path):
+    affine = np.array([[0.0, 0.0, -1.2, 30.0], [0.9, 0.0, 0.0, -12.0], [0.0, 1.1, 0.0, 5.0], [0, 0, 0, 1]])
+    ijk = np.array([3.0, 7.5, 11.0])
+    mm = voxel_to_world(affine, ijk)
+    np.testing.assert_allclose(mm, (affine @ [*ijk, 1.0])[:3])
+    np.testing.assert_allclose(world_to_voxel(affine, mm), ijk, atol=1e-12)
+    path = tmp_path / "img.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((12, 14, 16)).astype(np.float32), affine), str(path))
+    image = load_image(path)
+    np.testing.assert_allclose(image.file_to_world(ijk), mm)
+    np.testing.assert_allclose(image.world_to_file(mm), ijk, atol=1e-9)
+    np.testing.assert_allclose(image.canonical_to_file(image.world_to_canonical(mm)), ijk, atol=1e-9)

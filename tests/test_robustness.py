@@ -300,7 +300,7 @@ def test_single_image_never_overwrites_foreign_labels_unless_told(good_image, tm
 
 # --------------------------------------------------------------------------- model faults
 def _model_copy(tmp_path: Path, edit: Callable[[Path, dict], None]) -> Path:
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
     from hca_disc_label.atomic import sha256_file
 
     src = resolve_model(None, "t2").path

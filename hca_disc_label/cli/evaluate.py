@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from hca_disc_label.cli.common import SCTCommand, setup_logging, verbose_option
+from hca_disc_label.conventions import CONTRASTS
 
 _HELP = (
     "Evaluate disc labels against a BIDS ground truth (manual labels in derivatives/labels/sub-*/"
@@ -79,7 +80,7 @@ def _run_inference(gt: Path, out_dir: Path, model: str, contrast: str | None, jo
 @click.option("-model", "model",
               help="Label the ground-truth dataset's images first with this model (registry "
               "NAME[@VERSION] or model folder), into <-o>/predictions; replaces -pred.")
-@click.option("-c", "contrast", type=click.Choice(["t1", "t2"]),
+@click.option("-c", "contrast", type=click.Choice(CONTRASTS),
               help="With -model: contrast of the images (default: from _T1w/_T2w names).")
 @click.option("-j", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="With -model: worker processes for labelling.")
@@ -102,7 +103,7 @@ def command(pred: Path | None, gt: Path, out_dir: Path, fn_mm: float, fp_mm: flo
     if model is not None:
         pred = _run_inference(gt, out_dir, model, contrast, jobs, verbose)
         method = method or model
-    from hca_disc_label.evaluation import evaluate
+    from hca_disc_label.evaluation.evaluate import evaluate
 
     result = evaluate(pred, gt, out_dir=out_dir, fn_mm=fn_mm, fp_mm=fp_mm, method=method,
                       plot=not no_plot, allow_own=allow_own)

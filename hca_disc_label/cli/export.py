@@ -66,8 +66,10 @@ def command(model: str, output: Path | None, opset: int | None, into_folder: boo
 
 def _load_folder(spec: str, into_folder: bool):
     """Resolve ``-model``; ``-into-folder`` only accepts a local folder path."""
-    from hca_disc_label.weights import load_model_folder, load_registry, parse_spec, resolve_model
-    from hca_disc_label.weights.resolve import is_path_spec
+    from hca_disc_label.weights.card import load_model_folder
+    from hca_disc_label.weights.registry import load_registry
+    from hca_disc_label.weights.resolve import is_path_spec, resolve_model
+    from hca_disc_label.weights.spec import parse_spec
 
     registry = load_registry()
     is_path = is_path_spec(spec, registry) or Path(spec).expanduser().is_dir()

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from hca_disc_label.cli.common import SCTCommand, argv_of, setup_logging, verbose_option, version_option
-from hca_disc_label.conventions import DEFAULT_THRESHOLD
+from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_numbering_threshold, check_threshold
+from hca_disc_label.errors import HCAError
 from hca_disc_label.naming import contrast_from_name
 
 _EPILOG = (
@@ -29,17 +30,21 @@ def _parse_input(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def _parse_threshold(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    """``-thr`` in (0, 1); NaN (which passes every range comparison) is refused too."""
-    if value != value or not 0.0 < value < 1.0:
-        raise click.BadParameter(f"{value}: must be a number in (0, 1), e.g. 0.3")
-    return value
+    """``-thr`` in (0, 1) (:func:`~hca_disc_label.conventions.check_threshold`, NaN refused),
+    said as a click usage error."""
+    try:
+        return check_threshold(value)
+    except HCAError:
+        raise click.BadParameter(f"{value}: must be a number in (0, 1), e.g. 0.3") from None
 
 
 def _parse_numbering_threshold(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """``-numbering-thr`` in [0, 1] (NaN refused); None = the model's calibrated threshold."""
-    if value is not None and (value != value or not 0.0 <= value <= 1.0):
-        raise click.BadParameter(f"{value}: must be a number in [0, 1], e.g. 0.95")
-    return value
+    """``-numbering-thr`` in [0, 1] (:func:`~hca_disc_label.conventions.check_numbering_threshold`,
+    NaN refused); None = the model's calibrated threshold. Said as a click usage error."""
+    try:
+        return check_numbering_threshold(value)
+    except HCAError:
+        raise click.BadParameter(f"{value}: must be a number in [0, 1], e.g. 0.95") from None
 
 
 def _warn_numbering(result, image: Path, contrast: str) -> None:
@@ -129,7 +134,7 @@ def _print_summary(summary, quiet: bool) -> None:
 )
 @click.option("-i", "input_path", required=True, type=click.Path(), callback=_parse_input,
               help="Input image (.nii/.nii.gz, any orientation), or a folder / BIDS dataset.")
-@click.option("-c", "contrast", type=click.Choice(["t1", "t2"]),
+@click.option("-c", "contrast", type=click.Choice(CONTRASTS),
               help="Contrast: t1 or t2 (taken from a _T1w/_T2w file name when omitted; with a "
               "folder, forces the contrast of every image).")
 @click.option("-o", "output", type=click.Path(path_type=Path),

@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from hca_disc_label.cli.common import SCTCommand, setup_logging, verbose_option
-
-_LOOKS = ("t1", "t2", "gre")
-_FOVS = ("whole", "cervical", "thoracic", "lumbar", "crop", "cervicothoracic", "thoracolumbar")
+from hca_disc_label.synth.choices import FOV_MODES, LOOKS
 
 _HELP = (
     "Generate synthetic sagittal spine MRI with exact SCT disc labels (posterior tip of each "
@@ -35,9 +33,9 @@ _EPILOG = "Example: hca_label synth -n 12 -ofolder synth_preview -seed 1 -fov ce
 @click.option("-n", "n", type=click.IntRange(min=1), default=10, show_default=True, help="Number of samples.")
 @click.option("-seed", "seed", type=int, default=0, show_default=True,
               help="Random seed; sample i of a run is reproducible on its own.")
-@click.option("-look", "look", type=click.Choice(_LOOKS), default=None,
+@click.option("-look", "look", type=click.Choice(LOOKS), default=None,
               help="Force the contrast look (default: random per sample).")
-@click.option("-fov", "fov", type=click.Choice(_FOVS), default=None,
+@click.option("-fov", "fov", type=click.Choice(FOV_MODES), default=None,
               help="Force the field of view (default: random per sample).")
 @click.option("-2d", "two_d", is_flag=True, default=False,
               help="Write fast 2D mid-sagittal slabs (one-slice volumes at 1 mm) instead of 3D volumes.")
@@ -48,7 +46,7 @@ def command(ctx: click.Context, ofolder: Path, n: int, seed: int, look: str | No
     """Write ``n`` synthetic samples into ``ofolder``."""
     setup_logging(verbose)
     from hca_disc_label.errors import OutputError
-    from hca_disc_label.synth import write_samples
+    from hca_disc_label.synth.samples import write_samples
 
     try:
         ofolder.mkdir(parents=True, exist_ok=True)

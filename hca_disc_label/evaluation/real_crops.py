@@ -23,6 +23,10 @@ from typing import Iterable, Sequence
 import nibabel as nib
 import numpy as np
 
+from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.naming import NIFTI_GZ
+from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
+
 RIGHT_MM = 7.0
 """A ground-truth disc is right when a label of its value lies within this distance (3D)."""
 EDGE_MM = 3.0
@@ -41,9 +45,6 @@ TOP_MARGIN_MM = 15.0
 def sacrum_ground_truth(data: Path, subject: str) -> tuple[Path, dict[int, np.ndarray]]:
     """``(T2w image, value -> world mm)`` of a real-sacrum subject of a BIDS dataset: its disc
     labels plus the L5/S1 tip derived from its L5 mask (:mod:`hca_disc_label.training.vertebrae`)."""
-    from hca_disc_label.labelfile import read_disc_labels
-    from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
-
     image = next((data / subject / "anat").glob(f"{subject}_*T2w.nii*"))
     labels = data / "derivatives" / "labels" / subject / "anat"
     gt = {p.value: np.asarray(p.mm, float) for p in read_disc_labels(next(labels.glob("*_label-discs_dlabel.nii*")))}
@@ -208,6 +209,6 @@ def compare_counts(whole: Iterable[tuple[int, np.ndarray]], cut: Iterable[tuple[
 
 def save_cut(img: nib.Nifti1Image, cut: Cut, folder: Path) -> Path:
     """Write the cut of ``img`` as ``folder/<name>.nii.gz`` (a scratch file for the labeller)."""
-    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}.nii.gz"
+    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}{NIFTI_GZ}"
     nib.save(cut_image(img, cut.top_mm, cut.bottom_mm), path)
     return path

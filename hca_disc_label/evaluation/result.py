@@ -64,7 +64,7 @@ class CaseResult:
 
 @dataclass
 class EvaluationResult:
-    """Outcome of :func:`hca_disc_label.evaluation.evaluate`.
+    """Outcome of :func:`hca_disc_label.evaluation.evaluate.evaluate`.
 
     Attributes:
         cases: one entry per ground-truth image, sorted by stem.

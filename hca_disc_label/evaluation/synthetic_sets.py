@@ -1,6 +1,6 @@
 """The synthetic internal sets: the engine's own subjects, seen through a chosen field of view.
 
-Each set drives :func:`hca_disc_label.synth.generate_slab` and only replaces the window it
+Each set drives :func:`hca_disc_label.synth.slab.generate_slab` and only replaces the window it
 draws (``place_window``), so every change of the engine's anatomy or looks shows up here.
 Case ``k`` of a set is drawn from ``np.random.default_rng([seed, SET_CODE, k, attempt])`` and
 redrawn (next attempt) only when its defining property does not hold (:func:`_check`). Pixel
@@ -15,10 +15,10 @@ from typing import Iterator
 import numpy as np
 
 from hca_disc_label.evaluation.internal_case import MAX_ATTEMPTS, SET_CODES, SYNTHETIC_SETS, InternalCase
-from hca_disc_label.preprocessing import normalise, resample_plane
-from hca_disc_label.synth import generate_slab
+from hca_disc_label.preprocessing import flip_sagittal, normalise, resample_plane
 from hca_disc_label.synth.fov import Window, horizontal_span
 from hca_disc_label.synth.head import foramen_magnum
+from hca_disc_label.synth.slab import generate_slab
 from hca_disc_label.synth.spine_params import N_MOBILE
 from hca_disc_label.synth.tissues import Tissue
 
@@ -176,7 +176,7 @@ def _resample(image: np.ndarray, discs: dict, src: float, dst: float) -> tuple[n
 
     Returns ``(image, discs, factor)`` with model px = source px * factor.
     """
-    plane = np.ascontiguousarray(image[::-1, ::-1].T)  # model (H, W) -> canonical (Y, Z)
+    plane = np.ascontiguousarray(flip_sagittal(image))  # model (H, W) -> canonical (Y, Z)
     out, _, _ = resample_plane(plane, src, src, dst)
     f = src / dst
     h, w = out.shape

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.errors import HCAError
-
 FEATURES: tuple[str, ...] = (
     "margin", "log_margin", "agree", "alt_agree", "log_discs", "junction", "edge_room", "skips", "landmark_margin",
 )
@@ -107,20 +105,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, weights: np.nda
 
     res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
     return res.x[1:], float(res.x[0])
-
-
-def check_numbering_threshold(threshold: float | None) -> float | None:
-    """``-numbering-thr``: None (the model's own) or a number in [0, 1].
-
-    Raises:
-        HCAError: NaN or outside [0, 1].
-    """
-    if threshold is None:
-        return None
-    value = float(threshold)
-    if not 0.0 <= value <= 1.0:  # False for NaN too
-        raise HCAError(f"numbering threshold must be in [0, 1], got {threshold}")
-    return value
 
 
 def load_calibration(folder, table: Path | None) -> Calibration:

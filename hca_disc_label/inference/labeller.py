@@ -24,20 +24,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
+from hca_disc_label.conventions import DEFAULT_THRESHOLD, check_contrast, check_numbering_threshold, check_threshold
 from hca_disc_label.errors import ArgumentValueError, HCAError, HintError, ModelError, NoDiscFoundError
 from hca_disc_label.image import ImageSource, LoadedImage, load_image
-from hca_disc_label.inference.calibration import (
-    CALIBRATION_FILENAME,
-    Calibration,
-    check_numbering_threshold,
-    load_calibration,
-)
+from hca_disc_label.inference.calibration import CALIBRATION_FILENAME, Calibration, load_calibration
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
 from hca_disc_label.inference.numbering import assess_numbering
 from hca_disc_label.labelfile import read_disc_labels
-from hca_disc_label.preprocessing import PreparedSlab, find_midsagittal_slice, prepare_input
+from hca_disc_label.midsagittal import find_midsagittal_slice
+from hca_disc_label.preprocessing import PreparedSlab, prepare_input
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +101,7 @@ class Labeller:
 
     Args:
         model: registry ``NAME[@VERSION]``, a model folder path, a loaded
-            :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with ``name``,
+            :class:`~hca_disc_label.weights.card.ModelFolder` (or a stand-in with ``name``,
             ``version``, ``card``, ``channel_values``, ``input_contract``); None = the default
             model for ``contrast``.
         contrast: "t1" or "t2".
@@ -126,12 +122,10 @@ class Labeller:
     def __init__(self, model: Any = None, contrast: str = "t2", backend: Any = "auto", device: str = "auto",
                  threshold: float = DEFAULT_THRESHOLD, slab_thickness_mm: float | None = None,
                  threads: int | None = None, numbering_threshold: float | None = None) -> None:
-        if contrast not in CONTRASTS:
-            raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
-        self.contrast = contrast
+        self.contrast = check_contrast(contrast)
         self.threshold = check_threshold(threshold)
         if model is None or isinstance(model, (str, os.PathLike)):
-            from hca_disc_label.weights import resolve_model
+            from hca_disc_label.weights.resolve import resolve_model
 
             model = resolve_model(None if model is None else str(model), contrast)
         self.folder = model
@@ -154,9 +148,7 @@ class Labeller:
         """A labeller around a ready engine and model description (e.g. a network being
         trained, wrapped in :class:`~hca_disc_label.inference.backends.TorchBackend`)."""
         self = cls.__new__(cls)
-        if contrast not in CONTRASTS:
-            raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
-        self.contrast, self.threshold = contrast, check_threshold(threshold)
+        self.contrast, self.threshold = check_contrast(contrast), check_threshold(threshold)
         self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
         self.numbering_threshold, self.calibration = None, model_calibration(model)  # by its weights sha256
         return self

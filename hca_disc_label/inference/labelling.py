@@ -20,7 +20,8 @@ from hca_disc_label.conventions import disc_name
 from hca_disc_label.image import LoadedImage
 from hca_disc_label.inference.decode import DecodedDisc, Decoding
 from hca_disc_label.labelfile import label_image_like
-from hca_disc_label.preprocessing import PreparedSlab, local_midsagittal_x
+from hca_disc_label.midsagittal import local_midsagittal_x
+from hca_disc_label.preprocessing import PreparedSlab
 from hca_disc_label.sidecar import build_sidecar
 from hca_disc_label.weights.card import model_sha256
 
@@ -80,7 +81,7 @@ class ModelInfo:
 
     @classmethod
     def of(cls, folder: Any) -> "ModelInfo":
-        """From a :class:`~hca_disc_label.weights.ModelFolder` (or a stand-in with the same fields)."""
+        """From a :class:`~hca_disc_label.weights.card.ModelFolder` (or a stand-in with the same fields)."""
         sha = model_sha256(folder.card if isinstance(folder.card, dict) else {})
         return cls(str(folder.name), str(folder.version), str(sha or ""), tuple(int(v) for v in folder.channel_values),
                    InputContract.from_mapping(folder.input_contract))
@@ -163,7 +164,7 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
     """Map decoded model-frame discs to voxels of the input file and world mm.
 
     Each disc lands on the slab's centre slice, or with ``lateral`` on its own level's
-    left-right symmetry plane near it (:func:`~hca_disc_label.preprocessing.local_midsagittal_x`);
+    left-right symmetry plane near it (:func:`~hca_disc_label.midsagittal.local_midsagittal_x`);
     its voxel is the nearest voxel of the file grid.
     """
     if not discs:
@@ -176,7 +177,7 @@ def discs_to_records(image: LoadedImage, prepared: PreparedSlab, discs: Sequence
     file_vox = np.clip(file_vox, 0, np.array(image.file_shape) - 1)
     records = []
     for disc, ijk, can in zip(discs, file_vox, canonical):
-        mm = image.file_affine[:3, :3] @ ijk + image.file_affine[:3, 3]
+        mm = image.file_to_world(ijk)
         records.append(DiscRecord(
             value=disc.value, name=disc_name(disc.value), voxel=tuple(int(v) for v in ijk),
             mm=tuple(float(v) for v in mm), confidence=disc.confidence, model_rc=(disc.row, disc.col),

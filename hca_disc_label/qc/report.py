@@ -168,10 +168,7 @@ def write_qc_entry(
     render_png(prepared.raw, prepared.geometry.spacing_mm, records, png,
                alternative_offset=(numbering.get("alternative") or {}).get("offset") if doubtful else None)
     record = {
-        "id": entry,
-        "subject": subject or subject_of(Path(input_path)),
-        "image": Path(input_path).name,
-        "input": _abs(Path(input_path)),
+        **_record_head(input_path, subject),
         "output": _abs(Path(output_path)),
         "contrast": contrast,
         "model": model,
@@ -240,6 +237,13 @@ def remove_entry(qc_dir: Path, input_path: Path) -> None:
     remove_sct_entry(Path(qc_dir), Path(input_path))  # and its SCT-style entry (issue 14)
 
 
+def _record_head(input_path: Path, subject: str | None) -> dict:
+    """The fields every QC record starts with: ``id``, ``subject`` (default: ``sub-XX`` from the
+    file name), ``image`` (file name) and ``input`` (absolute path)."""
+    path = Path(input_path)
+    return {"id": entry_id(path), "subject": subject or subject_of(path), "image": path.name, "input": _abs(path)}
+
+
 def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str | None = None,
                       rebuild: bool = True) -> Path:
     """Record a failed image in the QC report (replacing any earlier entry of that image).
@@ -251,10 +255,7 @@ def add_failure_entry(qc_dir: Path, input_path: Path, reason: str, subject: str 
     entries.mkdir(parents=True, exist_ok=True)
     entry = entry_id(Path(input_path))
     record = {
-        "id": entry,
-        "subject": subject or subject_of(Path(input_path)),
-        "image": Path(input_path).name,
-        "input": _abs(Path(input_path)),
+        **_record_head(input_path, subject),
         "failed": reason,
         "discs": [],
         "time": _now(),

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from hca_disc_label._version import __version__
-from hca_disc_label.atomic import copy_atomic, discard, fsync_folder, temp_path_for, write_text_atomic
+from hca_disc_label.atomic import copy_atomic, discard, flock_before, fsync_folder, temp_path_for, write_text_atomic
 from hca_disc_label.qc.sct_view import SagittalView, numbering_doubt, render_pictures, view_from_files
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,10 @@ def sct_mutex(qc_dir: str | os.PathLike, timeout_s: float = SCT_LOCK_TIMEOUT_S) 
         return
     path = _sct_lock_path(Path(qc_dir))
     with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    log.warning("%s: SCT's QC lock %s is busy; refreshing without it", qc_dir, path)
-                    yield False
-                    return
-                time.sleep(0.05)
+        if not flock_before(handle, time.monotonic() + timeout_s):
+            log.warning("%s: SCT's QC lock %s is busy; refreshing without it", qc_dir, path)
+            yield False
+            return
         try:
             yield True
         finally:

@@ -18,6 +18,7 @@ from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
 from hca_disc_label.conventions import disc_name
 from hca_disc_label.image import load_image
 from hca_disc_label.labelfile import read_disc_labels
+from hca_disc_label.preprocessing import SlabGeometry, flip_sagittal
 from hca_disc_label.qc.draw import BLACK, CYAN, font, grey, mark_disc, opaque
 
 WIDTH_PX = 500
@@ -80,9 +81,9 @@ def view_from_files(input_path: Path, label_path: Path, slab_mm: float = DEFAULT
     x = int(np.clip(np.rint(np.median(canonical[:, 0])) if len(canonical) else nx // 2, 0, nx - 1))
     half = max(0, int(round(slab_mm / zx / 2 - 0.5)))
     slab = image.data[max(0, x - half): x + half + 1].mean(axis=0)  # (y, z)
-    picture = slab[::-1, ::-1].T  # row = nz-1-z (head up), col = ny-1-y (posterior to the right)
-    discs = tuple((p.value, disc_name(p.value), float(nz - 1 - c[2]), float(ny - 1 - c[1]), 1.0)
-                  for p, c in zip(points, canonical))
+    picture = flip_sagittal(slab)  # row = nz-1-z (head up), col = ny-1-y (posterior to the right)
+    rows_cols = SlabGeometry.unit(ny, nz).canonical_to_model(canonical[:, 1:])
+    discs = tuple((p.value, disc_name(p.value), float(r), float(c), 1.0) for p, (r, c) in zip(points, rows_cols))
     return SagittalView(picture.astype(np.float32), (zz, zy), discs)
 
 

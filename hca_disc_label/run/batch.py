@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from hca_disc_label.conventions import CONTRASTS, DEFAULT_THRESHOLD, check_threshold
+from hca_disc_label.conventions import DEFAULT_THRESHOLD, check_contrast, check_threshold
 from hca_disc_label.errors import HCAError
 from hca_disc_label.qc.report import rebuild_index
 from hca_disc_label.run.derivative import prepare_output_tree, write_dataset_description, write_numbering_table
@@ -109,8 +109,8 @@ def label_dataset(
             images never raise: they are in the summary (and the QC report).
     """
     start = time.perf_counter()
-    if contrast is not None and contrast not in CONTRASTS:
-        raise HCAError(f"unknown contrast {contrast!r} (choose from {', '.join(CONTRASTS)})")
+    if contrast is not None:
+        check_contrast(contrast)
     threshold = check_threshold(threshold)
     if int(jobs) < 1:
         raise HCAError(f"jobs must be at least 1, got {jobs}")

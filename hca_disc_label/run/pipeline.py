@@ -14,7 +14,6 @@ and by batch workers):
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -30,7 +29,7 @@ from hca_disc_label.inference.labelling import DiscRecord, Labelling
 from hca_disc_label.labelfile import write_label_file
 from hca_disc_label.naming import contrast_from_name, output_name, sidecar_path_for
 from hca_disc_label.qc.report import record_labelling, remove_entry, remove_stale_temps_in
-from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, written_by_us
+from hca_disc_label.sidecar import TOOL_NAME, refuse_own_labels, sidecar_text, written_by_us
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def write_outputs(labelling: Labelling, out_path: Path, command_line: str, qc: P
         write_label_file(labelling.image, labelling.label_points(), tmp_label)
         tmp_side = temp_path_for(side_path)
         temps.append(tmp_side)
-        tmp_side.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+        tmp_side.write_text(sidecar_text(sidecar), encoding="utf-8")
     except OSError as exc:
         for tmp in temps:
             discard(tmp)

@@ -195,7 +195,7 @@ class BatchPlan:
 
 def _resolve_models(model: str | None, contrasts: set[str]) -> tuple[dict[str, object], dict[str, str]]:
     """Resolve the model once per contrast (downloads happen here, in the parent)."""
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     folders: dict[str, object] = {}
     errors: dict[str, str] = {}

@@ -105,7 +105,7 @@ class LabellerSet:
         key = (task.model_path, task.model_sha256, task.contrast)
         if key not in self._labellers:
             from hca_disc_label.inference.labeller import Labeller
-            from hca_disc_label.weights import load_model_folder
+            from hca_disc_label.weights.card import load_model_folder
 
             folder = self.folders.get((task.model_path, task.model_sha256)) or load_model_folder(task.model_path)
             if folder.sha256 != task.model_sha256:

@@ -4,32 +4,15 @@ Lets a disc labeler be trained with no manual annotation. A random adult spine (
 to the coccyx, level-dependent sizes, lordosis / kyphosis, degeneration) with its canal, cord,
 posterior elements, skull base and soft tissue is built in mm (:mod:`.spine_params`,
 :mod:`.chain`, :mod:`.anatomy`, :mod:`.head`, :mod:`.body`, :mod:`.scene`), rasterised with
-partial volume (:mod:`.raster`), then given a random MR appearance (:mod:`.randomise`). Labels are the exact posterior tips of the discs
-from the geometry, with SCT values (2 = C1/C2 ... 25 = L5/S1).
+partial volume (:mod:`.raster`), then given a random MR appearance (:mod:`.randomise`). Labels
+are the exact posterior tips of the discs from the geometry, with SCT values (2 = C1/C2 ...
+25 = L5/S1).
 
-Public API:
+Entry points (nothing is re-exported here: import each name from its module):
 
-* :func:`generate_slab` -> :class:`SynthSlab`: a 2D mid-sagittal image in the model frame
-  (fast path for training);
-* :func:`generate_volume` -> :class:`SynthVolume`: a 3D canonical ("L", "A", "S") volume with
-  random voxel sizes, so the real preprocessing runs on it;
-* :func:`write_samples`: NIfTI + SCT label NIfTI + PNG preview per sample.
+* :func:`.slab.generate_slab` -> :class:`.slab.SynthSlab`: a 2D mid-sagittal image in the model
+  frame (fast path for training);
+* :func:`.volume.generate_volume` -> :class:`.volume.SynthVolume`: a 3D canonical ("L", "A", "S")
+  volume with random voxel sizes, so the real preprocessing runs on it;
+* :func:`.samples.write_samples`: NIfTI + SCT label NIfTI + PNG preview per sample.
 """
-
-from hca_disc_label.synth.fov import FOV_MODES
-from hca_disc_label.synth.randomise import LOOKS
-from hca_disc_label.synth.samples import write_samples
-from hca_disc_label.synth.slab import SynthSlab, generate_slab
-from hca_disc_label.synth.tissues import Tissue
-from hca_disc_label.synth.volume import SynthVolume, generate_volume
-
-__all__ = [
-    "FOV_MODES",
-    "LOOKS",
-    "SynthSlab",
-    "SynthVolume",
-    "Tissue",
-    "generate_slab",
-    "generate_volume",
-    "write_samples",
-]

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hca_disc_label.synth.anatomy import Spine
+from hca_disc_label.synth.choices import FOV_MODES
 from hca_disc_label.synth.head import HeadParams, foramen_magnum
 from hca_disc_label.synth.randomise import choose_weighted
-
-FOV_MODES: tuple[str, ...] = ("whole", "cervical", "thoracic", "lumbar", "crop", "cervicothoracic", "thoracolumbar")
-"""Field-of-view modes accepted by the generators."""
 
 FOV_WEIGHTS: dict[str, float] = {
     "whole": 0.10, "cervical": 0.26, "thoracic": 0.08, "lumbar": 0.20, "crop": 0.20,

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from hca_disc_label.synth.choices import LOOKS
 from hca_disc_label.synth.tissues import N_TISSUES, Tissue
-
-LOOKS: tuple[str, ...] = ("t1", "t2", "gre")
-"""Contrast looks: T1-weighted, T2-weighted, gradient echo."""
 
 LOOK_WEIGHTS: dict[str, float] = {"t1": 0.38, "t2": 0.42, "gre": 0.20}
 

@@ -96,7 +96,7 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
     Args:
         rng: the only source of randomness (same generator state -> identical output).
         spacing_mm: isotropic pixel spacing of the output (mm).
-        fov_mode: one of :data:`~.fov.FOV_MODES`, or None for a random mode.
+        fov_mode: one of :data:`~.choices.FOV_MODES`, or None for a random mode.
         look: "t1", "t2", "gre", or None for a random look; domain randomisation is always on.
         place_window: called right after the subject and window are drawn (with the same
             generator) to place another window: benchmark sets with a chosen field of view

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hca_disc_label.preprocessing import SlabGeometry, flip_sagittal
 from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import (
     bias_field,
@@ -78,7 +79,7 @@ def generate_volume(rng: np.random.Generator, fov_mode: str | None = None, look:
 
     Args:
         rng: the only source of randomness (same generator state -> identical output).
-        fov_mode: one of :data:`~.fov.FOV_MODES`, or None for a random mode.
+        fov_mode: one of :data:`~.choices.FOV_MODES`, or None for a random mode.
         look: "t1", "t2", "gre", or None for a random look.
 
     Returns:
@@ -117,14 +118,16 @@ def generate_volume(rng: np.random.Generator, fov_mode: str | None = None, look:
     if contrast.acq["zero_border"]:
         slices = zero_border(rng, slices)
     # Model frame (row -> inferior, col -> posterior) to canonical (x, y -> anterior, z -> superior).
-    data = np.ascontiguousarray(slices[:, ::-1, ::-1].transpose(0, 2, 1))
-    cls = np.ascontiguousarray(classes[:, ::-1, ::-1].transpose(0, 2, 1))
+    data = np.ascontiguousarray(flip_sagittal(slices))
+    cls = np.ascontiguousarray(flip_sagittal(classes))
     origin = rng.uniform(-60.0, 60.0, 3)
     affine = np.array([[-dx, 0.0, 0.0, origin[0]], [0.0, dy, 0.0, origin[1]], [0.0, 0.0, dz, origin[2]],
                        [0.0, 0.0, 0.0, 1.0]])
+    geometry = SlabGeometry.unit(ny=w, nz=h)
     discs = {}
     for value, (r, c) in tips_in_grid(subject, (h, w), u0, v0, dz, dy).items():
-        discs[value] = (float(i_mid), float(w - 1 - c), float(h - 1 - r))
+        _, y, z = geometry.model_to_canonical(r, c)[0]
+        discs[value] = (float(i_mid), float(y), float(z))
     meta = {
         "look": look,
         "variant": contrast.variant,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+
 
 @dataclass
 class TrainConfig:
@@ -67,7 +69,7 @@ class TrainConfig:
     seed: int = 0
     split_seed: int | None = None
     spacing_mm: float = 1.0
-    slab_mm: float = 6.0
+    slab_mm: float = DEFAULT_SLAB_THICKNESS_MM
     sigma_px: float = 1.5
     synthetic_fraction: float = 1.0
     real_fov_crop: float = 0.0

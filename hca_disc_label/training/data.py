@@ -16,10 +16,14 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
 from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import DataError
+from hca_disc_label.image import load_image
+from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.naming import bids_images, label_candidates, strip_nifti_ext
 from hca_disc_label.preprocessing import normalise, prepare_slab
+from hca_disc_label.sidecar import generated_by_us, own_labels_warning
 from hca_disc_label.training.real_targets import known_landmarks_real, known_values_real
 
 log = logging.getLogger(__name__)
@@ -58,7 +62,7 @@ class TrainSample:
 
 def synthetic_sample(rng: np.random.Generator, spacing_mm: float) -> TrainSample:
     """A domain-randomised synthetic slab (all disc values known)."""
-    from hca_disc_label.synth import generate_slab
+    from hca_disc_label.synth.slab import generate_slab
 
     slab = generate_slab(rng, spacing_mm=spacing_mm)
     return TrainSample(normalise(slab.image), dict(slab.discs), set(DISC_VALUES) | set(LANDMARKS),
@@ -84,8 +88,6 @@ def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
     sidecar says hca_disc_label wrote it is not manual: left out (one warning line) unless
     ``allow_own`` (training on our own pseudo-labels on purpose).
     """
-    from hca_disc_label.sidecar import generated_by_us, own_labels_warning
-
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found")
@@ -104,11 +106,8 @@ def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
 
 
 def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm: float,
-                   slab_mm: float = 6.0) -> BidsCase:
+                   slab_mm: float = DEFAULT_SLAB_THICKNESS_MM) -> BidsCase:
     """Prepare a real labelled image: slab around the labels' mid-sagittal plane."""
-    from hca_disc_label.image import load_image
-    from hca_disc_label.labelfile import read_disc_labels
-
     image = load_image(image_path)
     points = read_disc_labels(label_path)
     if not points:

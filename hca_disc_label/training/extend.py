@@ -34,7 +34,11 @@ import numpy as np
 
 from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.errors import DataError
-from hca_disc_label.naming import output_name
+from hca_disc_label.image import LoadedImage, load_image
+from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
+from hca_disc_label.naming import output_name, strip_nifti_ext, vertebrae_mask_candidates
+from hca_disc_label.training.data import find_bids_pairs
+from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +114,10 @@ def added_labels(mm: dict[int, np.ndarray], detections: Sequence[Detection]) -> 
     return out
 
 
-def _l5s1_from_masks(source: Path, image_path: Path, to_vox: np.ndarray, mm: dict[int, np.ndarray],
+def _l5s1_from_masks(source: Path, image_path: Path, image: LoadedImage, mm: dict[int, np.ndarray],
                      added: list[AddedLabel]) -> list[AddedLabel]:
     """``added`` with L5/S1 replaced by (or set to) the tip derived from the image's L5 mask,
-    when the dataset has one and the disc is not labelled already (``to_vox``: the image file's
-    world -> voxel matrix)."""
-    from hca_disc_label.naming import strip_nifti_ext, vertebrae_mask_candidates
-    from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
-
+    when the dataset has one and the disc is not labelled already (``image``: that file, loaded)."""
     rel = image_path.parent.relative_to(source)
     masks = [m for m in vertebrae_mask_candidates(source / "derivatives" / "labels", rel,
                                                    strip_nifti_ext(image_path.name)) if m.exists()]
@@ -126,7 +126,7 @@ def _l5s1_from_masks(source: Path, image_path: Path, to_vox: np.ndarray, mm: dic
     tip = tips_world_mm(masks[0]).get(L5_S1)
     if tip is None:
         return added
-    voxel = tuple(int(v) for v in np.rint(to_vox[:3, :3] @ tip + to_vox[:3, 3]))
+    voxel = tuple(int(v) for v in np.rint(image.world_to_file(tip)))
     end = mm[max(mm)]
     kept = [a for a in added if a.value != L5_S1]
     return kept + [AddedLabel(L5_S1, voxel, 0.0, 0.0, round(float(np.linalg.norm(tip - end)), 2), "L5 mask")]
@@ -146,10 +146,6 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
     Raises:
         DataError: ``dest`` exists or ``source`` has no labelled image.
     """
-    from hca_disc_label.image import load_image
-    from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
-    from hca_disc_label.training.data import find_bids_pairs
-
     source, dest = Path(source), Path(dest)
     if dest.exists():
         raise DataError(f"{dest}: already exists; choose a new folder")
@@ -162,14 +158,13 @@ def extend_labels(source: Path, dest: Path, detect: Callable[[Path], list[Detect
         mm = {p.value: np.asarray(p.mm, dtype=float) for p in gt}
         image = load_image(image_path)
         # The labels are rewritten on the image's grid (through world mm), as detections are.
-        to_vox = np.linalg.inv(image.file_affine)
-        added = _l5s1_from_masks(source, image_path, to_vox, mm, added_labels(mm, detect(image_path)))
+        added = _l5s1_from_masks(source, image_path, image, mm, added_labels(mm, detect(image_path)))
         link = dest / image_path.relative_to(source)
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(image_path.resolve())
         out = dest / label_path.relative_to(source).parent / output_name(image_path.name)
         out.parent.mkdir(parents=True, exist_ok=True)
-        gt_vox = [tuple(int(v) for v in np.rint(to_vox[:3, :3] @ mm[p.value] + to_vox[:3, 3])) for p in gt]
+        gt_vox = [tuple(int(v) for v in np.rint(image.world_to_file(mm[p.value]))) for p in gt]
         points = [(p.value, vox) for p, vox in zip(gt, gt_vox)] + [(a.value, a.voxel) for a in added]
         save_image_atomic(label_image_like(image, points), out)
         rows += [{"subject": subject, **asdict(a)} for a in added]

@@ -44,7 +44,7 @@ def _build(config: TrainConfig):
     from hca_disc_label.model.hca_net import COMPACT_CONFIG
 
     if config.init:
-        from hca_disc_label.weights import resolve_model
+        from hca_disc_label.weights.resolve import resolve_model
 
         folder = resolve_model(config.init)
         values = list(folder.channel_values)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from hca_disc_label.contract import InputContract
+from hca_disc_label.inference.labelling import ModelInfo
+from hca_disc_label.preprocessing import normalise, pad_to_multiple
 from hca_disc_label.training.config import TrainConfig
-from hca_disc_label.training.data import BidsCase, DataSpec
+from hca_disc_label.training.data import BidsCase, DataSpec, synthetic_sample
 
 MISS_PENALTY_MM = 20.0
 """Distance charged to a validation disc that is missing or mislabelled (mm)."""
@@ -18,9 +21,6 @@ MISS_PENALTY_MM = 20.0
 
 def validation_set(config: TrainConfig, val_cases: list[BidsCase], spec: DataSpec) -> list[tuple[str, np.ndarray, dict]]:
     """Fixed validation images: held-out real subjects (whole slab) + seeded synthetic slabs."""
-    from hca_disc_label.preprocessing import normalise
-    from hca_disc_label.training.data import synthetic_sample
-
     items = [(f"real:{c.subject}", normalise(c.raw), c.discs) for c in val_cases]
     for k in range(config.val_synthetic):
         s = synthetic_sample(np.random.default_rng([config.effective_split_seed, 999_999, k]), spec.spacing_mm)
@@ -40,11 +40,8 @@ def validate(net, items, channel_values: list[int], stride: int, multiple: int, 
     """
     import torch
 
-    from hca_disc_label.contract import InputContract
     from hca_disc_label.inference.backends import TorchBackend
     from hca_disc_label.inference.labeller import Labeller
-    from hca_disc_label.inference.labelling import ModelInfo
-    from hca_disc_label.preprocessing import pad_to_multiple
 
     info = ModelInfo("validation", "0.0.0", "", tuple(channel_values), InputContract(spacing_mm, multiple, stride))
     labeller = Labeller.from_engine(TorchBackend(net, device), info)  # the same decoding as hca_label

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from hca_disc_label.errors import DataError
+from hca_disc_label.image import voxel_to_world
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def disc_tips_from_masks(dseg_path: Path) -> tuple[dict[int, np.ndarray], np.nda
 def tips_world_mm(dseg_path: Path) -> dict[int, np.ndarray]:
     """:func:`disc_tips_from_masks` in world mm."""
     tips, affine = disc_tips_from_masks(dseg_path)
-    return {v: affine[:3, :3] @ p + affine[:3, 3] for v, p in tips.items()}
+    return {v: voxel_to_world(affine, p) for v, p in tips.items()}
 
 
 def check_derivation(dseg_path: Path, labels_mm: dict[int, np.ndarray]) -> dict[int, float]:

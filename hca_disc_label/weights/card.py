@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM, InputContract
+from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM, InputContract, is_positive
 from hca_disc_label.contract import check_input_contract as check_contract_mapping
 from hca_disc_label.conventions import CONTRASTS, DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import ModelError
@@ -85,15 +85,6 @@ def check_channel_values(values: Any, where: str) -> None:
             f"{where}: channel_values must be a non-empty list of distinct SCT disc values "
             f"({DISC_VALUES[0]}..{DISC_VALUES[-1]}), optionally followed by landmark codes {sorted(LANDMARKS)}"
         )
-
-
-def _positive(value: Any, integer: bool) -> bool:
-    """A positive JSON number (an integer >= 1 where ``integer``); booleans are not numbers."""
-    if isinstance(value, bool):
-        return False
-    if integer:
-        return isinstance(value, int) and value >= 1
-    return isinstance(value, (int, float)) and value > 0
 
 
 def check_input_contract(contract: Any, where: str) -> InputContract:
@@ -236,7 +227,7 @@ def validate_card(card: Any, where: str | Path, *, require_files: bool = True) -
             raise bad(f"files.{role}.path must be a plain file name, got {info.get('path')!r}")
         if not is_sha256(info.get("sha256")):
             raise bad(f"files.{role}.sha256 must be 64 lowercase hex digits")
-        if not _positive(info.get("size"), True):
+        if not is_positive(info.get("size"), True):
             raise bad(f"files.{role}.size must be a positive integer")
         if info.get("format", ROLE_FORMATS[role]) != ROLE_FORMATS[role]:
             raise bad(f"files.{role}.format must be {ROLE_FORMATS[role]!r}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Sequence
 
+from hca_disc_label.conventions import DISC_NAMES, LANDMARKS
+
 WIDTH = 100
 """Widest line of the text."""
 INDENT = " " * 17
@@ -63,8 +65,6 @@ def channel_summary(values: Sequence[int] | None) -> str:
     channel means); unknown codes are shown as ``?``."""
     if not values:
         return ""
-    from hca_disc_label.conventions import DISC_NAMES, LANDMARKS
-
     discs = [int(v) for v in values if int(v) in DISC_NAMES]
     landmarks = [int(v) for v in values if int(v) in LANDMARKS]
     other = [int(v) for v in values if int(v) not in DISC_NAMES and int(v) not in LANDMARKS]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from hca_disc_label._version import __version__
 from hca_disc_label.errors import DownloadError
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,4 @@ def _describe(exc: Exception, settings: DownloadSettings) -> str:
 
 
 def _user_agent() -> str:
-    from hca_disc_label._version import __version__
-
     return f"hca_disc_label/{__version__}"

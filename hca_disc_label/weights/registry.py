@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from hca_disc_label.conventions import CONTRASTS
+from hca_disc_label.conventions import check_contrast
 from hca_disc_label.errors import ModelError
 from hca_disc_label.weights.card import (
     CARD_FILENAME,
@@ -150,8 +150,7 @@ class Registry:
             ModelError: unknown contrast, no default for it, or a malformed spec.
         """
         if spec is None:
-            if contrast not in CONTRASTS:
-                raise ModelError(f"unknown contrast {contrast!r} (expected one of {list(CONTRASTS)})")
+            check_contrast(contrast, ModelError)
             entry = self.default_for(contrast)
             if entry is None:
                 raise ModelError(f"the model registry {self.path} has no default model for {contrast}")

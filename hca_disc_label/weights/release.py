@@ -274,7 +274,7 @@ def write_trained_model(
     validation: dict,
     with_onnx: bool = True,
     description: str = "HCA-Net disc labeller trained with hca_label train.",
-    contrasts: tuple[str, ...] = ("t1", "t2"),
+    contrasts: tuple[str, ...] = CONTRASTS,
     half: bool = True,
 ) -> Path:
     """Write a model folder that ``hca_label -model PATH`` runs directly.

@@ -12,7 +12,7 @@ from hca_disc_label.atomic import sha256_file
 from hca_disc_label.cli.main import main
 from hca_disc_label.inference.backends import create_backend
 from hca_disc_label.model.build import build_torch_model
-from hca_disc_label.weights import load_model_folder
+from hca_disc_label.weights.card import load_model_folder
 from tests.conftest import make_tiny_model
 
 
@@ -107,7 +107,7 @@ def test_bad_arguments_exit_2(tiny_model, tmp_path, capsys):
 
 
 def test_onnx_only_folder_cannot_be_exported(tiny_model, tmp_path, capsys):
-    from hca_disc_label.weights import write_model_folder
+    from hca_disc_label.weights.release import write_model_folder
 
     card = load_model_folder(tiny_model).card
     card.pop("files")

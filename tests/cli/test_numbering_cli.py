@@ -16,7 +16,7 @@ from hca_disc_label.inference.heatmaps import model_to_heatmap, render_heatmaps
 from tests.helpers import PrecomputedBackend
 
 def _default_channels() -> list[int]:
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     return list(resolve_model("hca-compact").channel_values)
 
@@ -63,7 +63,7 @@ def engine(monkeypatch):
 
 def _default_cut():
     from hca_disc_label.inference.labeller import model_calibration
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     return model_calibration(resolve_model("hca-compact")).threshold
 

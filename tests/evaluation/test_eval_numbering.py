@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from hca_disc_label.evaluation import evaluate, read_numbering
+from hca_disc_label.evaluation.evaluate import evaluate, read_numbering
 from hca_disc_label.evaluation.aggregation import NumberedCase, reliability_bins, selective_accuracy
 
 PRED = "_label-discs_dlabel"

@@ -19,7 +19,9 @@ from hca_disc_label.inference.backends import create_backend
 from hca_disc_label.inference.labeller import Labeller
 from hca_disc_label.preprocessing import prepare_input
 from hca_disc_label.run.pipeline import label_discs
-from hca_disc_label.weights import load_model_folder, load_registry, resolve_model
+from hca_disc_label.weights.card import load_model_folder
+from hca_disc_label.weights.registry import load_registry
+from hca_disc_label.weights.resolve import resolve_model
 from tests.conftest import REPO, make_tiny_model
 
 PARITY_IMAGES = [

@@ -63,7 +63,7 @@ def _decoding(maps, valid, anchors=()):
 @pytest.fixture(scope="module")
 def calibration():
     from hca_disc_label.inference.labeller import model_calibration
-    from hca_disc_label.weights import resolve_model
+    from hca_disc_label.weights.resolve import resolve_model
 
     cal = model_calibration(resolve_model("hca-compact"))
     assert cal is not cal_mod.UNCALIBRATED, "the default model ships a numbering calibration"

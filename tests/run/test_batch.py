@@ -228,7 +228,7 @@ def test_two_shards_cover_everything_exactly_once(bids, tiny_model, tmp_path):
 
 
 def test_up_to_date_rules(bids, tiny_model, tmp_path):
-    from hca_disc_label.weights import load_model_folder
+    from hca_disc_label.weights.card import load_model_folder
 
     data = tmp_path / "data"
     img = _one_image_folder(bids, data)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hca_disc_label.conventions import LANDMARKS
-from hca_disc_label.synth import Tissue, generate_slab
+from hca_disc_label.synth.slab import generate_slab
+from hca_disc_label.synth.tissues import Tissue
 from hca_disc_label.synth.anatomy import landmark_points
 from hca_disc_label.synth.chain import build_spine
 from hca_disc_label.synth.spine_params import N_MOBILE, sample_params

@@ -7,7 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from hca_disc_label.synth import FOV_MODES, LOOKS, Tissue, generate_slab
+from hca_disc_label.synth.choices import FOV_MODES, LOOKS
+from hca_disc_label.synth.slab import generate_slab
+from hca_disc_label.synth.tissues import Tissue
 
 DISC = {int(Tissue.ANNULUS), int(Tissue.NUCLEUS)}
 CANAL = {int(Tissue.CSF), int(Tissue.CORD), int(Tissue.NERVE), int(Tissue.FAT), int(Tissue.LIGAMENT)}
@@ -126,7 +128,7 @@ def test_generation_speed_report(capsys):
 
 def test_a_placed_window_is_the_one_rendered():
     """``place_window`` replaces the drawn field of view (benchmark sets use it)."""
-    from hca_disc_label.synth import generate_slab
+    from hca_disc_label.synth.slab import generate_slab
     from hca_disc_label.synth.fov import Window
 
     seen = {}

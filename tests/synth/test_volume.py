@@ -8,7 +8,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.synth import Tissue, generate_volume, write_samples
+from hca_disc_label.synth.samples import write_samples
+from hca_disc_label.synth.tissues import Tissue
+from hca_disc_label.synth.volume import generate_volume
 
 DISC = {int(Tissue.ANNULUS), int(Tissue.NUCLEUS)}
 CANAL = {int(Tissue.CSF), int(Tissue.CORD), int(Tissue.NERVE), int(Tissue.FAT), int(Tissue.LIGAMENT)}
@@ -56,7 +58,7 @@ def test_labels_on_the_midsagittal_plane_at_the_disc_border(volumes):
 
 
 def test_midsagittal_finder_finds_the_plane():
-    from hca_disc_label.preprocessing import find_midsagittal_slice
+    from hca_disc_label.midsagittal import find_midsagittal_slice
 
     for seed in (1, 2):
         v = generate_volume(np.random.default_rng(seed), fov_mode="crop")

@@ -107,7 +107,7 @@ def test_install_unknown_model_is_a_one_line_error(weights_env, served):
 
 def test_info_reads_a_folder_path(weights_env, registry_writer, helpers, tmp_path):
     registry_writer([])
-    from hca_disc_label.weights import write_model_folder
+    from hca_disc_label.weights.release import write_model_folder
 
     src = tmp_path / "w"
     src.write_bytes(b"weights")

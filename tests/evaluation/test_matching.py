@@ -1,4 +1,4 @@
-"""Pure metric functions on hand-made discs in world mm, with answers worked out by hand."""
+"""evaluation.matching: both protocols on hand-made discs in world mm, with answers worked out by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hca_disc_label.evaluation.aggregation import DistanceStats, summarise
+from hca_disc_label.evaluation.aggregation import summarise
 from hca_disc_label.evaluation.matching import (
     Disc,
     discs_from_points,
@@ -16,18 +16,7 @@ from hca_disc_label.evaluation.matching import (
     label_aware_protocol,
     paper_protocol,
 )
-
-
-def column(values, z0=0.0, dz=-16.0, x=1.0, y=2.0):
-    """Discs stacked along world z, 16 mm apart (head first)."""
-    return [Disc(v, (x, y, z0 + n * dz)) for n, v in enumerate(values)]
-
-
-GT = column([3, 4, 5, 6, 7])
-
-
-def moved(discs, dx=0.0, dy=0.0, dz=0.0):
-    return [Disc(d.value, (d.mm[0] + dx, d.mm[1] + dy, d.mm[2] + dz)) for d in discs]
+from tests.evaluation.helpers import GT, moved
 
 
 def test_identical_is_perfect():
@@ -125,22 +114,6 @@ def test_empty_ground_truth_gives_nan_rates_not_division_errors():
     s = summarise([c])
     assert s.paper_fp == 5 and math.isnan(s.paper_fpr_pct)
     assert s.label_fp_unannotated_range == 5
-
-
-def test_summaries_pool_discs_across_cases():
-    a = evaluate_case("a", GT, moved(GT, dz=1.0))  # 5 discs at 1 mm
-    b = evaluate_case("b", GT[:1], moved(GT[:1], dz=6.0))  # 1 disc at 6 mm
-    s = summarise([a, b])
-    assert s.n_gt == 6 and s.paper_dtt.n == 6
-    assert s.paper_dtt.mean == pytest.approx(11 / 6)  # micro-average, not mean of case means
-    assert s.paper_dtt.max == pytest.approx(6.0) and s.paper_dtt.worst == "b C2/C3"
-    assert s.paper_dtt.median == pytest.approx(1.0)
-    assert s.paper_dtt.sd == pytest.approx(((5 * (1 - 11 / 6) ** 2 + (6 - 11 / 6) ** 2) / 6) ** 0.5)
-
-
-def test_distance_stats_empty():
-    st = DistanceStats.from_samples([])
-    assert st.n == 0 and st.worst is None and math.isnan(st.median)
 
 
 def test_discs_from_points_centroid_and_non_disc_values(caplog):

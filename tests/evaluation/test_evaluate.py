@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.evaluation import evaluate
+from hca_disc_label.evaluation.evaluate import evaluate
 from hca_disc_label.evaluation.writers import per_disc_rows
 
 PRED = "_label-discs_dlabel.nii.gz"

@@ -1,11 +1,12 @@
-"""Per-disc left-right placement: each disc on its own level's symmetry plane."""
+"""midsagittal: the mid-sagittal plane, each disc on its own level's symmetry plane, the
+symmetry products."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hca_disc_label.preprocessing import find_midsagittal_slice, local_midsagittal_x
+from hca_disc_label.midsagittal import _mirror_products, find_midsagittal_slice, local_midsagittal_x
 
 
 def _tilted_spine(upper_x: int, lower_x: int, nx: int = 41, ny: int = 60, nz: int = 80, seed: int = 0) -> np.ndarray:
@@ -62,3 +63,13 @@ def test_narrow_stack_with_the_spine_off_centre_finds_the_spine(shared_data):
     errors = np.array(errors)
     assert (errors > 4.0).sum() <= 1 and np.percentile(errors, 90) <= 3.0, errors
 
+
+def test_mirror_products_match_a_full_float64_copy():
+    vol = np.random.default_rng(3).normal(100, 30, size=(23, 37, 41)).astype(np.float32)
+    vol[5] = 7.0  # a constant slice
+    flat = vol.reshape(23, -1).astype(np.float64)
+    flat -= flat.mean(axis=1, keepdims=True)
+    squares, pairs = _mirror_products(vol.reshape(23, -1), 6)
+    np.testing.assert_allclose(squares, (flat * flat).sum(axis=1), rtol=1e-12, atol=1e-9)
+    for d in range(1, 7):
+        np.testing.assert_allclose(pairs[d], (flat[: 23 - 2 * d] * flat[2 * d:]).sum(axis=1), rtol=1e-12, atol=1e-6)

@@ -16,14 +16,11 @@ from click.testing import CliRunner
 
 from hca_disc_label.cli.models import command
 from hca_disc_label.errors import DownloadError, ModelError
-from hca_disc_label.weights import (
-    install_model,
-    load_model_folder,
-    locate_model,
-    resolve_model,
-    verify_installed,
-    write_model_folder,
-)
+from hca_disc_label.weights.cache import verify_installed
+from hca_disc_label.weights.card import load_model_folder
+from hca_disc_label.weights.release import write_model_folder
+from hca_disc_label.weights.resolve import locate_model, resolve_model
+from hca_disc_label.weights.store import install_model
 
 NAME, VERSION = "remote", "1.0.0"
 SPEC = f"{NAME}@{VERSION}"
@@ -237,7 +234,7 @@ def test_missing_marker_never_passes_as_installed(http_server, weights_env, regi
 # --------------------------------------------------------------------------- processes
 def _resolve_worker(env: dict, spec: str, start, queue) -> None:
     os.environ.update(env)
-    from hca_disc_label.weights import resolve_model as resolve
+    from hca_disc_label.weights.resolve import resolve_model as resolve
 
     queue.put(("ready", "", ""))
     start.wait(60)
@@ -250,7 +247,7 @@ def _resolve_worker(env: dict, spec: str, start, queue) -> None:
 
 def _install_worker(env: dict, spec: str) -> None:
     os.environ.update(env)
-    from hca_disc_label.weights import install_model as install
+    from hca_disc_label.weights.store import install_model as install
 
     install(spec, progress=False)
 

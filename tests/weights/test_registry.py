@@ -9,17 +9,12 @@ from pathlib import Path
 import pytest
 
 from hca_disc_label.errors import ModelError
-from hca_disc_label.weights import (
-    entry_from_folder,
-    load_model_folder,
-    load_registry,
-    parse_spec,
-    registry_path,
-    resolve_model,
-    update_registry_entry,
-    verify_installed,
-    write_model_folder,
-)
+from hca_disc_label.weights.cache import verify_installed
+from hca_disc_label.weights.card import load_model_folder
+from hca_disc_label.weights.registry import load_registry, registry_path
+from hca_disc_label.weights.release import entry_from_folder, update_registry_entry, write_model_folder
+from hca_disc_label.weights.resolve import resolve_model
+from hca_disc_label.weights.spec import parse_spec
 from hca_disc_label.weights.cache import cache_dir, list_models
 from hca_disc_label.weights.registry import default_models_dir
 from hca_disc_label.weights.spec import version_key
@@ -286,7 +281,7 @@ def test_folder_whose_card_disagrees_with_registry_is_refused(tmp_path, helpers,
     entry = entry_from_folder(folder)
     entry["channel_values"] = [3, 4, 6]  # same weights, different meaning of the channels
     registry_writer([entry])
-    from hca_disc_label.weights import install_model
+    from hca_disc_label.weights.store import install_model
 
     with pytest.raises(ModelError, match="disagrees with the registry entry m@1.0.0 on channel_values"):
         install_model("m@1.0.0", from_file=folder.path)
