@@ -36,6 +36,9 @@ DISC_NAMES: dict[int, str] = {
 DISC_VALUES: tuple[int, ...] = tuple(sorted(DISC_NAMES))
 """All disc values the package can produce, head to feet (2..25)."""
 
+L5_S1 = 25
+"""SCT value of the L5/S1 disc, the lowest disc value (the sacrum fixes the count there)."""
+
 TYPICAL_LEVEL_SPACING_MM: dict[int, float] = {
     2: 16.5, 3: 18.0, 4: 18.5, 5: 18.5, 6: 18.5, 7: 19.0, 8: 21.0, 9: 22.0, 10: 22.5, 11: 23.0,
     12: 24.0, 13: 24.5, 14: 26.0, 15: 26.5, 16: 27.5, 17: 29.0, 18: 30.5, 19: 32.0, 20: 34.0,

@@ -23,9 +23,10 @@ from typing import Iterable, Sequence
 import nibabel as nib
 import numpy as np
 
+from hca_disc_label.conventions import L5_S1
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.naming import NIFTI_GZ
-from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
+from hca_disc_label.training.vertebrae import tips_world_mm
 
 RIGHT_MM = 7.0
 """A ground-truth disc is right when a label of its value lies within this distance (3D)."""

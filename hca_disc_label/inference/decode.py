@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hca_disc_label.conventions import DEFAULT_THRESHOLD, LANDMARKS
+from hca_disc_label.conventions import DEFAULT_THRESHOLD, L5_S1, LANDMARKS
 from hca_disc_label.inference.assign import MIN_GAP_MM, Position, assign, score_labelling
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
 from hca_disc_label.inference.landmarks import Landmark, consistent, detect_landmarks, is_junction, named_discs
-from hca_disc_label.inference.lumbosacral import L5S1, SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, lowest_turn
+from hca_disc_label.inference.lumbosacral import SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, lowest_turn
 
 log = logging.getLogger(__name__)
 
@@ -274,19 +274,19 @@ def decode_details(
     path = assign(positions, evidence, list(channel_values), spacing_mm)
     fixed = _anchor_nodes(positions, anchors, list(channel_values), spacing_mm)
     landmark_fixed: dict[int, int] = {}
-    if not fixed and landmarks:  # hints always win over landmarks
-        evidence, path, landmark_fixed = _count_from_landmarks(positions, evidence, channel_values, spacing_mm,
-                                                               landmarks, path)
     sacral_turn, renumbered = None, False
-    if not fixed:
+    if fixed:  # hints always win over landmarks and the lumbosacral turn
+        counted = _count_from(positions, evidence, channel_values, spacing_mm, path, fixed)
+        if counted is None:
+            raise AnchorError("the hints contradict each other (values must increase head to feet, "
+                              "with room for the levels between them)")
+        evidence, path = counted
+    else:
+        if landmarks:
+            evidence, path, landmark_fixed = _count_from_landmarks(positions, evidence, channel_values, spacing_mm,
+                                                                   landmarks, path)
         evidence, path, sacral_turn, renumbered = _count_from_sacrum(positions, evidence, channel_values,
                                                                      spacing_mm, path)
-    if fixed:
-        evidence = _shift_to_anchors(evidence, positions, fixed, dict(path))
-        path = assign(positions, evidence, list(channel_values), spacing_mm, fixed, HINTED_SKIP_PENALTY)
-    if not set(fixed.items()) <= set(path):
-        raise AnchorError("the hints contradict each other (values must increase head to feet, "
-                          "with room for the levels between them)")
     if len(path) < len(positions):
         log.info("dropped %d anatomically inconsistent peak(s)", len(positions) - len(path))
     discs = [
@@ -296,6 +296,17 @@ def decode_details(
     ]
     return Decoding(discs, positions, network_evidence, path, fixed, list(channel_values), spacing_mm, valid_shape,
                     landmarks, landmark_fixed, sacral_turn, renumbered)
+
+
+def _count_from(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
+                path: list[tuple[int, int]], fixed: dict[int, int]
+                ) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """Count from the ``fixed`` discs (``{position index: channel index}``) as a user's hint
+    would: evidence shifted by the offset they reveal against ``path``, then the best labelling
+    that keeps them. ``(shifted evidence, path)``, or None when no labelling can keep them all."""
+    shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
+    new_path = assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
+    return (shifted, new_path) if set(fixed.items()) <= set(new_path) else None
 
 
 def _count_from_sacrum(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
@@ -312,15 +323,12 @@ def _count_from_sacrum(positions: list[Position], evidence: np.ndarray, values: 
     turn = lowest_turn([(positions[i].row, positions[i].col) for i, _ in path], [values[k] for _, k in path])
     if turn is None or turn <= SACRAL_DOUBT_DEG:
         return evidence, path, None, False
-    if turn <= SACRAL_TURN_DEG or L5S1 not in values:
-        return evidence, path, turn, False
-    fixed = {path[-2][0]: values.index(L5S1)}
-    shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
-    new_path = assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
-    if not set(fixed.items()) <= set(new_path):
+    counted = None if turn <= SACRAL_TURN_DEG else _count_from(
+        positions, evidence, values, spacing_mm, path, {path[-2][0]: values.index(L5_S1)})
+    if counted is None:
         return evidence, path, turn, False
     log.info("lumbosacral turn %.0f deg: the lowest disc is the S1/S2 remnant, the one above it L5/S1", turn)
-    return shifted, new_path, turn, True
+    return *counted, turn, True
 
 
 def _count_from_landmarks(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,
@@ -338,8 +346,7 @@ def _count_from_landmarks(positions: list[Position], evidence: np.ndarray, value
             fixed.setdefault(i, k)
         if not fixed:
             break
-        shifted = _shift_to_anchors(evidence, positions, fixed, dict(path))
-        new_path = assign(positions, shifted, values, spacing_mm, fixed, HINTED_SKIP_PENALTY)
-        if set(fixed.items()) <= set(new_path):
-            return shifted, new_path, fixed
+        counted = _count_from(positions, evidence, values, spacing_mm, path, fixed)
+        if counted is not None:
+            return *counted, fixed
     return evidence, path, {}

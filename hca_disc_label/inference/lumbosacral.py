@@ -29,6 +29,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from hca_disc_label.conventions import L5_S1
+
 SACRAL_DOUBT_DEG = 27.0
 """Turn (degrees) at the disc above the lowest "L5/S1" beyond which the count is ``check``:
 above all but one right L4 -> L5 turn (32.7) and below the remnant turns seen (31.7, 32.5)."""
@@ -37,10 +39,6 @@ SACRAL_TURN_DEG = 40.0
 """Turn (degrees) beyond which the lowest "L5/S1" is taken for the S1/S2 remnant and the
 count renumbered: well above every right L4 -> L5 turn measured (at most 32.7 at the decoded
 positions, 30.3 at the manual labels of the 58 subjects)."""
-
-L5S1 = 25
-"""SCT value of L5/S1."""
-
 
 def segment_angle(upper: tuple[float, float], lower: tuple[float, float]) -> float:
     """Angle (degrees) of the segment from ``upper`` to ``lower`` ``(row, col)`` away from the
@@ -65,6 +63,6 @@ def lowest_turn(rows_cols: Sequence[tuple[float, float]], values: Sequence[int])
         rows_cols: ``(row, col)`` of the numbered discs, head to feet (model frame).
         values: their SCT values, same order.
     """
-    if len(values) < 3 or list(values[-3:]) != [L5S1 - 2, L5S1 - 1, L5S1]:
+    if len(values) < 3 or list(values[-3:]) != [L5_S1 - 2, L5_S1 - 1, L5_S1]:
         return None
     return turn_at(rows_cols[-3:])

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.conventions import DISC_NAMES, L5_S1
 from hca_disc_label.inference.calibration import UNCALIBRATED, Calibration
 from hca_disc_label.inference.decode import Decoding
 from hca_disc_label.inference.landmarks import named_discs
@@ -153,7 +153,7 @@ def numbering_features(decoding: Decoding) -> NumberingEvidence:
     room_top = sp * rows[0] if height is not None else EDGE_ROOM_CAP_MM
     room_bottom = sp * (height - 1 - rows[-1]) if height is not None else EDGE_ROOM_CAP_MM
     top_junction = values[0] <= 3 and room_top >= JUNCTION_ROOM_MM
-    bottom_junction = values[-1] == 25 and room_bottom >= JUNCTION_ROOM_MM
+    bottom_junction = values[-1] == L5_S1 and room_bottom >= JUNCTION_ROOM_MM
     features = {
         "margin": margin,
         "log_margin": math.log(max(margin, 0.0) + LOG_MARGIN_OFFSET),
@@ -294,7 +294,7 @@ def _junction_anchors(decoding: Decoding, features: Mapping[str, float]) -> list
     sp, shape = decoding.spacing_mm, decoding.valid_shape
     if values[0] <= 3 and (shape is None or sp * rows[0] >= JUNCTION_ROOM_MM):
         anchors.append({"kind": "junction", "name": _name(values[0]), "value": values[0], "end": "top"})
-    if values[-1] == 25 and (shape is None or sp * (shape[0] - 1 - rows[-1]) >= JUNCTION_ROOM_MM):
+    if values[-1] == L5_S1 and (shape is None or sp * (shape[0] - 1 - rows[-1]) >= JUNCTION_ROOM_MM):
         anchors.append({"kind": "junction", "name": _name(values[-1]), "value": values[-1], "end": "bottom"})
     return anchors
 
@@ -326,13 +326,13 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
         return Numbering(1.0, "ok", evidence.alt_offset, 0.0, hint_anchors + anchors, thr, "hint", question,
                          {}, calibration.source)
     p = calibration.probability(evidence.features)
+    if decoding.sacral_turn is not None:
+        return _sacral_numbering(decoding, p, evidence, anchors, thr, calibration.source)
     other = -evidence.alt_offset
     s = evidence.scores
     gap = s[evidence.alt_offset] - s[other]
     share = 1.0 if not np.isfinite(gap) else 1.0 / (1.0 + math.exp(-np.clip(gap / calibration.alt_temperature,
                                                                               -50.0, 50.0)))
-    if decoding.sacral_turn is not None:
-        return _sacral_numbering(decoding, p, evidence, anchors, thr, calibration.source)
     source = "landmarks" if decoding.landmark_fixed else "network"
     return Numbering(p, "ok" if p >= thr else "check", evidence.alt_offset, (1.0 - p) * share, anchors, thr,
                      source, question, dict(evidence.features), calibration.source)
@@ -347,7 +347,7 @@ def _sacral_numbering(decoding: Decoding, p: float, evidence: NumberingEvidence,
     alternative is the count one level down (the lowest disc would be S1/S2, so the question
     names the disc above it). One ``-initz`` settles either.
     """
-    turn = {"kind": "lumbosacral_turn", "name": _name(25), "turn_deg": round(float(decoding.sacral_turn), 1),
+    turn = {"kind": "lumbosacral_turn", "name": _name(L5_S1), "turn_deg": round(float(decoding.sacral_turn), 1),
             "renumbered": decoding.sacral_renumbered}
     alt = -1 if decoding.sacral_renumbered else 1
     confidence = min(p, 0.5, thr - 1e-4)

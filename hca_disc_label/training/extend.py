@@ -32,13 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_NAMES, TYPICAL_LEVEL_SPACING_MM
+from hca_disc_label.conventions import DISC_NAMES, L5_S1, TYPICAL_LEVEL_SPACING_MM
 from hca_disc_label.errors import DataError
 from hca_disc_label.image import LoadedImage, load_image
 from hca_disc_label.labelfile import label_image_like, read_disc_labels, save_image_atomic
 from hca_disc_label.naming import output_name, strip_nifti_ext, vertebrae_mask_candidates
 from hca_disc_label.training.data import find_bids_pairs
-from hca_disc_label.training.vertebrae import L5_S1, tips_world_mm
+from hca_disc_label.training.vertebrae import tips_world_mm
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from hca_disc_label.conventions import L5_S1
 from hca_disc_label.errors import DataError
 from hca_disc_label.image import voxel_to_world
 
 log = logging.getLogger(__name__)
 
-L5, L5_S1 = 24, 25
-"""SCT numbers: the L5 body (mask value) and the L5/S1 disc (label value)."""
+L5 = 24
+"""SCT number of the L5 body (its mask value)."""
 
 
 def _body_points(mask: np.ndarray, zooms: np.ndarray, value: int, x: int) -> np.ndarray:

@@ -8,7 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from hca_disc_label.training.vertebrae import L5_S1, check_derivation, disc_tips_from_masks, tips_world_mm
+from hca_disc_label.conventions import L5_S1
+from hca_disc_label.training.vertebrae import check_derivation, disc_tips_from_masks, tips_world_mm
 
 
 def _box_spine(tmp_path: Path, orientation: str, tilt: float = 0.0) -> tuple[Path, dict[int, np.ndarray]]:
