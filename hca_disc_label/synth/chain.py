@@ -74,7 +74,9 @@ def _chain(p: SpineParams, phi0: float) -> _Chain:
         h_mean, depth, w = heights[i], depths[i], body_w[i]
         h_post = max(0.4 * h_mean, h_mean - 0.5 * depth * np.tan(w))
         phi_b = phi_t + w
-        a = phi_t + 0.5 * w
+        # S1's posterior wall may lean back past square (a parallelogram body): the sacrum
+        # leaves the lumbar line at the sharp real lumbosacral angle.
+        a = phi_t + 0.5 * w + (p.s1_wall_tilt if i == N_MOBILE else 0.0)
         bu, bv = pu + h_post * np.cos(a), pv + h_post * np.sin(a)
         out[0, i] = (pu, pv)
         out[1, i] = (bu, bv)

@@ -100,6 +100,9 @@ class SpineParams:
             nucleus) under an S1 that looks free. Numbered by the written convention
             (:data:`~hca_disc_label.conventions.LANDMARKS`): still S1, the disc above is L5/S1.
         spur: per disc, length (mm) of anterior osteophytes at the adjacent endplates.
+        s1_wall_tilt: backward tilt (radians) of S1's posterior wall beyond square to its
+            endplates (the sacral table opening past 90 degrees): S1 a parallelogram whose
+            posterior-inferior corner lies behind a square body's (see :func:`_lumbosacral`).
     """
 
     scale: float
@@ -141,6 +144,7 @@ class SpineParams:
     slip: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
     spur: np.ndarray = field(default_factory=lambda: np.zeros(N_MOBILE))
     lumbarised_s1: bool = False
+    s1_wall_tilt: float = 0.0
 
 
 def c1_canal_ap(p: SpineParams) -> float:
@@ -279,6 +283,32 @@ def _details(rng: np.random.Generator, k: float, kd: float, age_risk: float, dep
     }
 
 
+def _side_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator seeded from ``rng``'s current state without advancing it (same state ->
+    same side draws), for choices added after the fixed draw order was set."""
+    state = rng.bit_generator.state.get("state", {})
+    seed = int(state.get("state", 0)) if isinstance(state, dict) else 0
+    return np.random.default_rng([seed & (2**64 - 1), seed >> 64, 0x5AC])
+
+
+def _lumbosacral(rng: np.random.Generator) -> tuple[float, float, float]:
+    """The lumbosacral junction (degrees): extra lordotic wedge of the L5/S1 disc, S1's body
+    wedge (lordotic, anterior taller) and the backward tilt of S1's posterior wall.
+
+    On real T2 scans (``benchmarks/lumbosacral_geometry.py``, 8 ``sub-zuk*`` sacra) the line
+    through the posterior disc tips turns 37-58 degrees backwards at L5/S1 (L4/L5 -> L5/S1 ->
+    S1/S2), against at most ~30 at L4/L5: the sacrum leaves the lumbar line at a sharp angle. A
+    chain of square bodies with Cobb-like wedges turned 0-20 there, so an S1/S2 remnant sat on
+    the lumbar line like one more lumbar disc. These three draws give the real turn (about
+    30-56, median ~43) without an implausibly wedged S1. Drawn after every other choice so
+    earlier draws keep their order.
+    """
+    disc_extra = float(np.clip(rng.normal(3.0, 2.0), 0.0, 10.0))
+    s1_wedge = float(np.clip(rng.normal(10.0, 4.0), 0.0, 20.0))
+    wall_tilt = float(np.clip(rng.normal(29.0, 4.5), 14.0, 42.0))
+    return disc_extra, s1_wedge, wall_tilt
+
+
 def sample_params(rng: np.random.Generator) -> SpineParams:
     """Draw a random adult spine (sizes, curvatures, degeneration)."""
     k = rng.uniform(0.85, 1.15)
@@ -301,4 +331,8 @@ def sample_params(rng: np.random.Generator) -> SpineParams:
     if rng.random() < LUMBARISED_S1:
         params.lumbarised_s1 = True
         params.sacral_disc_h[0] = rng.uniform(5.0, 9.0) * k
+    disc_extra, s1_wedge, wall_tilt = _lumbosacral(_side_rng(rng))
+    params.disc_wedge[N_MOBILE - 1] += np.deg2rad(disc_extra)
+    params.sacral_wedge[0] = np.deg2rad(s1_wedge)
+    params.s1_wall_tilt = float(np.deg2rad(wall_tilt))
     return params
