@@ -3,7 +3,9 @@
 Steps: find the mid-sagittal plane (:mod:`hca_disc_label.midsagittal`), average the slab of slices around it, resample the
 slab in-plane to the model's pixel spacing (no aspect distortion), normalise intensities,
 pad to the network's size multiple. :class:`SlabGeometry` maps any model-frame point back
-to canonical voxel coordinates exactly.
+to canonical voxel coordinates exactly. A model with several input channels
+(``InputContract.channel_offsets_mm``) gets one such slab per lateral offset, stacked
+``(C, H, W)``; geometry and normalisation come from the mid-sagittal (centre) slab.
 
 Frames (see conventions.py): canonical ``vol[x, y, z]`` (x -> left, y -> anterior,
 z -> superior); model ``image[row, col]`` (row -> inferior, col -> posterior).
@@ -17,10 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hca_disc_label.contract import (
+    DEFAULT_CHANNEL_OFFSETS_MM,
     DEFAULT_HIGH_PERCENTILE,
     DEFAULT_LOW_PERCENTILE,
     DEFAULT_SLAB_THICKNESS_MM,
     InputContract,
+    centre_channel,
+    check_channel_offsets,
 )
 from hca_disc_label.midsagittal import find_midsagittal_slice
 
@@ -97,14 +102,31 @@ class PreparedSlab:
     """The network input and how to map it back.
 
     Attributes:
-        image: ``(H_pad, W_pad)`` float32 in [0, 1], model frame, zero-padded bottom/right.
-        geometry: the invertible mapping for the unpadded ``(height, width)`` region.
-        raw: ``(height, width)`` float32 slab before normalisation (for QC).
+        image: ``(H_pad, W_pad)`` float32 in [0, 1], model frame, zero-padded bottom/right;
+            ``(C, H_pad, W_pad)`` for a model with C > 1 input channels (channel k = the slab
+            at the k-th lateral offset).
+        geometry: the invertible mapping for the unpadded ``(height, width)`` region (that of
+            the centre slab).
+        raw: the slab(s) before normalisation, ``(height, width)`` or ``(C, height, width)``.
+        centre: index of the mid-sagittal channel (0 for one channel).
     """
 
     image: np.ndarray
     geometry: SlabGeometry
     raw: np.ndarray
+    centre: int = 0
+
+    @property
+    def centre_raw(self) -> np.ndarray:
+        """The mid-sagittal slab ``(height, width)`` before normalisation (what QC shows)."""
+        return self.raw if self.raw.ndim == 2 else self.raw[self.centre]
+
+
+def channel_centres(x_center: int, nx: int, zoom_x: float, offsets_mm: tuple[float, ...]) -> tuple[int, ...]:
+    """Canonical x index of each channel's slab centre: ``x_center + offset / zoom_x`` (offset in
+    mm, +x = towards the left) rounded to the nearest slice and clipped to ``[0, nx - 1]`` (a slab
+    beyond the volume is the edge slab)."""
+    return tuple(int(np.clip(x_center + np.round(off / zoom_x), 0, nx - 1)) for off in offsets_mm)
 
 
 def slab_indices(x_center: int, nx: int, zoom_x: float, thickness_mm: float) -> tuple[int, ...]:
@@ -147,35 +169,48 @@ def resample_plane(
     return image.astype(np.float32), ratio_y, ratio_z
 
 
-def normalise(image: np.ndarray, low_percentile: float = 1.0, high_percentile: float = 99.5) -> np.ndarray:
+def normalise(image: np.ndarray, low_percentile: float = 1.0, high_percentile: float = 99.5,
+              reference: np.ndarray | None = None) -> np.ndarray:
     """Map intensities linearly to [0, 1] using percentiles of the non-zero pixels.
 
     Args:
-        image: 2D array (any scale).
+        image: array of any shape (any scale).
         low_percentile, high_percentile: percentiles (0-100) of the non-zero pixels mapped to
             0 and 1; values outside are clipped.
+        reference: take the percentiles from this array instead (None = ``image``).
 
     Returns:
         float32 array of the same shape in [0, 1].
     """
-    values = image[image != 0]
+    ref = image if reference is None else reference
+    values = ref[ref != 0]
     if values.size < 2:
-        values = image.ravel()
+        values = ref.ravel()
     lo, hi = np.percentile(values, [low_percentile, high_percentile])
     if hi <= lo:
-        lo, hi = float(image.min()), float(image.max())
+        lo, hi = float(ref.min()), float(ref.max())
     if hi <= lo:
         return np.zeros_like(image, dtype=np.float32)
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def normalise_channels(raw: np.ndarray, centre: int = 0, low_percentile: float = DEFAULT_LOW_PERCENTILE,
+                       high_percentile: float = DEFAULT_HIGH_PERCENTILE) -> np.ndarray:
+    """:func:`normalise` a slab ``(H, W)``, or a stack ``(C, H, W)`` with the percentiles of its
+    centre channel ``raw[centre]`` for every channel (relative intensities kept)."""
+    if raw.ndim == 2:
+        return normalise(raw, low_percentile, high_percentile)
+    return normalise(raw, low_percentile, high_percentile, reference=raw[centre])
+
+
 def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Zero-pad a 2D image at the bottom/right so both sides are multiples of ``multiple``."""
-    h, w = image.shape
+    """Zero-pad an image ``(H, W)`` (or ``(C, H, W)``) at the bottom/right so H and W are
+    multiples of ``multiple``."""
+    h, w = image.shape[-2:]
     ph = max(multiple, int(np.ceil(h / multiple)) * multiple)
     pw = max(multiple, int(np.ceil(w / multiple)) * multiple)
-    out = np.zeros((ph, pw), dtype=np.float32)
-    out[:h, :w] = image
+    out = np.zeros((*image.shape[:-2], ph, pw), dtype=np.float32)
+    out[..., :h, :w] = image
     return out
 
 
@@ -188,6 +223,7 @@ def prepare_slab(
     x_center: int | None = None,
     low_percentile: float = DEFAULT_LOW_PERCENTILE,
     high_percentile: float = DEFAULT_HIGH_PERCENTILE,
+    channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM,
 ) -> PreparedSlab:
     """Build the network input from a canonical volume.
 
@@ -198,22 +234,30 @@ def prepare_slab(
         size_multiple: H and W of the output are padded to a multiple of this.
         slab_thickness_mm: thickness of the averaged slab around the centre slice.
         x_center: force the centre slice (canonical x index); None = automatic.
-        low_percentile, high_percentile: normalisation percentiles.
+        low_percentile, high_percentile: normalisation percentiles (of the centre slab, for
+            every channel).
+        channel_offsets_mm: lateral offset (mm, +x = left) of each channel's slab from
+            ``x_center`` (:func:`channel_centres`); ``(0.0,)`` = one channel, image ``(H, W)``.
 
     Returns:
-        The padded, normalised image and its geometry.
+        The padded, normalised image (``(H, W)`` or ``(C, H, W)``) and its geometry.
 
     Raises:
-        ValueError: ``x_center`` outside the volume.
+        ValueError: ``x_center`` outside the volume, bad ``channel_offsets_mm``.
     """
     nx, ny, nz = vol.shape
     if x_center is None:
         x_center = find_midsagittal_slice(vol, zooms[0])
     elif not 0 <= x_center < nx:
         raise ValueError(f"slice {x_center} is outside the volume (0..{nx - 1} along L-R)")
+    offsets = check_channel_offsets(channel_offsets_mm, "channel_offsets_mm")
     xs = slab_indices(x_center, nx, zooms[0], slab_thickness_mm)
-    plane = vol[list(xs)].mean(axis=0)
-    raw, ratio_y, ratio_z = resample_plane(plane, zooms[1], zooms[2], spacing_mm)
+    planes = [vol[list(slab_indices(xc, nx, zooms[0], slab_thickness_mm))].mean(axis=0)
+              for xc in channel_centres(x_center, nx, zooms[0], offsets)]
+    slabs = [resample_plane(plane, zooms[1], zooms[2], spacing_mm) for plane in planes]
+    ratio_y, ratio_z = slabs[0][1:]
+    centre = centre_channel(offsets)
+    raw = slabs[0][0] if len(slabs) == 1 else np.stack([slab[0] for slab in slabs])
     geometry = SlabGeometry(
         x_center=int(x_center),
         x_indices=xs,
@@ -221,20 +265,22 @@ def prepare_slab(
         nz=nz,
         ratio_y=ratio_y,
         ratio_z=ratio_z,
-        height=raw.shape[0],
-        width=raw.shape[1],
+        height=raw.shape[-2],
+        width=raw.shape[-1],
         spacing_mm=spacing_mm,
     )
-    image = pad_to_multiple(normalise(raw, low_percentile, high_percentile), size_multiple)
-    log.debug("slab: x=%d (%d slices), %dx%d px at %.2f mm", x_center, len(xs), *raw.shape, spacing_mm)
-    return PreparedSlab(image=image, geometry=geometry, raw=raw)
+    image = pad_to_multiple(normalise_channels(raw, centre, low_percentile, high_percentile), size_multiple)
+    log.debug("slab: x=%d (%d slices), %s px at %.2f mm, offsets %s mm", x_center, len(xs),
+              "x".join(map(str, raw.shape)), spacing_mm, list(offsets))
+    return PreparedSlab(image=image, geometry=geometry, raw=raw, centre=centre)
 
 
 def prepare_input(contract: InputContract, vol: np.ndarray, zooms: tuple[float, float, float],
                   x_center: int | None = None, size_multiple: int | None = None) -> PreparedSlab:
     """The network input of a canonical volume ``(X, Y, Z)`` (L-A-S) as a model's input contract
     says: :func:`prepare_slab` with the contract's spacing, padding (``size_multiple`` overrides
-    it: 1 = none, for training crops), slab and percentiles; ``x_center`` None = by symmetry."""
+    it: 1 = none, for training crops), slab, percentiles and channel offsets; ``x_center`` None
+    = by symmetry. The image is ``(H, W)`` for a one-channel contract, ``(C, H, W)`` otherwise."""
     multiple = contract.size_multiple if size_multiple is None else int(size_multiple)
     return prepare_slab(vol, zooms, contract.pixel_spacing_mm, multiple, contract.slab_thickness_mm, x_center,
-                        contract.low_percentile, contract.high_percentile)
+                        contract.low_percentile, contract.high_percentile, contract.channel_offsets_mm)

@@ -35,6 +35,14 @@ def _params(folder) -> int:
     return count_parameters(build_torch_model(folder.architecture, folder.weights_path))
 
 
+def _channels_text(contract: dict) -> str:
+    """The input channels of a parasagittal model ("" for the one mid-sagittal channel)."""
+    offsets = contract.get("channel_offsets_mm") or [0]
+    if len(offsets) == 1:
+        return ""
+    return f"; {len(offsets)} input channels: slabs at {', '.join(f'{v:g}' for v in offsets)} mm lateral"
+
+
 def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
     discs = [v for v in card["channel_values"] if v not in LANDMARKS]
     landmarks = [v for v in card["channel_values"] if v in LANDMARKS]
@@ -55,7 +63,8 @@ def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
         f"- Input contract: {contract['pixel_spacing_mm']} mm pixels, {contract.get('slab_thickness_mm', 6)} mm "
         f"mid-sagittal slab, percentile normalisation ({contract.get('low_percentile')}–"
         f"{contract.get('high_percentile')}) to [0, 1], padding to a multiple of {contract['size_multiple']}, "
-        f"output stride {contract['output_stride']}, heatmap sigma {contract.get('heatmap_sigma_px')} px.",
+        f"output stride {contract['output_stride']}, heatmap sigma {contract.get('heatmap_sigma_px')} px"
+        + _channels_text(contract) + ".",
         "",
         "## Training (reproducible)",
         f"- Command: `{t.get('command', '')}`",

@@ -24,3 +24,20 @@ def test_training_and_synthetic_samples_take_the_contract_slab():
 
     assert TrainConfig(out_dir="run").slab_mm == DEFAULT_SLAB_THICKNESS_MM
     assert inspect.signature(load_bids_case).parameters["slab_mm"].default == DEFAULT_SLAB_THICKNESS_MM
+
+
+def test_channel_offsets_default_to_the_one_mid_sagittal_channel_and_are_checked():
+    import pytest
+
+    from hca_disc_label.contract import check_input_contract
+
+    base = {"pixel_spacing_mm": 1, "size_multiple": 16, "output_stride": 4}
+    one = InputContract.from_mapping(base)
+    assert one.channel_offsets_mm == (0.0,) and (one.channels, one.centre_channel) == (1, 0)
+    three = InputContract.from_mapping({**base, "channel_offsets_mm": [-12, 0, 12.5]})
+    assert three.channel_offsets_mm == (-12.0, 0.0, 12.5) and (three.channels, three.centre_channel) == (3, 1)
+    assert three.to_dict()["channel_offsets_mm"] == [-12.0, 0.0, 12.5]
+    check_input_contract({**base, "channel_offsets_mm": [0, 10]}, "m@1.0.0")
+    for bad in ([], [5, 10], [0, 0], [0, True], [0, "3"], [0, float("nan")], "0", 0):
+        with pytest.raises(ValueError, match="m@1.0.0: input.channel_offsets_mm must"):
+            check_input_contract({**base, "channel_offsets_mm": bad}, "m@1.0.0")

@@ -66,6 +66,10 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-landmarks", "landmarks", is_flag=True,
               help="Also predict the landmarks that fix the count (C2 body, S1 body, S1/S2); added to an -init "
                    "model that lacks them.")
+@click.option("-channel-offsets", "channel_offsets", default=None, metavar="MM[,MM...]",
+              help="Input channels: lateral offsets (mm, + = left) of each channel's slab from the "
+                   "mid-sagittal slice, 0 among them, e.g. \"-12,0,12\". A one-channel -init model is widened "
+                   "(its weights on the 0 channel).  [default: the -init model's, else 0]")
 @click.option("-arch", "arch", default="compact", show_default=True,
               help="Network size when not fine-tuning: compact, paper, or a JSON ModelConfig file.")
 @click.option("-steps", "steps", type=click.IntRange(1), default=1000, show_default=True, help="Optimisation steps.")
@@ -109,7 +113,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
-def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, init, landmarks, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
+def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, init, landmarks, channel_offsets, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.config import TrainConfig
@@ -118,7 +122,7 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l
     config = TrainConfig(
         out_dir=ofolder, architecture=None if init else _architecture(arch), steps=steps, batch_size=batch,
         lr=lr, lr_schedule=lr_schedule, lambda_sk=lambda_sk, foreground_weight=fg_weight, sigma_px=sigma,
-        seed=seed, split_seed=split_seed,
+        seed=seed, split_seed=split_seed, channel_offsets_mm=_offsets(channel_offsets),
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
         real_fov_crop=real_fov_crop, real_remap=real_remap, real_l5_cut=real_l5_cut,
         bids=list(data), val_fraction=val_fraction,
@@ -137,6 +141,19 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l
         click.echo(f"Model folder: {result.model_dir}")
         click.echo(f"Use it: hca_label -i IMAGE -c t2 -model {shlex.quote(str(result.model_dir))}")
     return 0
+
+
+def _offsets(value: str | None) -> tuple[float, ...] | None:
+    """``"-12,0,12" -> (-12.0, 0.0, 12.0)`` (checked); None stays None; a bad list is an argument
+    error (exit 2)."""
+    if value is None:
+        return None
+    from hca_disc_label.contract import check_channel_offsets
+
+    try:
+        return check_channel_offsets([float(v) for v in value.split(",")], "-channel-offsets")
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}", param_hint="-channel-offsets") from None
 
 
 def _oversample(items: tuple[str, ...]) -> tuple[tuple[str, float], ...]:

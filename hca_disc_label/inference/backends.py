@@ -1,7 +1,8 @@
 """Inference backends behind one interface: PyTorch (CPU/CUDA) and ONNX Runtime.
 
 Each backend turns a model-frame image ``(H, W)`` float32 in [0, 1] (H, W multiples of the
-model's size multiple) into heatmaps ``(V, H/s, W/s)`` float32. The ONNX backend never
+model's size multiple), or ``(C, H, W)`` for a model with C input channels, into heatmaps
+``(V, H/s, W/s)`` float32 (the network sees ``(1, C, H, W)``). The ONNX backend never
 imports torch, so batch jobs on the ONNX path start fast.
 """
 
@@ -29,7 +30,14 @@ class Backend(Protocol):
     device: str
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        """``(H, W)`` float32 model-frame image -> ``(V, h, w)`` float32 heatmaps."""
+        """``(H, W)`` or ``(C, H, W)`` float32 model-frame image -> ``(V, h, w)`` float32 heatmaps."""
+
+
+def network_input(image: np.ndarray) -> np.ndarray:
+    """A model-frame image ``(H, W)`` or ``(C, H, W)`` as the network's batch ``(1, C, H, W)``
+    (C = 1 for a 2D image), contiguous float32."""
+    batch = image[None, None] if image.ndim == 2 else image[None]
+    return np.ascontiguousarray(batch, dtype=np.float32)
 
 
 @dataclass
@@ -43,7 +51,7 @@ class TorchBackend:
     def predict(self, image: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None].to(self.device)
+        x = torch.from_numpy(network_input(image)).to(self.device)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             y = self.net(x)
@@ -59,7 +67,7 @@ class OnnxBackend:
     name: str = "onnx"
 
     def predict(self, image: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(image, dtype=np.float32)[None, None]
+        x = network_input(image)
         (y,) = self.session.run(None, {self.session.get_inputs()[0].name: x})
         return np.asarray(y[0], dtype=np.float32)
 

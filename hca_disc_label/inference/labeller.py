@@ -106,7 +106,7 @@ class Labeller:
             model for ``contrast``.
         contrast: "t1" or "t2".
         backend: "auto" | "torch" | "onnx", or a ready engine (``name``, ``device``,
-            ``predict(image (H, W)) -> heatmaps (V, h, w)``).
+            ``predict(image (H, W) | (C, H, W)) -> heatmaps (V, h, w)``).
         device: "auto" | "cpu" | "cuda" (ignored with a ready engine).
         threshold: minimum confidence of a labelled disc, in (0, 1).
         slab_thickness_mm: override the model's slab thickness (mm).
@@ -169,7 +169,7 @@ class Labeller:
 
         Args:
             image: ``(H, W)`` float32 in [0, 1], model frame, H and W multiples of the
-                contract's ``size_multiple``.
+                contract's ``size_multiple``; ``(C, H, W)`` for a model with C input channels.
             valid_shape: ``(h, w)`` of the unpadded content (peaks outside are ignored).
             anchors: numbering hints in the model frame.
 

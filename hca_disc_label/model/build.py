@@ -121,3 +121,38 @@ def add_output_channels(net: HCANet, extra: int, seed: int = 0) -> HCANet:
             raise ValueError(f"cannot widen {key} from {tuple(src.shape)} to {tuple(value.shape)}")
     new.load_state_dict(state)
     return new
+
+
+def inflate_input_channels(net: HCANet, channels: int, centre: int) -> HCANet:
+    """A copy of a one-channel ``net`` that takes ``(B, channels, H, W)``.
+
+    The first convolution's weights go to input channel ``centre`` and the other channels get
+    zeros; every other weight (and the batch-norm statistics) is kept, so the new network's
+    heatmaps equal the old one's on the centre channel whatever the others hold, until
+    trained. Used to fine-tune a released one-channel model into a parasagittal one.
+
+    Raises:
+        ValueError: ``net`` has more than one input channel, or ``centre`` is not a channel.
+    """
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+
+    cfg = net.config
+    if cfg.in_channels != 1 or not 0 <= centre < channels:
+        raise ValueError(f"cannot inflate a {cfg.in_channels}-channel network to {channels} channels "
+                         f"(centre {centre})")
+    new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "in_channels": int(channels)}))
+    old_state, state = net.state_dict(), new.state_dict()
+    for key, value in state.items():
+        src = old_state[key]
+        if src.shape == value.shape:
+            state[key] = src.clone()
+        elif src.dim() == 4 and src.shape[1] == 1 and value.shape[1] == channels and src.shape[0] == value.shape[0]:
+            weight = torch.zeros_like(value)
+            weight[:, centre] = src[:, 0]
+            state[key] = weight
+        else:
+            raise ValueError(f"cannot inflate {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+    new.load_state_dict(state)
+    return new.train(net.training)

@@ -144,7 +144,7 @@ def write_qc_entry(
         qc_dir: QC folder (created if needed).
         input_path: the labelled image.
         output_path: the written disc-label file.
-        prepared: the :class:`~hca_disc_label.preprocessing.PreparedSlab` (``raw`` slab in the
+        prepared: the :class:`~hca_disc_label.preprocessing.PreparedSlab` (``centre_raw`` slab in the
             model frame, ``geometry.spacing_mm`` and ``geometry.x_center``).
         records: disc records (``value``, ``name``, ``confidence``, ``model_rc``, ``to_json()``).
         subject: subject shown in the report (default: ``sub-XX`` from the file name).
@@ -165,7 +165,7 @@ def write_qc_entry(
     entry = entry_id(Path(input_path))
     png = entries / f"{entry}.png"
     doubtful = bool(numbering) and numbering.get("status") == "check"
-    render_png(prepared.raw, prepared.geometry.spacing_mm, records, png,
+    render_png(prepared.centre_raw, prepared.geometry.spacing_mm, records, png,
                alternative_offset=(numbering.get("alternative") or {}).get("offset") if doubtful else None)
     record = {
         **_record_head(input_path, subject),
@@ -217,7 +217,7 @@ def record_labelling(qc_dir: Path, labelling, output_path: Path, subject: str | 
     # The same run as an entry of SCT's own QC report (issue 14, qc/sct_qc.py), so a folder
     # shared with SCT's commands lists it beside them; SCT's page is re-listed by rebuild_index.
     try:
-        view = view_from_slab(labelling.prepared.raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
+        view = view_from_slab(labelling.prepared.centre_raw, labelling.prepared.geometry.spacing_mm, labelling.discs)
         write_sct_qc_entry(qc_dir, labelling.input_path, output_path, view, subject=subject, dataset=dataset,
                            refresh=False, numbering=numbering)
     except BaseException:

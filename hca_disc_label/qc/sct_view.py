@@ -58,7 +58,7 @@ def view_from_slab(raw: np.ndarray, spacing_mm: float, records: Iterable) -> Sag
     """The view of our own QC picture: the averaged mid-sagittal slab in the model frame.
 
     Args:
-        raw: ``(H, W)`` slab (``PreparedSlab.raw``), row -> inferior, col -> posterior.
+        raw: ``(H, W)`` slab (``PreparedSlab.centre_raw``), row -> inferior, col -> posterior.
         spacing_mm: its isotropic pixel size.
         records: disc records with ``value``, ``name``, ``model_rc`` and ``confidence``.
     """

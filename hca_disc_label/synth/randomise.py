@@ -348,3 +348,23 @@ def finish(rng: np.random.Generator, image: np.ndarray, classes: np.ndarray, con
     if contrast.acq["zero_border"]:
         img = zero_border(rng, img)
     return img
+
+
+def finish_sections(rng: np.random.Generator, images: list[np.ndarray], classes: list[np.ndarray],
+                    contrast: Contrast, spacing: tuple[float, float]) -> np.ndarray:
+    """:func:`finish` for sections of one acquisition at several lateral positions (the input
+    channels of a multi-channel slab): per-section effects on each, then one bias field,
+    normalisation, noise level and gain for all, so their relative intensities are kept.
+
+    Args:
+        images, classes: ``C`` painted sections ``(H, W)`` and their tissue classes.
+        contrast, spacing: as :func:`finish`.
+
+    Returns:
+        ``(C, H, W)`` float32, non-negative, arbitrary scale.
+    """
+    stack = np.stack([finish_slice(rng, im, cl, contrast, spacing) for im, cl in zip(images, classes)])
+    img = finish_global(rng, stack, contrast, bias_field(rng, stack.shape[-2:], contrast.acq, spacing)[None])
+    if contrast.acq["zero_border"]:
+        img = zero_border(rng, img)
+    return img

@@ -1,4 +1,5 @@
-"""2D synthetic slabs: the fast path for training (one mid-sagittal image per call)."""
+"""2D synthetic slabs: the fast path for training (one mid-sagittal image per call, or one
+section per lateral channel offset of a multi-channel model, stacked ``(C, H, W)``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from hca_disc_label.synth.anatomy import landmark_points
 from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
 from hca_disc_label.synth.parts import render
-from hca_disc_label.synth.randomise import choose_look, finish, sample_contrast
+from hca_disc_label.synth.randomise import choose_look, finish, finish_sections, sample_contrast
 from hca_disc_label.synth.raster import Canvas
 from hca_disc_label.synth.scene import Subject, build_parts, s_range_for_rows, sample_subject
 
@@ -31,13 +32,15 @@ class SynthSlab:
 
     Attributes:
         image: ``(H, W)`` float32 raw intensities (row -> inferior, col -> posterior),
-            arbitrary positive scale (the trainer normalises).
+            arbitrary positive scale (the trainer normalises); ``(C, H, W)`` when drawn for
+            several channel offsets (channel k = the section at the k-th offset).
         discs: SCT value -> ``(row, col)`` float pixel coordinates of the posterior tip, only
             for discs whose tip lies inside the image (pixel centres are integers).
         spacing_mm: isotropic pixel spacing (mm).
-        meta: look, variant, fov mode, region, window (mm), lateral offset, subject traits.
+        meta: look, variant, fov mode, region, window (mm), lateral offset, subject traits
+            (and ``channel_offsets_mm`` when drawn for several).
         classes: ``(H, W)`` uint8 tissue class map (:class:`~.tissues.Tissue`) of the same
-            pixels, before blur and noise.
+            pixels (of the mid-sagittal channel), before blur and noise.
         landmarks: landmark code (:data:`~hca_disc_label.conventions.LANDMARKS`) ->
             ``(row, col)`` pixels, for those inside the image.
     """
@@ -88,9 +91,28 @@ WindowHook = Callable[[np.random.Generator, Subject, Window], Window]
 """``(rng, subject, drawn window) -> window``: replaces the field of view the engine drew."""
 
 
+def paint_section(parts: list, x: float, spread: float, grid: tuple[int, int, float, float], spacing_mm: float,
+                  values) -> tuple[np.ndarray, np.ndarray]:
+    """The clean section of ``parts`` at lateral position ``x`` (mm, + = the subject's left) on a
+    ``grid`` (:func:`grid_for`): ``(image (H, W), classes (H, W))``. With ``spread`` > 0 (mm) the
+    average of the sections at ``x ± spread`` (an averaged slab: narrow structures blur); the
+    class map is kept from the section nearer the midline."""
+    h, w, u0, v0 = grid
+    canvas = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, values)
+    if spread <= 0:
+        render(parts, x, canvas)
+        return canvas.image, canvas.classes
+    near, far = sorted((x - spread, x + spread), key=abs)
+    render(parts, near, canvas)
+    other = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, values)
+    render(parts, far, other)
+    return 0.5 * (canvas.image + other.image), canvas.classes
+
+
 def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: str | None = None,
                   look: str | None = None, *, place_window: WindowHook | None = None,
-                  persistent_s1s2: float | None = None) -> SynthSlab:
+                  persistent_s1s2: float | None = None,
+                  channel_offsets_mm: tuple[float, ...] = (0.0,)) -> SynthSlab:
     """Generate one synthetic mid-sagittal slab with exact disc labels.
 
     Args:
@@ -103,6 +125,11 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
             (:mod:`hca_disc_label.evaluation.synthetic_sets`).
         persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus (default
             :data:`~.scene.PERSISTENT_S1S2`).
+        channel_offsets_mm: lateral offsets (mm, + = left) of the sections drawn, one channel
+            each, around the slab's random position; the default ``(0.0,)`` draws one
+            ``(H, W)`` image as always. More offsets draw the same subject, window and look at
+            each (off-midline structures built too), finished as one acquisition
+            (:func:`~.randomise.finish_sections`): ``(C, H, W)``.
 
     Returns:
         The slab, its labels (posterior tips, SCT values), spacing and metadata.
@@ -115,24 +142,22 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         window = place_window(rng, subject, window)
     if persistent_s1s2 is not None:
         subject.persistent_s1s2 = persistent_s1s2
-    h, w, u0, v0 = grid_for(window, spacing_mm, spacing_mm)
+    grid = grid_for(window, spacing_mm, spacing_mm)
+    h, w, u0, v0 = grid
     lateral = float(rng.uniform(-MAX_LATERAL_MM, MAX_LATERAL_MM))
     contrast = sample_contrast(rng, look)
-    parts = build_parts(subject, s_range_for_rows(subject.spine, window.u_top, window.u_bot, margin=60.0))
-    canvas = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, contrast.values)
+    offsets = tuple(float(v) for v in channel_offsets_mm)
+    parts = build_parts(subject, s_range_for_rows(subject.spine, window.u_top, window.u_bot, margin=60.0),
+                        lateral=offsets != (0.0,))
+    # an averaged slab (several thin or two thick slices): narrow midline structures blur
     spread = float(rng.uniform(1.5, 3.5)) if rng.random() < SLAB_AVERAGE_P else 0.0
-    if spread > 0:
-        # Averaged slab (several thin or two thick slices): narrow midline structures blur.
-        # The class map is kept from the section nearer the midline.
-        near, far = sorted((lateral - spread, lateral + spread), key=abs)
-        render(parts, near, canvas)
-        other = Canvas((h, w), u0, v0, spacing_mm, spacing_mm, contrast.values)
-        render(parts, far, other)
-        painted = 0.5 * (canvas.image + other.image)
+    sections = [paint_section(parts, lateral + off, spread, grid, spacing_mm, contrast.values) for off in offsets]
+    classes = sections[offsets.index(0.0) if 0.0 in offsets else 0][1]
+    if len(sections) == 1:
+        image = finish(rng, sections[0][0], classes, contrast, (spacing_mm, spacing_mm))
     else:
-        render(parts, lateral, canvas)
-        painted = canvas.image
-    image = finish(rng, painted, canvas.classes, contrast, (spacing_mm, spacing_mm))
+        image = finish_sections(rng, [s[0] for s in sections], [s[1] for s in sections], contrast,
+                                (spacing_mm, spacing_mm))
     discs = tips_in_grid(subject, (h, w), u0, v0, spacing_mm, spacing_mm)
     landmarks = points_in_grid(landmark_points(subject.spine), (h, w), u0, v0, spacing_mm, spacing_mm)
     meta = {
@@ -147,4 +172,6 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         "scale": float(subject.spine.params.scale),
         "degeneration": {int(v): float(d) for v, d in zip(range(3, 26), subject.spine.params.degeneration) if d > 0},
     }
-    return SynthSlab(image, discs, float(spacing_mm), meta, canvas.classes, landmarks)
+    if len(offsets) > 1:
+        meta["channel_offsets_mm"] = list(offsets)
+    return SynthSlab(image, discs, float(spacing_mm), meta, classes, landmarks)

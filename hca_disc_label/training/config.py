@@ -27,6 +27,10 @@ class TrainConfig:
             validation images (None = ``seed``); fixing it lets a continued run draw new
             training samples while validating on the same held-out subjects.
         spacing_mm, slab_mm: input contract of the produced model.
+        channel_offsets_mm: lateral offsets (mm) of the input channels' slabs (the model's
+            ``input.channel_offsets_mm``; ``architecture.in_channels`` = their number); None =
+            the ``init`` model's, else ``(0.0,)`` (one channel). A one-channel ``init`` model
+            asked for more is inflated (:func:`~hca_disc_label.model.build.inflate_input_channels`).
         sigma_px: Gaussian target sigma in heatmap pixels.
         synthetic_fraction: share of synthetic samples when real data is given.
         real_fov_crop: probability of cutting a real image to a random part of its height
@@ -70,6 +74,7 @@ class TrainConfig:
     split_seed: int | None = None
     spacing_mm: float = 1.0
     slab_mm: float = DEFAULT_SLAB_THICKNESS_MM
+    channel_offsets_mm: tuple[float, ...] | None = None
     sigma_px: float = 1.5
     synthetic_fraction: float = 1.0
     real_fov_crop: float = 0.0

@@ -1,7 +1,9 @@
 """Training samples: synthetic slabs, real BIDS slabs, augmentation, deterministic batches.
 
 Every sample lives in the model 2D frame (row -> inferior, col -> posterior, isotropic
-``spacing_mm``). Sample ``i`` of step ``t`` is drawn from ``np.random.default_rng([seed, t, i])``,
+``spacing_mm``): an image ``(H, W)``, or ``(C, H, W)`` for a model with C input channels (slabs
+at lateral offsets, ``DataSpec.channel_offsets_mm``), every geometric step the same on each
+channel. Sample ``i`` of step ``t`` is drawn from ``np.random.default_rng([seed, t, i])``,
 so a batch is the same whatever the number of processes, workers or restarts: a resumed run
 sees exactly the data it would have seen, and ``k`` DDP ranks together see the single-process
 global batch.
@@ -16,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from hca_disc_label.contract import DEFAULT_SLAB_THICKNESS_MM
+from hca_disc_label.contract import DEFAULT_CHANNEL_OFFSETS_MM, DEFAULT_SLAB_THICKNESS_MM, centre_channel
 from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import DataError
 from hca_disc_label.image import load_image
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.naming import bids_images, label_candidates, strip_nifti_ext
-from hca_disc_label.preprocessing import normalise, prepare_slab
+from hca_disc_label.preprocessing import normalise_channels, prepare_slab
 from hca_disc_label.sidecar import generated_by_us, own_labels_warning
 from hca_disc_label.training.real_targets import known_landmarks_real, known_values_real
 
@@ -37,7 +39,7 @@ class TrainSample:
     """One training image.
 
     Attributes:
-        image: ``(H, W)`` float32 in [0, 1], model frame.
+        image: ``(H, W)`` float32 in [0, 1], model frame; ``(C, H, W)`` with C input channels.
         discs: SCT value -> (row, col) in model pixels, discs present in the image.
         known: values whose target is known: present ones, and absent ones known to be absent
             (synthetic data: all values; real data: labelled ones, those far outside the FOV,
@@ -60,18 +62,21 @@ class TrainSample:
 # ----------------------------------------------------------------------------- sources
 
 
-def synthetic_sample(rng: np.random.Generator, spacing_mm: float) -> TrainSample:
-    """A domain-randomised synthetic slab (all disc values known)."""
+def synthetic_sample(rng: np.random.Generator, spacing_mm: float,
+                     channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> TrainSample:
+    """A domain-randomised synthetic slab (all disc values known): one section per channel
+    offset (mm), ``(H, W)`` for the default one channel, normalised on the centre channel."""
     from hca_disc_label.synth.slab import generate_slab
 
-    slab = generate_slab(rng, spacing_mm=spacing_mm)
-    return TrainSample(normalise(slab.image), dict(slab.discs), set(DISC_VALUES) | set(LANDMARKS),
-                       landmarks=dict(slab.landmarks))
+    slab = generate_slab(rng, spacing_mm=spacing_mm, channel_offsets_mm=channel_offsets_mm)
+    return TrainSample(normalise_channels(slab.image, centre_channel(channel_offsets_mm)), dict(slab.discs),
+                       set(DISC_VALUES) | set(LANDMARKS), landmarks=dict(slab.landmarks))
 
 
 @dataclass
 class BidsCase:
-    """A real labelled image prepared as a raw slab (model frame) with its disc positions."""
+    """A real labelled image prepared as a raw slab (model frame) with its disc positions;
+    ``raw`` is ``(H, W)``, or ``(C, H, W)`` (one slab per channel offset)."""
 
     subject: str
     image_path: Path
@@ -106,15 +111,18 @@ def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
 
 
 def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm: float,
-                   slab_mm: float = DEFAULT_SLAB_THICKNESS_MM) -> BidsCase:
-    """Prepare a real labelled image: slab around the labels' mid-sagittal plane."""
+                   slab_mm: float = DEFAULT_SLAB_THICKNESS_MM,
+                   channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> BidsCase:
+    """Prepare a real labelled image: slab around the labels' mid-sagittal plane (one per
+    lateral channel offset, mm)."""
     image = load_image(image_path)
     points = read_disc_labels(label_path)
     if not points:
         raise DataError(f"{label_path}: no disc label")
     can = image.file_to_canonical(np.array([p.voxel for p in points], dtype=float))
     x_center = int(np.round(np.median(can[:, 0])))
-    prepared = prepare_slab(image.data, image.zooms, spacing_mm, 1, slab_mm, x_center=x_center)
+    prepared = prepare_slab(image.data, image.zooms, spacing_mm, 1, slab_mm, x_center=x_center,
+                            channel_offsets_mm=channel_offsets_mm)
     rc = prepared.geometry.canonical_to_model(can[:, 1:])
     discs = {p.value: (float(r), float(c)) for p, (r, c) in zip(points, rc)}
     return BidsCase(subject, Path(image_path), prepared.raw, discs)
@@ -124,15 +132,17 @@ def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm:
 
 
 def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0) -> TrainSample:
-    """Random rotation (±8°), isotropic scale (0.9–1.1), gamma, noise; points follow exactly."""
-    h, w = sample.image.shape
+    """Random rotation (±8°), isotropic scale (0.9–1.1), gamma, noise; points follow exactly
+    (the same transform on every channel)."""
+    h, w = sample.image.shape[-2:]
     angle = np.deg2rad(rng.uniform(-8, 8) * strength)
     scale = float(np.exp(rng.uniform(-0.1, 0.1) * strength))
     c, s = np.cos(angle), np.sin(angle)
     fwd = scale * np.array([[c, -s], [s, c]])  # output = fwd @ (input - centre) + centre
     centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
     inv = np.linalg.inv(fwd)
-    image = ndimage.affine_transform(sample.image, inv, offset=centre - inv @ centre, order=1, mode="constant")
+    image = _each_channel(sample.image, lambda im: ndimage.affine_transform(
+        im, inv, offset=centre - inv @ centre, order=1, mode="constant"))
     discs = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.discs.items()}
     landmarks = {v: tuple(fwd @ (np.array(p) - centre) + centre) for v, p in sample.landmarks.items()}
     unsure = {v: (*(fwd @ (np.array(p[:2]) - centre) + centre), p[2] * scale) for v, p in sample.unsure.items()}
@@ -140,6 +150,11 @@ def augment(sample: TrainSample, rng: np.random.Generator, strength: float = 1.0
     image = np.clip(image, 0, 1) ** gamma
     image = image + rng.normal(0, rng.uniform(0, 0.03) * strength, image.shape)
     return TrainSample(np.clip(image, 0, 1).astype(np.float32), discs, set(sample.known), unsure, landmarks)
+
+
+def _each_channel(image: np.ndarray, fn) -> np.ndarray:
+    """``fn`` on an image ``(H, W)``, or on each channel of ``(C, H, W)`` (stacked back)."""
+    return fn(image) if image.ndim == 2 else np.stack([fn(channel) for channel in image])
 
 
 REMAP_KNOTS = 6
@@ -168,7 +183,7 @@ def remap_intensity(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: int) -> TrainSample:
     """Random crop/pad to ``(height, width)``; discs leaving the window become known-absent,
     discs within a few pixels of an edge become unknown."""
-    h, w = sample.image.shape
+    h, w = sample.image.shape[-2:]
     top = int(rng.integers(min(0, h - height), max(0, h - height) + 1))
     left = int(rng.integers(min(0, w - width), max(0, w - width) + 1))
     return window(sample, top, left, height, width)
@@ -176,12 +191,13 @@ def crop_to(sample: TrainSample, rng: np.random.Generator, height: int, width: i
 
 def window(sample: TrainSample, top: int, left: int, height: int, width: int) -> TrainSample:
     """The ``(height, width)`` window of ``sample`` from ``(top, left)`` (model px; zero outside
-    the image), with the points and target knowledge of :func:`crop_to`."""
-    h, w = sample.image.shape
-    out = np.zeros((height, width), dtype=np.float32)
+    the image; every channel alike), with the points and target knowledge of :func:`crop_to`."""
+    h, w = sample.image.shape[-2:]
+    out = np.zeros((*sample.image.shape[:-2], height, width), dtype=np.float32)
     src_r0, src_c0 = max(top, 0), max(left, 0)
     src_r1, src_c1 = min(top + height, h), min(left + width, w)
-    out[src_r0 - top:src_r1 - top, src_c0 - left:src_c1 - left] = sample.image[src_r0:src_r1, src_c0:src_c1]
+    out[..., src_r0 - top:src_r1 - top, src_c0 - left:src_c1 - left] = \
+        sample.image[..., src_r0:src_r1, src_c0:src_c1]
     known = set(sample.known)
     discs = _points_in_crop(sample.discs, known, top, left, height, width, (h, w))
     landmarks = _points_in_crop(sample.landmarks, known, top, left, height, width, (h, w))
@@ -233,6 +249,8 @@ class DataSpec:
             L5 (:func:`l5_cut`), before any ``real_fov_crop``.
         case_weights: relative drawing weight of each real case (empty or all equal =
             uniform, drawn exactly as before weights existed).
+        channel_offsets_mm: lateral offsets (mm) of the input channels' slabs; real cases
+            must have been loaded with the same (``BidsCase.raw`` ``(C, H, W)``).
     """
 
     spacing_mm: float = 1.0
@@ -245,6 +263,7 @@ class DataSpec:
     real_remap: float = 0.0
     real_l5_cut: float = 0.0
     case_weights: tuple[float, ...] = ()
+    channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM
 
 
 FOV_CROP_FRACTION = (0.45, 0.9)
@@ -266,12 +285,12 @@ def l5_cut(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
     bottom = int(round(r24 + rng.uniform(*L5_CUT_RANGE) * (r25 - r24)))
     if bottom <= 8:
         return sample
-    return window(sample, 0, 0, bottom, sample.image.shape[1])
+    return window(sample, 0, 0, bottom, sample.image.shape[-1])
 
 
 def fov_crop(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
     """A random window of the sample's full width and part of its height (see ``DataSpec``)."""
-    h, w = sample.image.shape
+    h, w = sample.image.shape[-2:]
     keep = int(round(h * rng.uniform(*FOV_CROP_FRACTION)))
     return crop_to(sample, rng, max(8, keep), w)
 
@@ -289,11 +308,11 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     use_real = spec.real_cases and rng.random() >= spec.synthetic_fraction
     if use_real:
         case = spec.real_cases[_draw_case(spec, rng)]
-        known, unsure = known_values_real(case.discs, case.raw.shape[0])
-        known_lm, unsure_lm = known_landmarks_real(case.discs, case.raw.shape[0])
+        known, unsure = known_values_real(case.discs, case.raw.shape[-2])
+        known_lm, unsure_lm = known_landmarks_real(case.discs, case.raw.shape[-2])
         known |= known_lm
         unsure.update(unsure_lm)
-        image = normalise(case.raw)
+        image = normalise_channels(case.raw, centre_channel(spec.channel_offsets_mm))
         if spec.real_remap > 0 and rng.random() < spec.real_remap:
             image = remap_intensity(image, rng)
         base = TrainSample(image, dict(case.discs), known, unsure)
@@ -303,7 +322,7 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
         if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
             sample = fov_crop(sample, rng)
     else:
-        sample = augment(synthetic_sample(rng, spec.spacing_mm), rng, 0.5)
+        sample = augment(synthetic_sample(rng, spec.spacing_mm, spec.channel_offsets_mm), rng, 0.5)
     return crop_to(sample, rng, height, width)
 
 
@@ -321,14 +340,15 @@ def collate(samples: list[TrainSample], channel_values: list[int], stride: int) 
     ``channel_values`` lists the disc values then the landmark codes of the network's channels.
 
     Returns:
-        dict with ``image (B,1,H,W)``, ``coords (B,V,2)`` heatmap px (NaN when absent),
+        dict with ``image (B,C,H,W)`` (C = 1 for ``(H, W)`` samples), ``coords (B,V,2)`` heatmap px (NaN when absent),
         ``present (B,V)`` bool, ``mask (B,V,h,w)`` float32 in {0, 1} on the heatmap grid
         (1 = target known at that pixel).
     """
     from hca_disc_label.inference.heatmaps import model_to_heatmap
 
     n, v = len(samples), len(channel_values)
-    images = np.stack([s.image for s in samples])[:, None].astype(np.float32)
+    images = np.stack([s.image for s in samples]).astype(np.float32)
+    images = images[:, None] if images.ndim == 3 else images
     h, w = images.shape[2] // stride, images.shape[3] // stride
     coords = np.full((n, v, 2), np.nan, dtype=np.float32)
     present = np.zeros((n, v), dtype=bool)

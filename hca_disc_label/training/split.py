@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hca_disc_label.contract import DEFAULT_CHANNEL_OFFSETS_MM
 from hca_disc_label.errors import DataError
 from hca_disc_label.training.config import TrainConfig
 from hca_disc_label.training.data import BidsCase, find_bids_pairs, load_bids_case
@@ -30,8 +31,9 @@ def split_subjects(subjects: Iterable[str], val_fraction: float, split_seed: int
     return sorted(set(subjects) - val), sorted(val)
 
 
-def split_real(config: TrainConfig) -> tuple[list[BidsCase], list[BidsCase]]:
-    """Load BIDS cases and split them by subject (seeded)."""
+def split_real(config: TrainConfig, channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM
+               ) -> tuple[list[BidsCase], list[BidsCase]]:
+    """Load BIDS cases (one slab per lateral channel offset, mm) and split them by subject (seeded)."""
     pairs = [p for root in config.bids for p in find_bids_pairs(Path(root), allow_own=config.allow_own_labels)]
     if config.bids and not pairs:
         raise DataError(f"no labelled T1w/T2w image found in {', '.join(map(str, config.bids))}")
@@ -42,7 +44,7 @@ def split_real(config: TrainConfig) -> tuple[list[BidsCase], list[BidsCase]]:
     _, val_subjects = split_subjects(everyone, config.val_fraction, config.effective_split_seed, config.holdout)
     train, val = [], []
     for subject, img, lab in pairs:
-        case = load_bids_case(subject, img, lab, config.spacing_mm, config.slab_mm)
+        case = load_bids_case(subject, img, lab, config.spacing_mm, config.slab_mm, channel_offsets_mm)
         (val if subject in val_subjects else train).append(case)
     return train, val
 

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import HCAError
 from hca_disc_label.training.checkpoint import BEST_NAME, CHECKPOINT_NAME, BestCheckpoint, Checkpoint
 from hca_disc_label.training.config import TrainConfig, TrainResult
 from hca_disc_label.training.data import BidsCase, DataSpec, step_shape
 from hca_disc_label.training.distributed import init_distributed, pick_device
+from hca_disc_label.training.network import start_network
 from hca_disc_label.training.split import case_weights, split_real
 from hca_disc_label.training.stream import StepStream, step_batches
 from hca_disc_label.training.validation import validate, validation_set
@@ -36,32 +36,6 @@ log = logging.getLogger(__name__)
 METRICS_NAME = "metrics.csv"
 METRIC_FIELDS = ("step", "loss", "heatmap", "skeleton", "alpha", "shape", "seconds", "val_score_mm",
                  "val_median_mm", "val_identity", "val_extra")
-
-
-def _build(config: TrainConfig):
-    """(network, architecture dict, channel values, init description) of a new run."""
-    from hca_disc_label.model.build import build_torch_model
-    from hca_disc_label.model.hca_net import COMPACT_CONFIG
-
-    if config.init:
-        from hca_disc_label.weights.resolve import resolve_model
-
-        folder = resolve_model(config.init)
-        values = list(folder.channel_values)
-        net = build_torch_model(folder.architecture, folder.weights_path)
-        missing = [c for c in LANDMARKS if c not in values] if config.landmarks else []
-        if missing:
-            from hca_disc_label.model.build import add_output_channels
-
-            net = add_output_channels(net, len(missing), seed=config.seed)
-            values += missing
-        arch = {**folder.architecture, "num_classes": len(values)}
-        return net, arch, values, f"{folder.name}@{folder.version}"
-    arch = dict(config.architecture or COMPACT_CONFIG.to_dict())
-    values = list(DISC_VALUES)[: int(arch.get("num_classes", len(DISC_VALUES)))]
-    values += list(LANDMARKS) if config.landmarks else []
-    arch["num_classes"] = len(values)
-    return build_torch_model(arch, None), arch, values, None
 
 
 def _append_metrics(path: Path, row: dict) -> None:
@@ -107,7 +81,7 @@ class Trainer:
         self.ckpt_dir = self.out_dir / "checkpoints"
         _check_out_dir(self.out_dir)
         # -init is resolved before the run folder exists: a bad model leaves no empty folder behind
-        net, self.arch, self.values, self.init_desc = _build(config)
+        net, self.arch, self.values, self.init_desc, self.offsets = start_network(config)
         if self.dist.main:
             try:
                 self.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -150,13 +124,14 @@ class Trainer:
     def _data(self) -> tuple[DataSpec, StepStream]:
         """Split the real data, and this rank's stream of steps (from the resumed step)."""
         config, dist = self.config, self.dist
-        self.train_cases, self.val_cases = split_real(config) if config.bids else ([], [])
+        self.train_cases, self.val_cases = split_real(config, self.offsets) if config.bids else ([], [])
         spec = DataSpec(spacing_mm=config.spacing_mm,
                         synthetic_fraction=config.synthetic_fraction if self.train_cases else 1.0,
                         real_cases=self.train_cases, heights=tuple(config.heights), widths=tuple(config.widths),
                         real_fov_crop=config.real_fov_crop, real_remap=config.real_remap,
                         real_l5_cut=config.real_l5_cut,
-                        case_weights=case_weights(self.train_cases, config.oversample))
+                        case_weights=case_weights(self.train_cases, config.oversample),
+                        channel_offsets_mm=self.offsets)
         if config.batch_size % dist.world:
             raise HCAError(f"batch size {config.batch_size} is not divisible by {dist.world} processes")
         self.share = config.batch_size // dist.world
@@ -260,6 +235,7 @@ class Trainer:
             "size_multiple": int(net.size_multiple),
             "output_stride": int(net.output_stride),
             "heatmap_sigma_px": config.sigma_px,
+            "channel_offsets_mm": list(self.offsets),
         }
         return write_trained_model(
             Path(config.out_dir) / "model", state, self.arch, self.values, contract, name=config.name,

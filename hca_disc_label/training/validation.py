@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hca_disc_label.contract import InputContract
+from hca_disc_label.contract import InputContract, centre_channel
 from hca_disc_label.inference.labelling import ModelInfo
-from hca_disc_label.preprocessing import normalise, pad_to_multiple
+from hca_disc_label.preprocessing import normalise_channels, pad_to_multiple
 from hca_disc_label.training.config import TrainConfig
 from hca_disc_label.training.data import BidsCase, DataSpec, synthetic_sample
 
@@ -20,10 +20,13 @@ MISS_PENALTY_MM = 20.0
 
 
 def validation_set(config: TrainConfig, val_cases: list[BidsCase], spec: DataSpec) -> list[tuple[str, np.ndarray, dict]]:
-    """Fixed validation images: held-out real subjects (whole slab) + seeded synthetic slabs."""
-    items = [(f"real:{c.subject}", normalise(c.raw), c.discs) for c in val_cases]
+    """Fixed validation images ``(H, W)`` or ``(C, H, W)`` (the channels of ``spec``): held-out
+    real subjects (whole slab) + seeded synthetic slabs."""
+    centre = centre_channel(spec.channel_offsets_mm)
+    items = [(f"real:{c.subject}", normalise_channels(c.raw, centre), c.discs) for c in val_cases]
     for k in range(config.val_synthetic):
-        s = synthetic_sample(np.random.default_rng([config.effective_split_seed, 999_999, k]), spec.spacing_mm)
+        s = synthetic_sample(np.random.default_rng([config.effective_split_seed, 999_999, k]), spec.spacing_mm,
+                             spec.channel_offsets_mm)
         items.append((f"synth:{k}", s.image, s.discs))
     return items
 
@@ -50,7 +53,7 @@ def validate(net, items, channel_values: list[int], stride: int, multiple: int, 
     charged, found, hits, total, extra = [], [], 0, 0, 0
     with torch.inference_mode():
         for _, image, discs in items:
-            detected = labeller.detect(pad_to_multiple(image, multiple), valid_shape=image.shape)
+            detected = labeller.detect(pad_to_multiple(image, multiple), valid_shape=image.shape[-2:])
             pred = {d.value: (d.row, d.col) for d in detected}
             for v, (r, c) in discs.items():
                 total += 1

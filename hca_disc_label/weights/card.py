@@ -95,6 +95,15 @@ def check_input_contract(contract: Any, where: str) -> InputContract:
     return InputContract.from_mapping(contract)
 
 
+def check_in_channels(architecture: dict, contract: InputContract, where: str) -> None:
+    """The network takes one input channel per slab of the contract: ``architecture.in_channels``
+    (default 1) must equal the number of ``input.channel_offsets_mm``; ValueError otherwise."""
+    in_channels = architecture.get("in_channels", 1)
+    if in_channels != contract.channels:
+        raise ValueError(f"{where}: architecture in_channels {in_channels!r} does not match the "
+                         f"{contract.channels} input.channel_offsets_mm {list(contract.channel_offsets_mm)}")
+
+
 @dataclass
 class ModelFolder:
     """A verified, self-describing model folder.
@@ -204,9 +213,10 @@ def validate_card(card: Any, where: str | Path, *, require_files: bool = True) -
     spec = format_spec(card["name"], card["version"])
     try:
         check_channel_values(card["channel_values"], spec)
-        check_input_contract(card["input"], spec)
+        contract = check_input_contract(card["input"], spec)
         if not isinstance(card["architecture"], dict):
             raise ValueError(f"{spec}: architecture must be an object")
+        check_in_channels(card["architecture"], contract, spec)
         if card.get("contrasts") is not None:
             check_contrasts(card["contrasts"], spec, "contrasts")
     except ValueError as exc:

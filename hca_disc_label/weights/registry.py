@@ -36,6 +36,7 @@ from hca_disc_label.weights.card import (
     ModelFolder,
     check_channel_values,
     check_contrasts,
+    check_in_channels,
     check_input_contract,
     is_sha256,
 )
@@ -277,11 +278,12 @@ def _parse_entry(item: Any) -> RegistryEntry:
         raise ValueError(f"{where}: lists no weights or onnx file")
     if item["channel_values"] is not None:
         check_channel_values(item["channel_values"], where)
-    if item["input"] is not None:
-        check_input_contract(item["input"], where)
+    contract = None if item["input"] is None else check_input_contract(item["input"], where)
     for key in ("architecture",):
         if item[key] is not None and not isinstance(item[key], dict):
             raise ValueError(f"{where}: {key} must be an object")
+    if contract is not None and item["architecture"] is not None:
+        check_in_channels(item["architecture"], contract, where)
     return RegistryEntry(
         raw=item, name=name, version=version, contrasts=contrasts, default_for=default_for,
         embedded=embedded, files=files,

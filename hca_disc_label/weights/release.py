@@ -157,7 +157,8 @@ def update_registry_entry(registry_file: Path | str, entry: dict) -> None:
 def export_onnx(
     net, out_path: Path, example_hw: tuple[int, int] | None = None, opset: int = ONNX_OPSET
 ) -> dict:
-    """Export a network to ONNX with dynamic batch/height/width.
+    """Export a network to ONNX with dynamic batch/height/width; the input is ``(B, C, H, W)``,
+    C = the network's ``in_channels`` (the card's ``input.channel_offsets_mm``).
 
     Args:
         net: an :class:`~hca_disc_label.model.hca_net.HCANet` (moved to CPU, eval mode).
@@ -176,7 +177,7 @@ def export_onnx(
     net = net.to("cpu").eval()
     m = net.size_multiple
     h, w = example_hw or (2 * m, 2 * m)
-    x = torch.zeros(1, 1, h, w)
+    x = torch.zeros(1, net.config.in_channels, h, w)
     with torch.inference_mode(), warnings.catch_warnings():
         # The tracer flags HCANet.forward's `if all_outputs:`; it is a Python constant
         # (False) during export, so the traced graph is correct for every input size.
@@ -198,8 +199,9 @@ def export_onnx(
 def export_and_verify(folder: ModelFolder, out_path: Path, opset: int, say: Callable[[str], None] = print) -> dict:
     """Export ``folder``'s PyTorch weights to ``out_path`` and compare ORT with PyTorch.
 
-    The check input is ``(1, 1, 3m, 2m)`` (m = the size multiple) while the export's example
-    is ``(1, 1, 2m, 2m)``, so both a frozen height and a height/width mix-up are caught.
+    The check input is ``(1, C, 3m, 2m)`` (m = the size multiple, C the input channels) while
+    the export's example is ``(1, C, 2m, 2m)``, so both a frozen height and a height/width
+    mix-up are caught.
 
     ``say`` prints the comparison (the CLI's ``-v 0`` silences it).
 
@@ -215,13 +217,13 @@ def export_and_verify(folder: ModelFolder, out_path: Path, opset: int, say: Call
     from hca_disc_label.model.build import build_torch_model
 
     net = build_torch_model(folder.architecture, folder.weights_path)
-    m = net.size_multiple
+    m, c = net.size_multiple, net.config.in_channels
     try:
         info = export_onnx(net, out_path, example_hw=(2 * m, 2 * m), opset=opset)
     except Exception as exc:  # the exporter raises many untyped errors (unsupported op/opset)
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelError(f"ONNX export of {folder.spec} failed at opset {opset}: {first}") from None
-    image = np.random.default_rng(0).random((1, 1, 3 * m, 2 * m), dtype=np.float32)
+    image = np.random.default_rng(0).random((1, c, 3 * m, 2 * m), dtype=np.float32)
     reference = _torch_forward(net, image)
     exported = _onnx_forward(out_path, image)
     if exported.shape != reference.shape:
@@ -229,7 +231,7 @@ def export_and_verify(folder: ModelFolder, out_path: Path, opset: int, say: Call
     diff = float(np.max(np.abs(exported - reference)))
     tolerance = RELATIVE_TOLERANCE * max(float(np.ptp(reference)), 1e-6)
     say(
-        f"Verified with onnxruntime on a 1x1x{3 * m}x{2 * m} input (export example 1x1x{2 * m}x{2 * m}): "
+        f"Verified with onnxruntime on a 1x{c}x{3 * m}x{2 * m} input (export example 1x{c}x{2 * m}x{2 * m}): "
         f"max abs diff {diff:.3g} vs PyTorch (tolerance {tolerance:.3g})"
     )
     if not diff <= tolerance:
@@ -285,7 +287,8 @@ def write_trained_model(
         architecture: ModelConfig dict.
         channel_values: SCT value of each output channel, then any landmark codes
             (:data:`~hca_disc_label.conventions.LANDMARKS`).
-        input_contract: see docs/ARCHITECTURE.md.
+        input_contract: see docs/ARCHITECTURE.md (its ``channel_offsets_mm``, one per input
+            channel, must match ``architecture["in_channels"]``).
         name, version: model identity (semantic version).
         training, validation: recorded in the card.
         with_onnx: also write ``model.onnx``.

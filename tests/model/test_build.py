@@ -43,3 +43,18 @@ def test_added_output_channels_keep_every_trained_output() -> None:
     assert new.shape[1] == old.shape[1] + 3
     assert torch.allclose(new[:, : old.shape[1]], old, atol=1e-6)
     assert new[:, old.shape[1]:].abs().max() < 0.2  # new channels start near zero
+
+
+def test_inflated_input_channels_start_as_the_one_channel_network() -> None:
+    from hca_disc_label.model.build import inflate_input_channels
+
+    torch.manual_seed(0)
+    net = HCANet(ModelConfig(width=8, num_stacks=1, depth=2, stem_stride=4)).eval()
+    wide = inflate_input_channels(net, 3, centre=1).eval()
+    assert wide.config.in_channels == 3
+    x = torch.rand(1, 1, 64, 32)
+    lateral = torch.cat([torch.rand(1, 1, 64, 32), x, torch.rand(1, 1, 64, 32)], dim=1)
+    with torch.no_grad():
+        assert torch.allclose(wide(lateral), net(x), atol=1e-6)
+    with pytest.raises(ValueError, match="cannot inflate a 3-channel"):
+        inflate_input_channels(wide, 5, centre=2)

@@ -18,7 +18,7 @@ def _prepared(height=120, width=80):
     rng = np.random.default_rng(0)
     raw = rng.random((height, width)).astype(np.float32)
     raw[:, width // 2 - 3: width // 2 + 3] += 2.0
-    return SimpleNamespace(raw=raw, geometry=SimpleNamespace(spacing_mm=1.0, x_center=12))
+    return SimpleNamespace(centre_raw=raw, geometry=SimpleNamespace(spacing_mm=1.0, x_center=12))
 
 
 class _Disc:

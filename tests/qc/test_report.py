@@ -38,7 +38,7 @@ def _prepared(height: int = 120, width: int = 80, seed: int = 0) -> SimpleNamesp
     rng = np.random.default_rng(seed)
     raw = rng.random((height, width)).astype(np.float32)
     raw[:, width // 2 - 3: width // 2 + 3] += 2.0  # a bright "canal" so the picture has structure
-    return SimpleNamespace(raw=raw, geometry=SimpleNamespace(spacing_mm=1.0, x_center=12))
+    return SimpleNamespace(centre_raw=raw, geometry=SimpleNamespace(spacing_mm=1.0, x_center=12))
 
 
 def _disc(value: int, row: float, col: float, confidence: float) -> DiscRecord:
@@ -139,7 +139,7 @@ _WRITER = textwrap.dedent("""
 
 
     qc, go, k = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    prepared = SimpleNamespace(raw=np.random.default_rng(k).random((60, 40)).astype(np.float32),
+    prepared = SimpleNamespace(centre_raw=np.random.default_rng(k).random((60, 40)).astype(np.float32),
                                geometry=SimpleNamespace(spacing_mm=1.0, x_center=5))
     disc = Disc()
     while not go.exists():  # start together: maximum contention on the index

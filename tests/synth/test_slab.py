@@ -141,3 +141,16 @@ def test_a_placed_window_is_the_one_rendered():
     w = seen["window"]
     assert slab.meta["window_mm"] == [w.u_top, w.u_bot, w.v_left, w.v_right]
     assert slab.image.shape == (80, 60)
+
+
+def test_channel_offsets_draw_one_section_per_offset_of_the_same_subject():
+    one = generate_slab(np.random.default_rng(4), fov_mode="lumbar")
+    three = generate_slab(np.random.default_rng(4), fov_mode="lumbar", channel_offsets_mm=(-12.0, 0.0, 12.0))
+    assert three.image.shape == (3, *one.image.shape) and three.classes.shape == one.image.shape
+    assert three.discs == one.discs and three.landmarks == one.landmarks
+    assert {k: v for k, v in three.meta.items() if k != "channel_offsets_mm"} == one.meta
+    assert three.meta["channel_offsets_mm"] == [-12.0, 0.0, 12.0]
+    # one acquisition: comparable intensity scales; lateral sections show other anatomy
+    means = three.image.reshape(3, -1).mean(axis=1)
+    assert means.max() < 2.0 * means.min()
+    assert np.abs(three.image[0] - three.image[1]).mean() > 0.05 * means[1]

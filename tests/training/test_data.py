@@ -156,3 +156,23 @@ def test_l5_cut_ends_the_view_inside_l5_so_l5s1_is_known_absent():
         assert 25 not in out.discs and 25 in out.known  # cut away: known absent
         assert 24 in out.discs and {21, 22, 23} <= set(out.discs)  # L4/L5 is the lowest disc in view
     assert l5_cut(TrainSample(s.image, dict(LUMBAR)), np.random.default_rng(0)) is not None
+
+
+def test_channels_share_every_geometric_step_and_collate_keeps_them():
+    from hca_disc_label.training.data import DataSpec, make_sample, synthetic_sample, window
+
+    image = np.random.default_rng(0).random((224, 192)).astype(np.float32)
+    flat = TrainSample(image, dict(LUMBAR))
+    stacked = TrainSample(np.stack([image, image, image]), dict(LUMBAR))
+    a, b = augment(flat, np.random.default_rng(3)), augment(stacked, np.random.default_rng(3))
+    assert b.image.shape == (3, 224, 192) and a.discs == b.discs
+    # same rotation/scale/gamma on each channel: identical channels differ only by their noise
+    assert np.abs(b.image[0] - b.image[2]).mean() < 0.05 and np.abs(b.image[1] - a.image).mean() < 0.05
+    cut = window(stacked, -10, 20, 128, 64)
+    assert cut.image.shape == (3, 128, 64) and np.array_equal(cut.image[2], window(flat, -10, 20, 128, 64).image)
+    batch = collate([cut, cut], VALUES, 4)
+    assert batch["image"].shape == (2, 3, 128, 64) and batch["mask"].shape[-2:] == (32, 16)
+    synth = synthetic_sample(np.random.default_rng(1), 1.0, (-10.0, 0.0, 10.0))
+    assert synth.image.ndim == 3 and synth.image.shape[0] == 3 and 0 <= synth.image.min() <= synth.image.max() <= 1
+    spec = DataSpec(heights=(128,), widths=(64,), channel_offsets_mm=(-10.0, 0.0, 10.0))
+    assert make_sample(spec, 0, 0, 0).image.shape == (3, 128, 64)

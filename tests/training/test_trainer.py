@@ -135,3 +135,44 @@ def test_fine_tune_from_model_folder_then_install_and_label(shared_data, tmp_pat
     out = tmp_path / "ivd11.nii.gz"
     assert main(["-i", str(img), "-c", "t2", "-model", "site-ft@1.2.0", "-thr", "0.0001", "-o", str(out), "-v", "0"]) == 0
     assert out.exists()
+
+
+def test_parasagittal_run_labels_with_both_backends(tmp_path):
+    """-channel-offsets: 2 synthetic steps, then a synthetic volume labelled by ONNX and torch."""
+    import nibabel as nib
+
+    from hca_disc_label.cli.main import main
+    from hca_disc_label.image import load_image
+    from hca_disc_label.inference.labeller import Labeller
+    from hca_disc_label.preprocessing import prepare_input
+    from hca_disc_label.synth.volume import generate_volume
+
+    rc = main(["train", "-ofolder", str(tmp_path / "run"), "-channel-offsets", "-10,0,10", "-arch",
+               str(_arch_file(tmp_path)), "-steps", "2", "-batch", "2", "-heights", "128", "-widths", "64",
+               "-workers", "0", "-val-synthetic", "0", "-v", "0", "-name", "para"])
+    assert rc == 0
+    model_dir = tmp_path / "run" / "model"
+    card = json.loads((model_dir / "model.json").read_text())
+    assert card["input"]["channel_offsets_mm"] == [-10.0, 0.0, 10.0] and card["architecture"]["in_channels"] == 3
+    volume = generate_volume(np.random.default_rng(0), fov_mode="crop")
+    img = tmp_path / "synth_T2w.nii.gz"
+    nib.save(nib.Nifti1Image(volume.data, volume.affine), str(img))
+    for backend in ("onnx", "torch"):
+        out = tmp_path / f"{backend}.nii.gz"
+        assert main(["-i", str(img), "-c", "t2", "-model", str(model_dir), "-backend", backend, "-thr", "0.0001",
+                     "-o", str(out), "-qc", str(tmp_path / "qc"), "-v", "0"]) == 0
+        assert np.count_nonzero(np.asanyarray(nib.load(str(out)).dataobj)) > 0
+    onnx, torch_ = (Labeller(model_dir, backend=b) for b in ("onnx", "torch"))
+    loaded = load_image(img)
+    prepared = prepare_input(onnx.contract, loaded.data, loaded.zooms)
+    assert prepared.image.shape[0] == 3
+    a, b = onnx.engine.predict(prepared.image), torch_.engine.predict(prepared.image)
+    assert np.abs(a - b).max() <= 1e-4 * max(float(np.ptp(b)), 1e-6)
+
+
+def test_bad_channel_offsets_are_an_argument_error(tmp_path, capsys):
+    from hca_disc_label.cli.main import main
+
+    rc = main(["train", "-ofolder", str(tmp_path / "run"), "-channel-offsets", "-10,10", "-v", "0"])
+    assert rc == 2 and "include 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

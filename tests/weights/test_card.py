@@ -38,3 +38,16 @@ def test_input_contract_is_returned_typed_with_the_defaults():
 def test_bad_input_contracts_are_named(change, message):
     with pytest.raises(ValueError, match=message):
         check_input_contract({**CONTRACT, **change}, "m@1.0.0")
+
+
+def test_architecture_in_channels_must_match_the_channel_offsets():
+    from hca_disc_label.errors import ModelError
+    from hca_disc_label.weights.card import validate_card
+
+    card = {"name": "m", "version": "1.0.0", "architecture": {"width": 8}, "channel_values": [3, 4],
+            "input": {**CONTRACT, "channel_offsets_mm": [-10, 0, 10]}}
+    with pytest.raises(ModelError, match="in_channels 1 does not match the 3 input.channel_offsets_mm"):
+        validate_card(card, "m", require_files=False)
+    validate_card({**card, "architecture": {"width": 8, "in_channels": 3}}, "m", require_files=False)
+    with pytest.raises(ModelError, match="in_channels 3 does not match the 1"):
+        validate_card({**card, "architecture": {"in_channels": 3}, "input": CONTRACT}, "m", require_files=False)
