@@ -34,10 +34,12 @@ def _isolated_home(tmp_path_factory, monkeypatch):
 TINY_ARCH = {"width": 8, "num_stacks": 1, "depth": 2, "stem_stride": 4}
 
 
-def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.1", onnx: bool = True) -> Path:
+def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.1", onnx: bool = True,
+                    seed: int = 0, architecture: dict | None = None) -> Path:
     """A small random-weight model folder (plumbing tests only: its labels mean nothing).
 
-    Random weights give weak peaks; tests using it pass ``-thr 0.0001``.
+    Random weights (from ``seed``) give weak peaks; tests using it pass ``-thr 0.0001``.
+    ``architecture`` defaults to :data:`TINY_ARCH`.
     """
     import torch
 
@@ -45,8 +47,9 @@ def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
     from hca_disc_label.weights.release import write_trained_model
 
-    torch.manual_seed(0)
-    cfg = ModelConfig(**TINY_ARCH)
+    torch.manual_seed(seed)
+    architecture = dict(TINY_ARCH if architecture is None else architecture)
+    cfg = ModelConfig(**architecture)
     net = HCANet(cfg)
     contract = {"pixel_spacing_mm": 1.0, "slab_thickness_mm": 6.0, "normalisation": "percentile",
                 "low_percentile": 1.0, "high_percentile": 99.5, "size_multiple": net.size_multiple,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hca_disc_label.errors import ModelError, first_line
 
 if TYPE_CHECKING:  # torch only when a network is built
+    from hca_disc_label.model.ensemble import HCAEnsemble
     from hca_disc_label.model.hca_net import HCANet
 
 ARCHITECTURE_KEYS: frozenset[str] = frozenset({
@@ -21,12 +22,32 @@ ARCHITECTURE_KEYS: frozenset[str] = frozenset({
 """The fields of :class:`~hca_disc_label.model.hca_net.ModelConfig`, known here without
 importing torch (a test keeps the two equal), so the ONNX path checks cards too."""
 
+ENSEMBLE_KEY = "ensemble"
+"""Optional architecture key: K (int >= 2) members of the architecture's network, their
+heatmaps averaged (:class:`~hca_disc_label.model.ensemble.HCAEnsemble`); absent = one network."""
+
+
+def ensemble_size(architecture: dict) -> int | None:
+    """K of an ensemble architecture, None for one network (no torch import).
+
+    Raises:
+        ValueError: ``architecture["ensemble"]`` is present but not an integer >= 2.
+    """
+    if ENSEMBLE_KEY not in architecture:
+        return None
+    size = architecture[ENSEMBLE_KEY]
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"architecture ensemble must be an integer >= 2 (the number of member networks), "
+                         f"got {size!r}")
+    return size
+
 
 def check_card(model) -> None:
     """Reject a model card that cannot describe the network behind either backend.
 
     Checks (no torch import): the architecture is an object whose keys are all ModelConfig
-    fields, and ``num_classes`` (when given) matches the number of channel values.
+    fields (plus an optional ``ensemble``: an integer >= 2), and ``num_classes`` (when given)
+    matches the number of channel values.
 
     Raises:
         ModelError: naming the model and the problem.
@@ -35,24 +56,31 @@ def check_card(model) -> None:
     name = f"{model.name} {model.version}"
     if not isinstance(arch, dict):
         raise ModelError(f"model {name}: architecture must be an object")
-    unknown = sorted(set(arch) - ARCHITECTURE_KEYS)
+    unknown = sorted(set(arch) - ARCHITECTURE_KEYS - {ENSEMBLE_KEY})
     if unknown:
         raise ModelError(f"model {name}: unknown architecture key(s) {', '.join(unknown)} in its model.json")
+    try:
+        ensemble_size(arch)
+    except ValueError as exc:
+        raise ModelError(f"model {name}: {exc}") from None
     n_values = len(list(model.channel_values))
     if "num_classes" in arch and arch["num_classes"] != n_values:
         raise ModelError(f"model {name}: architecture num_classes {arch['num_classes']!r} does not match its "
                          f"{n_values} channel values")
 
 
-def build_torch_model(architecture: dict, weights_path: str | Path | None = None) -> HCANet:
+def build_torch_model(architecture: dict, weights_path: str | Path | None = None) -> HCANet | HCAEnsemble:
     """Instantiate HCA-Net from an architecture dict and optionally load a state dict.
 
     Args:
-        architecture: :class:`ModelConfig` as a dict (``model.json["architecture"]``).
+        architecture: :class:`ModelConfig` as a dict (``model.json["architecture"]``), with
+            ``"ensemble": K`` for an :class:`~hca_disc_label.model.ensemble.HCAEnsemble` of K
+            such networks (state dict keys ``members.<k>.<HCANet key>``).
         weights_path: torch state dict file (float16 or float32 tensors) or None.
 
     Returns:
-        The network in eval mode (float32, CPU).
+        The network in eval mode (float32, CPU): input ``(B, C, H, W)``, output the merged
+        heatmaps ``(B, V, H/s, W/s)`` (an ensemble: the mean of its members').
     """
     from hca_disc_label.extras import require
 
@@ -62,7 +90,14 @@ def build_torch_model(architecture: dict, weights_path: str | Path | None = None
     from hca_disc_label.model.hca_net import HCANet, ModelConfig
 
     try:
-        net = HCANet(ModelConfig.from_dict(architecture))
+        size = ensemble_size(architecture)
+        config = ModelConfig.from_dict({k: v for k, v in architecture.items() if k != ENSEMBLE_KEY})
+        if size is None:
+            net = HCANet(config)
+        else:
+            from hca_disc_label.model.ensemble import HCAEnsemble
+
+            net = HCAEnsemble(config, size)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"invalid architecture in the model card ({first_line(exc)})") from None
     if weights_path is not None:

@@ -24,6 +24,7 @@ from hca_disc_label.contract import check_input_contract as check_contract_mappi
 from hca_disc_label.conventions import CONTRASTS, DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import ModelError
 from hca_disc_label.atomic import sha256_file
+from hca_disc_label.model.build import ensemble_size
 from hca_disc_label.weights.spec import format_spec, is_plain_filename, is_valid_name, is_valid_version
 
 CARD_FILENAME = "model.json"
@@ -217,6 +218,7 @@ def validate_card(card: Any, where: str | Path, *, require_files: bool = True) -
         if not isinstance(card["architecture"], dict):
             raise ValueError(f"{spec}: architecture must be an object")
         check_in_channels(card["architecture"], contract, spec)
+        ensemble_size(card["architecture"])
         if card.get("contrasts") is not None:
             check_contrasts(card["contrasts"], spec, "contrasts")
     except ValueError as exc:

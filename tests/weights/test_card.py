@@ -51,3 +51,15 @@ def test_architecture_in_channels_must_match_the_channel_offsets():
     validate_card({**card, "architecture": {"width": 8, "in_channels": 3}}, "m", require_files=False)
     with pytest.raises(ModelError, match="in_channels 3 does not match the 1"):
         validate_card({**card, "architecture": {"in_channels": 3}, "input": CONTRACT}, "m", require_files=False)
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, "3", False])
+def test_an_ensemble_key_must_be_an_integer_of_at_least_two(bad):
+    from hca_disc_label.errors import ModelError
+    from hca_disc_label.weights.card import validate_card
+
+    card = {"name": "m", "version": "1.0.0", "architecture": {"width": 8, "ensemble": 2}, "channel_values": [3, 4],
+            "input": CONTRACT}
+    validate_card(card, "m", require_files=False)
+    with pytest.raises(ModelError, match="ensemble must be an integer >= 2"):
+        validate_card({**card, "architecture": {"width": 8, "ensemble": bad}}, "m", require_files=False)
