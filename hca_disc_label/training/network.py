@@ -27,13 +27,17 @@ def start_network(config: TrainConfig) -> tuple:
     Raises:
         HCAError: bad offsets, or offsets other than a multi-channel ``init`` model's.
     """
-    from hca_disc_label.model.build import build_torch_model
+    from hca_disc_label.model.build import build_torch_model, ensemble_size
     from hca_disc_label.model.hca_net import COMPACT_CONFIG
 
     if config.init:
         from hca_disc_label.weights.resolve import resolve_model
 
         folder = resolve_model(config.init)
+        if ensemble_size(folder.architecture):
+            # an ensemble is K networks averaged: fine-tune its members, then ensemble them again
+            raise HCAError(f"-init {folder.spec}: an ensemble of {ensemble_size(folder.architecture)} networks "
+                           "cannot be fine-tuned; start from one of its members")
         values = list(folder.channel_values)
         net = build_torch_model(folder.architecture, folder.weights_path)
         init_offsets = InputContract.from_mapping(folder.input_contract).channel_offsets_mm

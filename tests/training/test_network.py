@@ -55,3 +55,21 @@ def test_init_one_channel_model_widened_gives_the_same_heatmaps_at_step_0(tmp_pa
     assert start_network(_config(tmp_path, init=str(wide)))[4] == offsets
     with pytest.raises(HCAError, match="only a one-channel model can be widened"):
         start_network(_config(tmp_path, init=str(wide), channel_offsets_mm=(0, 5)))
+
+
+def test_init_of_an_ensemble_is_refused_with_a_clear_error(tmp_path, tiny_model):
+    from hca_disc_label.errors import HCAError
+    from hca_disc_label.training.network import start_network
+    from hca_disc_label.weights.card import load_model_folder
+    from hca_disc_label.weights.release import write_trained_model
+
+    folder = load_model_folder(tiny_model)
+    import torch
+
+    state = torch.load(str(folder.weights_path), map_location="cpu", weights_only=True)
+    both = {f"members.{k}.{key}": v for k in (0, 1) for key, v in state.items()}
+    ens = write_trained_model(tmp_path / "ens", both, {**folder.architecture, "ensemble": 2},
+                              folder.channel_values, folder.input_contract, name="ens", version="0.0.1",
+                              training={}, validation={}, with_onnx=False)
+    with pytest.raises(HCAError, match="ensemble of 2 networks cannot be fine-tuned"):
+        start_network(_config(tmp_path, init=str(ens)))
