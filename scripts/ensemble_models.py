@@ -90,7 +90,7 @@ def training_record(members: list[ModelFolder]) -> dict:
             "combination": "mean of the members' merged heatmaps",
             "command": " ".join(["python", "scripts/ensemble_models.py", *sys.argv[1:]]),
             "members": [
-                {"folder": m.path.name, "model": m.spec, "weights_sha256": m.files["weights"]["sha256"],
+                {"folder": str(m.path), "model": m.spec, "weights_sha256": m.files["weights"]["sha256"],
                  "training_data": m.card.get("training_data")}
                 for m in members
             ],

@@ -43,11 +43,39 @@ def _channels_text(contract: dict) -> str:
     return f"; {len(offsets)} input channels: slabs at {', '.join(f'{v:g}' for v in offsets)} mm lateral"
 
 
+def _ensemble_text(arch: dict) -> str:
+    """"The mean of K ..." for an ensemble architecture ("" for one network)."""
+    k = arch.get("ensemble")
+    return f"The mean of the heatmaps of {k} networks, each " if k else ""
+
+
+def _training_lines(t: dict) -> list[str]:
+    """The card's training section: one run's recipe, or each member's for an ensemble."""
+    ens = t.get("ensemble")
+    if ens:
+        lines = [f"- Ensemble built with `{ens.get('command', '')}` ({ens.get('combination', '')})."]
+        for m in ens.get("members", []):
+            lines.append(f"- Member {m.get('model')} (`{m.get('folder')}`, weights sha256 "
+                         f"{str(m.get('weights_sha256', ''))[:12]}): seed {(m.get('training_data') or {}).get('seed')}")
+            lines += ["  " + line for line in _training_lines(m.get("training_data") or {})]
+        return lines
+    data = t.get("data") or {}
+    return [
+        f"- Command: `{t.get('command', '')}`",
+        f"- Seed {t.get('seed')}, {t.get('steps')} steps of batch {t.get('batch_size')}, {t.get('optimizer')}, "
+        f"lambda_sk {t.get('lambda_sk')}, foreground weight {t.get('foreground_weight')}.",
+        f"- Data: synthetic spines (hca_disc_label.synth, fraction {data.get('synthetic_fraction')}) + "
+        f"{', '.join(data.get('bids') or []) or 'no real data'} "
+        f"({len(data.get('train_subjects') or [])} training subjects, "
+        f"{len(data.get('val_subjects') or [])} held out for checkpoint selection).",
+        f"- Machine: {t.get('machine')}; {t.get('images_per_second')} images/s; {t.get('date')}.",
+    ]
+
+
 def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
     discs = [v for v in card["channel_values"] if v not in LANDMARKS]
     landmarks = [v for v in card["channel_values"] if v in LANDMARKS]
     t = card.get("training_data") or {}
-    data = t.get("data") or {}
     arch = card["architecture"]
     contract = card["input"]
     lines = [
@@ -56,8 +84,9 @@ def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
         card.get("description", ""),
         "",
         "## Network",
-        f"- HCA-Net, {arch.get('num_stacks')} stacks, width {arch.get('width')}, hourglass depth "
-        f"{arch.get('depth')}, stem stride {arch.get('stem_stride')}; {params:,} parameters.",
+        f"- {_ensemble_text(arch)}HCA-Net, {arch.get('num_stacks')} stacks, width {arch.get('width')}, hourglass depth "
+        f"{arch.get('depth')}, stem stride {arch.get('stem_stride')}; {params:,} parameters"
+        + (" in all." if arch.get("ensemble") else "."),
         f"- Channels: one per SCT disc value, {discs[0]}..{discs[-1]}"
         + (f"; landmarks {', '.join(f'{c} ({LANDMARKS[c]})' for c in landmarks)}." if landmarks else "."),
         f"- Input contract: {contract['pixel_spacing_mm']} mm pixels, {contract.get('slab_thickness_mm', 6)} mm "
@@ -67,14 +96,7 @@ def model_card_markdown(card: dict, params: int, eval_md: str) -> str:
         + _channels_text(contract) + ".",
         "",
         "## Training (reproducible)",
-        f"- Command: `{t.get('command', '')}`",
-        f"- Seed {t.get('seed')}, {t.get('steps')} steps of batch {t.get('batch_size')}, {t.get('optimizer')}, "
-        f"lambda_sk {t.get('lambda_sk')}, foreground weight {t.get('foreground_weight')}.",
-        f"- Data: synthetic spines (hca_disc_label.synth, fraction {data.get('synthetic_fraction')}) + "
-        f"{', '.join(data.get('bids') or []) or 'no real data'} "
-        f"({len(data.get('train_subjects') or [])} training subjects, "
-        f"{len(data.get('val_subjects') or [])} held out for checkpoint selection).",
-        f"- Machine: {t.get('machine')}; {t.get('images_per_second')} images/s; {t.get('date')}.",
+        *_training_lines(t),
         "- Never trained on `../shared/data/bids/` (the validation set below).",
         "",
         "## Validation on ../shared/data/bids (never used for training)",

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -55,7 +56,7 @@ def test_the_ensemble_folder_gives_the_mean_heatmaps_on_both_backends_and_labels
     assert folder.architecture == {**sources[0].architecture, "ensemble": 2} and folder.version == "0.1.0"
     assert folder.onnx_path is not None and folder.card["onnx"]["opset"]
     record = folder.card["training_data"]["ensemble"]
-    assert [r["folder"] for r in record["members"]] == ["seed1", "seed2"]
+    assert [Path(r["folder"]).name for r in record["members"]] == ["seed1", "seed2"]
     assert [r["weights_sha256"] for r in record["members"]] == [s.files["weights"]["sha256"] for s in sources]
     assert [r["training_data"] for r in record["members"]] == [s.card["training_data"] for s in sources]
 
@@ -65,6 +66,14 @@ def test_the_ensemble_folder_gives_the_mean_heatmaps_on_both_backends_and_labels
         got = create_backend(folder, backend, "cpu").predict(image)
         assert got.shape == expected.shape
         assert np.max(np.abs(got - expected)) <= 1e-4 * max(np.ptp(expected), 1.0), backend
+
+    # the release card names the ensemble and keeps every member's recipe
+    spec = importlib.util.spec_from_file_location("release_model", REPO / "scripts" / "release_model.py")
+    release = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(release)
+    text = release.model_card_markdown(folder.card, 1, "")
+    assert "The mean of the heatmaps of 2 networks" in text
+    assert text.count("- Member tiny-test@0.0.1") == 2 and "ensemble_models.py" in text
 
     img = _volume(tmp_path / "sub-01_T2w.nii.gz")
     argv = ["-i", str(img), "-c", "t2", "-model", str(out), "-thr", "0.0001", "-backend", "onnx", "-v", "0"]
