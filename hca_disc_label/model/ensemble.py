@@ -14,12 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hca_disc_label.model.hca_net import HCANet, ModelConfig
+from hca_disc_label.model.hca_net import ConfigGeometry, HCANet, ModelConfig
 
 __all__ = ["HCAEnsemble"]
 
 
-class HCAEnsemble(nn.Module):
+class HCAEnsemble(ConfigGeometry, nn.Module):
     """K :class:`HCANet` members of one config; ``forward`` is the mean of their heatmaps.
 
     Args:
@@ -41,16 +41,6 @@ class HCAEnsemble(nn.Module):
     def size(self) -> int:
         """K, the number of member networks."""
         return len(self.members)
-
-    @property
-    def size_multiple(self) -> int:
-        """H and W of the input must be multiples of this (the members')."""
-        return self.config.size_multiple
-
-    @property
-    def output_stride(self) -> int:
-        """Input pixels per heatmap pixel (the members')."""
-        return self.config.output_stride
 
     def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Every member on ``x``, averaged.

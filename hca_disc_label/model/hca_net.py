@@ -257,7 +257,25 @@ class HCABlock(nn.Module):
         return features, self.head(features)
 
 
-class HCANet(nn.Module):
+class ConfigGeometry:
+    """``size_multiple`` and ``output_stride`` read from ``self.config`` (a :class:`ModelConfig`):
+    what callers of a network (training, the ONNX export) need of its input and output grid,
+    for one network and for an ensemble of them alike."""
+
+    config: ModelConfig
+
+    @property
+    def size_multiple(self) -> int:
+        """H and W of the input must be multiples of this (stem_stride * 2**depth)."""
+        return self.config.size_multiple
+
+    @property
+    def output_stride(self) -> int:
+        """Input pixels per heatmap pixel (= stem_stride)."""
+        return self.config.output_stride
+
+
+class HCANet(ConfigGeometry, nn.Module):
     """HCA-Net: stem -> N stacked HCA blocks -> 1x1 merge of the N predictions.
 
     Args:
@@ -302,16 +320,6 @@ class HCANet(nn.Module):
             for s in range(n):
                 for k in range(v):
                     self.merge.weight[k, s * v + k, 0, 0] = 1.0 / n
-
-    @property
-    def size_multiple(self) -> int:
-        """H and W of the input must be multiples of this (stem_stride * 2**depth)."""
-        return self.config.size_multiple
-
-    @property
-    def output_stride(self) -> int:
-        """Input pixels per heatmap pixel (= stem_stride)."""
-        return self.config.output_stride
 
     def _check_input(self, x: torch.Tensor) -> None:
         # Python-side shape checks would freeze (or break) traced/exported graphs with
