@@ -285,9 +285,17 @@ def _details(rng: np.random.Generator, k: float, kd: float, age_risk: float, dep
 
 def _side_rng(rng: np.random.Generator) -> np.random.Generator:
     """A generator seeded from ``rng``'s current state without advancing it (same state ->
-    same side draws), for choices added after the fixed draw order was set."""
-    state = rng.bit_generator.state.get("state", {})
-    seed = int(state.get("state", 0)) if isinstance(state, dict) else 0
+    same side draws), for choices added after the fixed draw order was set.
+
+    Raises:
+        TypeError: ``rng`` is not PCG64-backed (``np.random.default_rng``): another bit
+            generator has no such state, and a constant seed would give every spine the same
+            side draws.
+    """
+    state = rng.bit_generator.state.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("state"), int):
+        raise TypeError("spine parameters are drawn from a PCG64 generator (np.random.default_rng)")
+    seed = state["state"]
     return np.random.default_rng([seed & (2**64 - 1), seed >> 64, 0x5AC])
 
 

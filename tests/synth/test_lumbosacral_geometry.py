@@ -55,3 +55,17 @@ def test_synthetic_sacrum_turns_like_the_real_one():
     assert 37.0 <= np.median(l5s1) <= 50.0
     assert np.mean(l5s1 > SACRAL_DOUBT_DEG) >= 0.9
     assert 9.0 <= np.median(l4l5) <= 16.0 and np.mean(l4l5 < SACRAL_DOUBT_DEG) >= 0.95
+
+
+def test_the_side_draws_need_a_pcg64_generator():
+    """The lumbosacral draws are seeded from the generator's PCG64 state (the main stream is not
+    advanced); another bit generator is refused, not silently given one constant seed."""
+    import pytest
+
+    from hca_disc_label.synth.spine_params import sample_params
+
+    a, b = (sample_params(np.random.default_rng(s)) for s in (5, 6))
+    assert a.s1_wall_tilt != b.s1_wall_tilt
+    assert sample_params(np.random.default_rng(5)).s1_wall_tilt == a.s1_wall_tilt
+    with pytest.raises(TypeError, match="PCG64"):
+        sample_params(np.random.Generator(np.random.MT19937(5)))
