@@ -62,6 +62,9 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-real-l5-cut", "real_l5_cut", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Probability of cutting a real image with L4/L5 and L5/S1 labelled through L5 (its "
                    "lowest disc in view is then L4/L5, no sacrum).")
+@click.option("-real-s1-cut", "real_s1_cut", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Probability of cutting a real image with L4/L5 and L5/S1 labelled through S1 (L5/S1 "
+                   "is then the lowest disc, just above the lower edge).")
 @click.option("-init", "init", help="Fine-tune from a registry model NAME[@VERSION] or a model folder.")
 @click.option("-landmarks", "landmarks", is_flag=True,
               help="Also predict the landmarks that fix the count (C2 body, S1 body, S1/S2); added to an -init "
@@ -113,7 +116,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
-def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, init, landmarks, channel_offsets, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
+def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, real_s1_cut, init, landmarks, channel_offsets, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.config import TrainConfig
@@ -124,7 +127,7 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l
         lr=lr, lr_schedule=lr_schedule, lambda_sk=lambda_sk, foreground_weight=fg_weight, sigma_px=sigma,
         seed=seed, split_seed=split_seed, channel_offsets_mm=_offsets(channel_offsets),
         synthetic_fraction=(0.5 if synthetic_fraction is None else synthetic_fraction) if data else 1.0,
-        real_fov_crop=real_fov_crop, real_remap=real_remap, real_l5_cut=real_l5_cut,
+        real_fov_crop=real_fov_crop, real_remap=real_remap, real_l5_cut=real_l5_cut, real_s1_cut=real_s1_cut,
         bids=list(data), val_fraction=val_fraction,
         holdout=tuple(h for h in holdout.split(",") if h), oversample=_oversample(oversample),
         allow_own_labels=allow_own_labels, val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,

@@ -37,6 +37,7 @@ class TrainConfig:
             (see :class:`~hca_disc_label.training.data.DataSpec`).
         real_remap: probability of a random intensity curve on a real image (same place).
         real_l5_cut: probability of cutting a real image through L5 (same place).
+        real_s1_cut: probability of cutting a real image through S1, L5/S1 kept (same place).
         bids: BIDS datasets to train on; val_fraction of their subjects are held out.
         holdout: subjects always held out (validated on, never trained on), before the seeded
             ``val_fraction`` split of the others: the subject-wise folds of a benchmark.
@@ -80,6 +81,7 @@ class TrainConfig:
     real_fov_crop: float = 0.0
     real_remap: float = 0.0
     real_l5_cut: float = 0.0
+    real_s1_cut: float = 0.0
     bids: list[Path] = field(default_factory=list)
     val_fraction: float = 0.2
     holdout: tuple[str, ...] = ()

@@ -247,6 +247,9 @@ class DataSpec:
             (:func:`remap_intensity`): real anatomy in other looks.
         real_l5_cut: probability that a real image with L4/L5 and L5/S1 labelled is cut through
             L5 (:func:`l5_cut`), before any ``real_fov_crop``.
+        real_s1_cut: probability that a real image with L4/L5 and L5/S1 labelled is cut through
+            S1 (:func:`s1_cut`: L5/S1 just above the lower edge, still known), after which a
+            ``real_fov_crop`` only moves the upper edge. Tried after ``real_l5_cut``.
         case_weights: relative drawing weight of each real case (empty or all equal =
             uniform, drawn exactly as before weights existed).
         channel_offsets_mm: lateral offsets (mm) of the input channels' slabs; real cases
@@ -262,6 +265,7 @@ class DataSpec:
     real_fov_crop: float = 0.0
     real_remap: float = 0.0
     real_l5_cut: float = 0.0
+    real_s1_cut: float = 0.0
     case_weights: tuple[float, ...] = ()
     channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM
 
@@ -288,11 +292,33 @@ def l5_cut(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
     return window(sample, 0, 0, bottom, sample.image.shape[-1])
 
 
-def fov_crop(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
-    """A random window of the sample's full width and part of its height (see ``DataSpec``)."""
+S1_CUT_RANGE = (0.15, 0.7)
+"""Where :func:`s1_cut` puts a real image's lower edge: this share of the L4/L5 -> L5/S1 tip
+distance below the L5/S1 tip (inside the S1 body, above the S1/S2 remnant)."""
+
+
+def s1_cut(sample: TrainSample, rng: np.random.Generator) -> TrainSample:
+    """The sample's field of view ending inside S1 (needs L4/L5 and L5/S1 labelled; else the
+    sample as is): L5/S1 is the lowest disc in view, a few mm above the lower edge and still a
+    known target. Real fields cut there are numbered one level low when the edge disc is
+    dropped and L4/L5 takes its value; crops of :func:`crop_to` rarely end there."""
+    if 24 not in sample.discs or 25 not in sample.discs:
+        return sample
+    r24, r25 = sample.discs[24][0], sample.discs[25][0]
+    bottom = int(round(r25 + rng.uniform(*S1_CUT_RANGE) * (r25 - r24)))
+    if bottom <= 8 or bottom >= sample.image.shape[-2]:
+        return sample
+    return window(sample, 0, 0, bottom, sample.image.shape[-1])
+
+
+def fov_crop(sample: TrainSample, rng: np.random.Generator, keep_bottom: bool = False) -> TrainSample:
+    """A random window of the sample's full width and part of its height (see ``DataSpec``);
+    ``keep_bottom`` moves only the upper edge."""
     h, w = sample.image.shape[-2:]
-    keep = int(round(h * rng.uniform(*FOV_CROP_FRACTION)))
-    return crop_to(sample, rng, max(8, keep), w)
+    keep = max(8, int(round(h * rng.uniform(*FOV_CROP_FRACTION))))
+    if keep_bottom:
+        return window(sample, h - keep, 0, keep, w)
+    return crop_to(sample, rng, keep, w)
 
 
 def step_shape(spec: DataSpec, seed: int, step: int) -> tuple[int, int]:
@@ -319,8 +345,11 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
         sample = augment(base, rng, spec.augment_real)
         if spec.real_l5_cut > 0 and rng.random() < spec.real_l5_cut:
             sample = l5_cut(sample, rng)
+        cut_in_s1 = spec.real_s1_cut > 0 and rng.random() < spec.real_s1_cut
+        if cut_in_s1:
+            sample = s1_cut(sample, rng)
         if spec.real_fov_crop > 0 and rng.random() < spec.real_fov_crop:
-            sample = fov_crop(sample, rng)
+            sample = fov_crop(sample, rng, keep_bottom=cut_in_s1)
     else:
         sample = augment(synthetic_sample(rng, spec.spacing_mm, spec.channel_offsets_mm), rng, 0.5)
     return crop_to(sample, rng, height, width)

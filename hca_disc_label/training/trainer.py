@@ -129,7 +129,7 @@ class Trainer:
                         synthetic_fraction=config.synthetic_fraction if self.train_cases else 1.0,
                         real_cases=self.train_cases, heights=tuple(config.heights), widths=tuple(config.widths),
                         real_fov_crop=config.real_fov_crop, real_remap=config.real_remap,
-                        real_l5_cut=config.real_l5_cut,
+                        real_l5_cut=config.real_l5_cut, real_s1_cut=config.real_s1_cut,
                         case_weights=case_weights(self.train_cases, config.oversample),
                         channel_offsets_mm=self.offsets)
         if config.batch_size % dist.world:

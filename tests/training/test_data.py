@@ -158,6 +158,34 @@ def test_l5_cut_ends_the_view_inside_l5_so_l5s1_is_known_absent():
     assert l5_cut(TrainSample(s.image, dict(LUMBAR)), np.random.default_rng(0)) is not None
 
 
+def test_s1_cut_ends_the_view_inside_s1_with_l5s1_the_lowest_known_disc():
+    from hca_disc_label.training.data import EDGE_MARGIN_PX, s1_cut
+
+    discs = {**LUMBAR, 25: (196.0, 116.0)}
+    s = TrainSample(np.ones((300, 200), np.float32), discs, set(DISC_VALUES))
+    heights = []
+    for k in range(20):
+        out = s1_cut(s, np.random.default_rng(k))
+        heights.append(out.image.shape[0])
+        assert 196 + 0.15 * 34 - 1 <= out.image.shape[0] <= 196 + 0.7 * 34 + 1
+        assert out.image.shape[0] - 1 - out.discs[25][0] >= EDGE_MARGIN_PX  # L5/S1 stays a known target
+        assert 25 in out.known and max(out.discs) == 25
+    assert len(set(heights)) > 5
+    # without L5/S1 labelled the sample is left as is
+    assert s1_cut(TrainSample(s.image, dict(LUMBAR)), np.random.default_rng(0)).image.shape == (300, 200)
+
+
+def test_fov_crop_after_an_s1_cut_moves_only_the_upper_edge():
+    from hca_disc_label.training.data import fov_crop
+
+    image = np.arange(300, dtype=np.float32)[:, None] * np.ones((1, 64), np.float32)
+    s = TrainSample(image, {**LUMBAR, 25: (196.0, 30.0)}, set(DISC_VALUES))
+    for k in range(10):
+        out = fov_crop(s, np.random.default_rng(k), keep_bottom=True)
+        assert out.image[-1, 0] == 299.0 and out.image.shape[0] < 300
+        assert out.discs[25][0] == 196.0 - (300 - out.image.shape[0])
+
+
 def test_channels_share_every_geometric_step_and_collate_keeps_them():
     from hca_disc_label.training.data import DataSpec, make_sample, synthetic_sample, window
 
