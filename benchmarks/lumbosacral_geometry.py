@@ -46,14 +46,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hca_disc_label.inference.lumbosacral import turn_at  # noqa: E402
+from hca_disc_label.training.vertebrae import S1S2_BY_EYE  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("HCA_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-S1S2_BY_EYE: dict[str, tuple[float, float, float]] = {
-    "sub-zuk02": (-1.5, -50.5, -104.0), "sub-zuk04": (7.5, -30.0, -105.0), "sub-zuk07": (0.0, -66.9, -95.4),
-    "sub-zuk08": (0.5, -46.6, -85.1), "sub-zuk09": (3.0, -48.6, -107.4), "sub-zuk12": (1.0, -45.4, -69.6),
-    "sub-zuk20": (4.0, -33.6, -99.7), "sub-zuk23": (1.0, -55.1, -95.9),
-}
-"""World mm (file affine) of the posterior end of the S1/S2 junction, read by eye."""
 FIGURES = ("turn L3->L4 (deg)", "turn L4->L5 (deg)", "ratio L5/L4 spacing", "turn L5->S1 (deg)")
 Point = tuple[float, float]
 

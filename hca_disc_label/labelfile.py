@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 
 from hca_disc_label.atomic import atomic_write
-from hca_disc_label.conventions import DISC_NAMES
+from hca_disc_label.conventions import DISC_NAMES, LANDMARKS
 from hca_disc_label.image import LoadedImage, voxel_to_world
 from hca_disc_label.naming import NIFTI_GZ
 from hca_disc_label.nifti import open_image, read_array
@@ -173,7 +173,17 @@ def read_disc_labels(path: str | os.PathLike) -> list[LabelPoint]:
         InputImageError: the file fails the checks input images pass (header, declared size,
             data type, shape, affine): one line naming it.
     """
-    path = Path(path)
+    return _read_points(Path(path), DISC_NAMES, "disc")
+
+
+def read_landmark_labels(path: str | os.PathLike) -> list[LabelPoint]:
+    """Read a landmark-label image (values = :data:`~hca_disc_label.conventions.LANDMARKS`
+    codes, one voxel each; other values ignored with a warning), as :func:`read_disc_labels`."""
+    return _read_points(Path(path), LANDMARKS, "landmark")
+
+
+def _read_points(path: Path, names: dict[int, str], kind: str) -> list[LabelPoint]:
+    """The labelled points of ``path`` whose value is a key of ``names`` (see above)."""
     img, affine = open_image(path)
     data = read_array(img, path, dtype=np.float64)
     if data.ndim > 3:
@@ -181,8 +191,8 @@ def read_disc_labels(path: str | os.PathLike) -> list[LabelPoint]:
     data = np.rint(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
     points: list[LabelPoint] = []
     for value in sorted(int(v) for v in np.unique(data) if v != 0):
-        if value not in DISC_NAMES:
-            log.warning("%s: ignoring non-disc label value %d", path, value)
+        if value not in names:
+            log.warning("%s: ignoring non-%s label value %d", path, kind, value)
             continue
         vox = np.argwhere(data == value)
         if len(vox) > 1:

@@ -13,10 +13,10 @@ from typing import Sequence
 
 __all__ = [
     "BIDS_CONTRASTS", "DATASET_DESCRIPTION", "DERIVED_MARKERS", "LABEL_SUFFIXES", "LEGACY_LABEL_SUFFIX",
-    "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
+    "LANDMARK_SUFFIX", "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
     "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
     "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
-    "label_candidates", "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for",
+    "label_candidates", "landmark_label_candidates", "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for",
     "split_label_name", "strip_nifti_ext", "vertebrae_mask_candidates",
 ]
 
@@ -36,6 +36,9 @@ LABEL_SUFFIXES: tuple[str, ...] = (OUTPUT_SUFFIX, LEGACY_LABEL_SUFFIX)
 """Disc-label suffixes, in order of preference when both exist for one image."""
 VERTEBRAE_SUFFIX = "_label-vertebrae_dseg"
 """Manual vertebral-body masks (values = SCT body numbers), beside an image's disc labels."""
+LANDMARK_SUFFIX = "_label-landmarks_dlabel"
+"""Manual landmark points (values = landmark codes, e.g. 126 = S1/S2), beside an image's disc
+labels; training data only (read by ``training.data``, never written by a labelling run)."""
 MANUAL_LABELS_FOLDER = "labels"
 """``<dataset>/derivatives/labels``: where spine-generic keeps *manual* labels (ground truth).
 Nothing this package writes by default ever goes there."""
@@ -181,6 +184,11 @@ def label_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> li
     """Possible disc-label files of an image, in order of preference (current, legacy; .nii.gz, .nii)."""
     return [Path(labels_root) / image_rel_folder / f"{stem}{suffix}{ext}"
             for suffix in LABEL_SUFFIXES for ext in NIFTI_EXTS]
+
+
+def landmark_label_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> list[Path]:
+    """Possible landmark-label files of an image (``.nii.gz`` first)."""
+    return [Path(labels_root) / image_rel_folder / f"{stem}{LANDMARK_SUFFIX}{ext}" for ext in NIFTI_EXTS]
 
 
 def vertebrae_mask_candidates(labels_root: Path, image_rel_folder: Path, stem: str) -> list[Path]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,28 @@ def real_cases(bids: Path) -> list[tuple[Path, Path]]:
         if lab.exists():
             pairs.append((img, lab))
     return pairs
+
+
+def load_script(path: Path):
+    """A script of ``scripts/`` imported as a module (its functions and ``main``)."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def link_bids_subjects(shared_data: Path, tmp_path: Path, subjects: list[str] | None = None, n: int = 4) -> Path:
+    """A BIDS tree of real training subjects (symlinks to ../shared/data/bids-train, images and
+    labels): ``subjects``, or the first ``n`` by name."""
+    src = Path(shared_data).resolve() / "bids-train"
+    root = tmp_path / "bids"
+    subjects = subjects if subjects is not None else sorted(p.name for p in src.glob("sub-*"))[:n]
+    for sub in subjects:
+        for rel in (Path(sub) / "anat", Path("derivatives/labels") / sub / "anat"):
+            (root / rel).mkdir(parents=True, exist_ok=True)
+            for f in (src / rel).iterdir():
+                os.symlink(f, root / rel / f.name)
+    return root
 
 
 ORIENTATIONS = [(perm, flips) for perm in itertools.permutations(range(3)) for flips in itertools.product((1, -1), repeat=3)]

@@ -16,15 +16,13 @@ import pytest
 
 from hca_disc_label.weights.card import load_model_folder
 from tests.conftest import REPO, TINY_ARCH, make_tiny_model
+from tests.helpers import load_script
 
 SCRIPT = REPO / "scripts" / "ensemble_models.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ensemble_models", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from hca_disc_label.contract import DEFAULT_CHANNEL_OFFSETS_MM, DEFAULT_SLAB_THI
 from hca_disc_label.conventions import DISC_VALUES, LANDMARKS
 from hca_disc_label.errors import DataError
 from hca_disc_label.image import load_image
-from hca_disc_label.labelfile import read_disc_labels
-from hca_disc_label.naming import bids_images, label_candidates, strip_nifti_ext
+from hca_disc_label.labelfile import read_disc_labels, read_landmark_labels
+from hca_disc_label.naming import bids_images, label_candidates, landmark_label_candidates, strip_nifti_ext
 from hca_disc_label.preprocessing import normalise_channels, prepare_slab
 from hca_disc_label.sidecar import generated_by_us, own_labels_warning
 from hca_disc_label.training.real_targets import known_landmarks_real, known_values_real
@@ -75,13 +75,15 @@ def synthetic_sample(rng: np.random.Generator, spacing_mm: float,
 
 @dataclass
 class BidsCase:
-    """A real labelled image prepared as a raw slab (model frame) with its disc positions;
+    """A real labelled image prepared as a raw slab (model frame) with its disc positions
+    and its manually labelled landmarks (code -> (row, col) model px; usually none);
     ``raw`` is ``(H, W)``, or ``(C, H, W)`` (one slab per channel offset)."""
 
     subject: str
     image_path: Path
     raw: np.ndarray
     discs: dict[int, tuple[float, float]]
+    landmarks: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def find_bids_pairs(root: Path, contrasts: tuple[str, ...] = ("T1w", "T2w"),
@@ -114,7 +116,8 @@ def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm:
                    slab_mm: float = DEFAULT_SLAB_THICKNESS_MM,
                    channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> BidsCase:
     """Prepare a real labelled image: slab around the labels' mid-sagittal plane (one per
-    lateral channel offset, mm)."""
+    lateral channel offset, mm), with the landmark labels of a ``LANDMARK_SUFFIX`` file beside
+    ``label_path`` when there is one."""
     image = load_image(image_path)
     points = read_disc_labels(label_path)
     if not points:
@@ -125,7 +128,16 @@ def load_bids_case(subject: str, image_path: Path, label_path: Path, spacing_mm:
                             channel_offsets_mm=channel_offsets_mm)
     rc = prepared.geometry.canonical_to_model(can[:, 1:])
     discs = {p.value: (float(r), float(c)) for p, (r, c) in zip(points, rc)}
-    return BidsCase(subject, Path(image_path), prepared.raw, discs)
+    found = [f for f in landmark_label_candidates(Path(label_path).parent, Path("."),
+                                                  strip_nifti_ext(Path(image_path).name)) if f.exists()]
+    landmarks: dict[int, tuple[float, float]] = {}
+    if found:
+        marks = read_landmark_labels(found[0])
+        if marks:
+            lm_can = image.file_to_canonical(np.array([p.voxel for p in marks], dtype=float))
+            lm_rc = prepared.geometry.canonical_to_model(lm_can[:, 1:])
+            landmarks = {p.value: (float(r), float(c)) for p, (r, c) in zip(marks, lm_rc)}
+    return BidsCase(subject, Path(image_path), prepared.raw, discs, landmarks)
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -335,13 +347,13 @@ def make_sample(spec: DataSpec, seed: int, step: int, index: int) -> TrainSample
     if use_real:
         case = spec.real_cases[_draw_case(spec, rng)]
         known, unsure = known_values_real(case.discs, case.raw.shape[-2])
-        known_lm, unsure_lm = known_landmarks_real(case.discs, case.raw.shape[-2])
+        known_lm, unsure_lm = known_landmarks_real(case.discs, case.raw.shape[-2], set(case.landmarks))
         known |= known_lm
         unsure.update(unsure_lm)
         image = normalise_channels(case.raw, centre_channel(spec.channel_offsets_mm))
         if spec.real_remap > 0 and rng.random() < spec.real_remap:
             image = remap_intensity(image, rng)
-        base = TrainSample(image, dict(case.discs), known, unsure)
+        base = TrainSample(image, dict(case.discs), known, unsure, dict(case.landmarks))
         sample = augment(base, rng, spec.augment_real)
         if spec.real_l5_cut > 0 and rng.random() < spec.real_l5_cut:
             sample = l5_cut(sample, rng)

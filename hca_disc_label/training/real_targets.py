@@ -79,7 +79,7 @@ SACRAL_REGION_LEVELS = 4.0
 spacings: it holds S1, the S1/S2 junction and the whole sacrum in every lordosis."""
 
 
-def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int
+def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int, labelled: set[int] = frozenset()
                          ) -> tuple[set[int], dict[int, tuple[float, float, float]]]:
     """Landmark codes of a real image with a known target, and where they stay unknown.
 
@@ -88,7 +88,9 @@ def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int
     real L5/S1 is labelled (the real sacra of ``sub-zuk*``, whose L5/S1 comes from the L5
     mask), the sacral landmarks are known to be absent at and above it: that is what tells the
     S1/S2 channel that the real L5/S1 is not the remnant. They stay unknown below it (S1 and
-    its junction are there but unlabelled).
+    its junction are there but unlabelled), except those in ``labelled`` (landmarks with a
+    manual label, e.g. the S1/S2 read by eye on the real sacra): known everywhere, a target at
+    their label.
 
     Returns:
         ``(known codes, unsure regions)``; regions as code -> ``(row, col, radius)`` model px,
@@ -115,7 +117,7 @@ def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int
         radius = SACRAL_REGION_LEVELS * per_level
         centre = np.array(discs[25]) + down * (radius + SACRAL_FREE_LEVELS * per_level)
         for code in SACRAL_LANDMARKS:
-            if code not in out:
+            if code not in out and code not in labelled:
                 out.add(code)
                 unsure[code] = (float(centre[0]), float(centre[1]), float(radius))
-    return out, unsure
+    return out | set(labelled), unsure

@@ -32,6 +32,16 @@ from hca_disc_label.image import voxel_to_world
 
 log = logging.getLogger(__name__)
 
+S1S2_BY_EYE: dict[str, tuple[float, float, float]] = {
+    "sub-zuk02": (-1.5, -50.5, -104.0), "sub-zuk04": (7.5, -30.0, -105.0), "sub-zuk07": (0.0, -66.9, -95.4),
+    "sub-zuk08": (0.5, -46.6, -85.1), "sub-zuk09": (3.0, -48.6, -107.4), "sub-zuk12": (1.0, -45.4, -69.6),
+    "sub-zuk20": (4.0, -33.6, -99.7), "sub-zuk23": (1.0, -55.1, -95.9),
+}
+"""World mm (file affine) of the posterior end of the S1/S2 junction (landmark 126) of the 8
+real T2 sacra of ``bids-train``, read by eye on their mid-sagittal slice (about 2-3 mm
+uncertainty): nothing in the dataset labels S1/S2. Used by ``benchmarks/lumbosacral_geometry.py``
+and written as training landmark labels by ``scripts/landmark_labels.py``."""
+
 L5 = 24
 """SCT number of the L5 body (its mask value)."""
 

@@ -204,3 +204,17 @@ def test_channels_share_every_geometric_step_and_collate_keeps_them():
     assert synth.image.ndim == 3 and synth.image.shape[0] == 3 and 0 <= synth.image.min() <= synth.image.max() <= 1
     spec = DataSpec(heights=(128,), widths=(64,), channel_offsets_mm=(-10.0, 0.0, 10.0))
     assert make_sample(spec, 0, 0, 0).image.shape == (3, 128, 64)
+
+
+def test_a_labelled_sacral_landmark_is_known_everywhere_and_the_other_stays_unknown_below_l5s1():
+    from hca_disc_label.training.real_targets import known_landmarks_real
+
+    discs = {**LUMBAR, 25: (196.0, 116.0)}
+    known, unsure = known_landmarks_real(discs, height=300, labelled={126})
+    assert {125, 126} <= known and set(unsure) == {125}
+    s1s2 = {126: (250.0, 140.0)}
+    batch = collate([TrainSample(np.zeros((300, 200), np.float32), discs, set(DISC_VALUES) | known, unsure, s1s2)],
+                    VALUES + [125, 126], 1)
+    assert batch["present"][0, -1] and not batch["present"][0, -2]
+    assert batch["mask"][0, -1].all()  # S1/S2: a target at its label, zero elsewhere
+    assert batch["mask"][0, -2][196 + 60, 120] == 0.0  # S1 body: still unknown in the sacral region

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from hca_disc_label.conventions import DISC_VALUES
 from tests.conftest import TINY_ARCH
+from tests.helpers import link_bids_subjects
 
 
 def small_bids(shared_data: Path, tmp_path: Path, n: int = 4) -> Path:
     """A BIDS tree of ``n`` real training subjects (symlinks to ../shared/data/bids-train)."""
-    src = Path(shared_data).resolve() / "bids-train"
-    root = tmp_path / "bids"
-    subjects = sorted(p.name for p in src.glob("sub-*"))[:n]
-    for sub in subjects:
-        for rel in (Path(sub) / "anat", Path("derivatives/labels") / sub / "anat"):
-            (root / rel).mkdir(parents=True, exist_ok=True)
-            for f in (src / rel).iterdir():
-                os.symlink(f, root / rel / f.name)
-    return root
+    return link_bids_subjects(shared_data, tmp_path, n=n)
 
 
 def _config(tmp_path, bids, **kw):
