@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hca_disc_label.training.data import EDGE_MARGIN_PX  # noqa: E402
+from hca_disc_label.training.sample import EDGE_MARGIN_PX  # noqa: E402
 
 SYNTH_MODES = {"crop": 0.35, "lumbar": 0.25, "cervical": 0.15, "thoracolumbar": 0.1,
                "cervicothoracic": 0.08, "whole": 0.04, "thoracic": 0.03}

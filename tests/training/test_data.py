@@ -6,7 +6,8 @@ import numpy as np
 
 from hca_disc_label.conventions import DISC_VALUES
 from hca_disc_label.inference.heatmaps import model_to_heatmap
-from hca_disc_label.training.data import TrainSample, augment, collate, crop_to
+from hca_disc_label.training.data import augment, collate
+from hca_disc_label.training.sample import TrainSample, crop_to
 from hca_disc_label.training.real_targets import known_values_real
 
 VALUES = list(DISC_VALUES)
@@ -61,7 +62,7 @@ def test_unsure_regions_follow_augmentation_and_crop():
 
 
 def test_fov_crop_keeps_part_of_the_height_and_drops_discs_outside_it():
-    from hca_disc_label.training.data import FOV_CROP_FRACTION, fov_crop
+    from hca_disc_label.training.sample import FOV_CROP_FRACTION, fov_crop
 
     known, unsure = known_values_real(LUMBAR, height=224)
     image = np.tile(np.arange(224, dtype=np.float32)[:, None] / 224, (1, 160))
@@ -146,7 +147,7 @@ def test_case_weights_change_how_often_a_case_is_drawn_and_equal_weights_draw_as
 
 
 def test_l5_cut_ends_the_view_inside_l5_so_l5s1_is_known_absent():
-    from hca_disc_label.training.data import l5_cut
+    from hca_disc_label.training.sample import l5_cut
 
     discs = {**LUMBAR, 25: (196.0, 116.0)}
     s = TrainSample(np.ones((300, 200), np.float32), discs, set(DISC_VALUES))
@@ -159,7 +160,7 @@ def test_l5_cut_ends_the_view_inside_l5_so_l5s1_is_known_absent():
 
 
 def test_s1_cut_ends_the_view_inside_s1_with_l5s1_the_lowest_known_disc():
-    from hca_disc_label.training.data import EDGE_MARGIN_PX, s1_cut
+    from hca_disc_label.training.sample import EDGE_MARGIN_PX, s1_cut
 
     discs = {**LUMBAR, 25: (196.0, 116.0)}
     s = TrainSample(np.ones((300, 200), np.float32), discs, set(DISC_VALUES))
@@ -176,7 +177,7 @@ def test_s1_cut_ends_the_view_inside_s1_with_l5s1_the_lowest_known_disc():
 
 
 def test_fov_crop_after_an_s1_cut_moves_only_the_upper_edge():
-    from hca_disc_label.training.data import fov_crop
+    from hca_disc_label.training.sample import fov_crop
 
     image = np.arange(300, dtype=np.float32)[:, None] * np.ones((1, 64), np.float32)
     s = TrainSample(image, {**LUMBAR, 25: (196.0, 30.0)}, set(DISC_VALUES))
@@ -187,7 +188,8 @@ def test_fov_crop_after_an_s1_cut_moves_only_the_upper_edge():
 
 
 def test_channels_share_every_geometric_step_and_collate_keeps_them():
-    from hca_disc_label.training.data import DataSpec, make_sample, synthetic_sample, window
+    from hca_disc_label.training.data import DataSpec, make_sample, synthetic_sample
+    from hca_disc_label.training.sample import window
 
     image = np.random.default_rng(0).random((224, 192)).astype(np.float32)
     flat = TrainSample(image, dict(LUMBAR))
