@@ -10,6 +10,8 @@ which the channel's target is unknown (:func:`~hca_disc_label.training.data.coll
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from hca_disc_label.conventions import DISC_VALUES
@@ -79,7 +81,7 @@ SACRAL_REGION_LEVELS = 4.0
 spacings: it holds S1, the S1/S2 junction and the whole sacrum in every lordosis."""
 
 
-def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int, labelled: set[int] = frozenset()
+def known_landmarks_real(discs: dict[int, tuple[float, float]], height: int, labelled: Collection[int] = ()
                          ) -> tuple[set[int], dict[int, tuple[float, float, float]]]:
     """Landmark codes of a real image with a known target, and where they stay unknown.
 
