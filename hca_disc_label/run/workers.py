@@ -246,8 +246,7 @@ def _worker_main(settings: EngineSettings, log_level: int, conn, parent_pid: int
 
 
 # --------------------------------------------------------------------------- parent side
-PRELOAD = ("hca_disc_label.run.workers", "hca_disc_label.inference.labeller", "hca_disc_label.run.pipeline",
-           "scipy.ndimage")
+PRELOAD = ("hca_disc_label.run.workers", "hca_disc_label.inference.labeller", "hca_disc_label.run.pipeline")
 """Imported once by the fork server, so workers start without paying for them."""
 
 

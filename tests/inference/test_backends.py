@@ -51,7 +51,9 @@ def _run_child(code: str) -> dict:
 
 
 # --------------------------------------------------------------------------- import hygiene
-def test_onnx_path_never_imports_torch(tiny_model, shared_data, tmp_path):
+def test_onnx_path_never_imports_torch_or_scipy_ndimage(tiny_model, shared_data, tmp_path):
+    """Import hygiene of a labelling run: torch would cost seconds, ``scipy.ndimage`` a third
+    of a second of every run (its filters are written in numpy on this path)."""
     image = shared_data / "bids" / PARITY_IMAGES[0]
     out = tmp_path / "labels.nii.gz"
     argv = ["-i", str(image), "-c", "t2", "-backend", "onnx", "-model", str(tiny_model),
@@ -61,10 +63,10 @@ def test_onnx_path_never_imports_torch(tiny_model, shared_data, tmp_path):
         "from hca_disc_label.cli.main import main\n"
         f"rc = main({argv!r})\n"
         "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules,"
-        " 'ort': 'onnxruntime' in sys.modules}))\n"
+        " 'ort': 'onnxruntime' in sys.modules, 'ndimage': 'scipy.ndimage' in sys.modules}))\n"
     )
     result = _run_child(code)
-    assert result == {"rc": 0, "torch": False, "ort": True}
+    assert result == {"rc": 0, "torch": False, "ort": True, "ndimage": False}
     assert out.is_file() and np.count_nonzero(np.asanyarray(nib.load(str(out)).dataobj)) > 0
     sidecar = json.loads(out.with_name("labels.json").read_text())
     assert sidecar["GeneratedBy"][0]["Backend"] == "onnx"

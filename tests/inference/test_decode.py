@@ -11,7 +11,7 @@ import pytest
 
 from hca_disc_label.conventions import DISC_VALUES
 from hca_disc_label.inference.decode import Anchor, AnchorError, decode_heatmaps
-from hca_disc_label.inference.heatmaps import heatmap_to_model, model_to_heatmap, refine_peak, render_heatmaps
+from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak, render_heatmaps
 
 VALUES = list(DISC_VALUES)
 STRIDE, SPACING, SIGMA = 2, 1.0, 1.5
@@ -159,3 +159,17 @@ def test_impossible_anchors_raise(anchors, message):
     _, maps = _one_level_high()
     with pytest.raises(AnchorError, match=message):
         decode_heatmaps(maps, VALUES, STRIDE, SPACING, 0.3, anchors=anchors)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_local_maxima_match_a_scipy_maximum_filter_reference(radius):
+    """The numpy window maximum finds the same peaks as scipy.ndimage.maximum_filter (its
+    reference), plateaus and borders included."""
+    from scipy.ndimage import maximum_filter
+
+    rng = np.random.default_rng(radius)
+    channel = np.round(rng.random((17, 23)), 1).astype(np.float32)  # rounded: ties and plateaus
+    peaks = local_maxima(channel, 0.3, radius, max_peaks=1000)
+    ref = (channel == maximum_filter(channel, size=2 * radius + 1, mode="constant", cval=-np.inf)) & (channel >= 0.3)
+    assert sorted((i, j) for i, j, _ in peaks) == sorted(map(tuple, np.argwhere(ref).tolist()))
+    assert [v for _, _, v in peaks] == sorted((v for _, _, v in peaks), reverse=True)
