@@ -47,11 +47,19 @@ def _normalised_architecture(architecture: dict) -> dict:
     return ModelConfig.from_dict(architecture).to_dict()
 
 
+def _normalised_input(contract: dict) -> dict:
+    """The full input contract (defaults filled in: a card written before a key existed, such
+    as ``channel_offsets_mm``, means its default), for comparison."""
+    from hca_disc_label.contract import InputContract
+
+    return InputContract.from_mapping(contract).to_dict()
+
+
 def check_members(members: list[ModelFolder]) -> None:
     """Raise :class:`MemberError` unless the members can be averaged.
 
     Each member is one network (not an ensemble) with PyTorch weights, and every member's
-    architecture (defaults filled in), channel values, input contract and name equal the first's.
+    architecture and input contract (defaults filled in), channel values and name equal the first's.
     """
     first = members[0]
     for member in members:
@@ -64,6 +72,8 @@ def check_members(members: list[ModelFolder]) -> None:
             mine, theirs = member.card.get(key), first.card.get(key)
             if key == "architecture":
                 mine, theirs = _normalised_architecture(mine), _normalised_architecture(theirs)
+            elif key == "input":
+                mine, theirs = _normalised_input(mine), _normalised_input(theirs)
             if mine != theirs:
                 raise MemberError(f"{member.path} and {first.path} differ in {key}: "
                                   f"{member.card.get(key)!r} vs {first.card.get(key)!r}")

@@ -105,3 +105,29 @@ def test_members_that_disagree_or_bad_arguments_exit_2(members, tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         script.main([str(members[0])])  # no -o
     assert exc.value.code == 2
+
+
+def _with_input(member: Path, out: Path, **changes) -> Path:
+    """A copy of a member folder whose card's input contract has ``changes``."""
+    import shutil
+
+    shutil.copytree(member, out)
+    card = json.loads((out / "model.json").read_text())
+    card["input"].update(changes)
+    (out / "model.json").write_text(json.dumps(card, indent=2))
+    return out
+
+
+def test_an_input_key_written_as_its_default_agrees_with_its_absence(members, tmp_path, capsys):
+    """A card from before ``channel_offsets_mm`` existed and one that writes its default
+    ``[0.0]`` describe the same input (members trained by different code versions); a real
+    difference in the input contract still refuses."""
+    script = _script()
+    assert "channel_offsets_mm" not in json.loads((members[0] / "model.json").read_text())["input"]
+    explicit = _with_input(members[1], tmp_path / "explicit", channel_offsets_mm=[0.0])
+    assert script.main([str(members[0]), str(explicit), "-o", str(tmp_path / "ens")]) == 0
+    first_input = json.loads((members[0] / "model.json").read_text())["input"]
+    assert load_model_folder(tmp_path / "ens").card["input"] == first_input
+    thinner = _with_input(members[1], tmp_path / "thinner", slab_thickness_mm=4.0)
+    assert script.main([str(members[0]), str(thinner), "-o", str(tmp_path / "ens2")]) == 2
+    assert "differ in input" in capsys.readouterr().err and not (tmp_path / "ens2").exists()
