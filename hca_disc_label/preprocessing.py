@@ -193,10 +193,8 @@ def gaussian_blur_axis(image: np.ndarray, sigma: float, axis: int, truncate: flo
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     kernel /= kernel.sum()
     n = image.shape[axis]
-    # Mirror index of every padded position (repeats for kernels wider than the image).
-    index = np.arange(-radius, n + radius) % (2 * n)
-    index = np.where(index < n, index, 2 * n - 1 - index)
-    padded = np.take(image, index, axis=axis)
+    # "symmetric" is scipy's "reflect"; numpy repeats it for kernels wider than the image.
+    padded = np.pad(image, [(radius, radius) if a == axis else (0, 0) for a in range(image.ndim)], mode="symmetric")
     out = np.zeros_like(image)
     for k, weight in enumerate(kernel):
         out += weight * np.take(padded, np.arange(k, k + n), axis=axis)
