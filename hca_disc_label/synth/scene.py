@@ -28,6 +28,7 @@ from hca_disc_label.synth.head import (
     sample_head,
 )
 from hca_disc_label.synth.parts import Part, band_from_curves, poly
+from hca_disc_label.synth.pelvis import pelvis_parts
 from hca_disc_label.synth.spine_params import N_MOBILE, sample_params
 from hca_disc_label.synth.tissues import Tissue
 
@@ -234,14 +235,18 @@ def _lateral_parts(spine: Spine, rs: tuple[float, float]) -> list[Part]:
             out.append(poly(joint, Tissue.FLUID, 0.8, alpha=0.8, xc=side * (chw + 8.0), hw=6.5))
             out.append(poly(root, Tissue.NERVE, xc=side * (chw + 5.0), hw=5.0))
             out.append(poly(tproc, Tissue.CORTEX, xc=side * (chw + 20.0), hw=6.0, mode="round"))
-    # Psoas along the lumbar bodies, kidneys lateral to them.
+    # Psoas along the lumbar bodies, kidneys lateral to them. The psoas goes on past L5/S1 into
+    # the pelvis, leaving the sacrum as it curls back: a muscle ending at S1 would mark L5/S1
+    # off the midline, which no real scan does.
     front = -np.interp(s, spine.body_s.mean(axis=1), [b.depth for b in spine.bones])
-    lo, hi = clip_range(spine.body_s[17, 0], spine.body_s[N_MOBILE, 0], rs)
+    s_l1, s_s1 = spine.body_s[17, 0], spine.body_s[N_MOBILE, 0]
+    lo, hi = clip_range(s_l1, spine.body_s[N_MOBILE + 2, 1], rs)
     if hi > lo:
-        width = np.interp(s, [spine.body_s[17, 0], spine.body_s[N_MOBILE, 0]], [6.0, 22.0]) * p.scale
+        width = np.interp(s, [s_l1, s_s1, s_s1 + 40.0], [6.0, 22.0, 24.0]) * p.scale
+        front = front + 2.0 - 0.6 * np.clip(s - s_s1, 0.0, None)
         for side in (-1.0, 1.0):
-            ps = band_from_curves(offset_curve(spine, front + 2.0, lo, hi),
-                                  offset_curve(spine, front + 2.0 + 1.6 * width, lo, hi),
+            ps = band_from_curves(offset_curve(spine, front, lo, hi),
+                                  offset_curve(spine, front + 1.6 * width, lo, hi),
                                   Tissue.MUSCLE, 1.0, xc=side * (p.body_hw[20] + 15.0), hw=20.0, mode="tube",
                                   hw_along=along(spine, width, lo, hi))
             if ps is not None:
@@ -366,6 +371,7 @@ def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.G
     parts += canal_before
     if lateral:
         parts += _lateral_parts(spine, rs)
+    pelvis_at = len(parts)
     parts += discs
     parts += bones
     atlas = _atlas_axis_parts(spine, rng)
@@ -373,4 +379,7 @@ def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.G
         parts += atlas
     parts += canal_after
     parts += posterior
+    if lateral:
+        # drawn last from rng, so every other detail is the same with or without lateral parts
+        parts[pelvis_at:pelvis_at] = pelvis_parts(spine, rng, rs)
     return parts
