@@ -13,6 +13,8 @@ C2/C3), ``syn:crop-below-c2`` (top edge from below C2/C3 to C4/C5), ``real:bids-
 to random heights; also reported by which edges were cut). Each model runs on the same images
 (backend "auto" on the CPU, the ``create_backend`` / ``decode_heatmaps`` path of
 ``decoder_identity.py``; a model's landmark channels go to the decoder with its disc channels).
+A model with lateral input channels (``input.channel_offsets_mm``) gets the same cases drawn
+with those channels.
 
 A GT disc is *right* when the decoded disc of its value lies within 10 mm; *missed* when no
 decoded disc of any value does. *Wrong values* counts decoded discs whose nearest GT disc
@@ -35,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hca_disc_label.contract import InputContract  # noqa: E402
 from hca_disc_label.evaluation.internal_case import SET_NAMES  # noqa: E402
 from hca_disc_label.evaluation.internal_sets import CROPS_PER_IMAGE, internal_sets  # noqa: E402
 from hca_disc_label.inference.backends import create_backend  # noqa: E402
@@ -60,6 +63,7 @@ class _Model:
         contract = self.folder.input_contract
         self.stride, self.multiple = int(contract["output_stride"]), int(contract["size_multiple"])
         self.spacing = float(contract["pixel_spacing_mm"])
+        self.offsets = InputContract.from_mapping(contract).channel_offsets_mm
         files = json.dumps(self.folder.card.get("files", {}), sort_keys=True).encode()
         # run folders often share a name and version: label those by the path given
         self.label = f"{self.folder.name} {self.folder.version}" + (f" ({spec})" if Path(spec).exists() else "")
@@ -188,14 +192,18 @@ def main(argv: list[str] | None = None) -> dict:
     spacing = spacings.pop()
     results: dict[str, dict[str, list[dict]]] = {m.label: {} for m in models}
     t0 = time.perf_counter()
-    for case in internal_sets(args.sets, n=args.n, seed=args.seed, spacing_mm=spacing, train_data=train_data,
-                              crops_per_image=args.crops):
-        name, case_id, image, discs = case
-        for m in models:
-            pred = m.decode(m.heatmaps(name, case_id, image), image.shape)
-            row = score_case(discs, pred, spacing)
-            row.update(case=case_id, gt=sorted(discs), pred=sorted(pred), kind=case.meta.get("kind"))
-            results[m.label].setdefault(name, []).append(row)
+    by_offsets: dict[tuple[float, ...], list[_Model]] = {}
+    for m in models:  # the same cases, drawn with each model's lateral input channels
+        by_offsets.setdefault(m.offsets, []).append(m)
+    for offsets, group in by_offsets.items():
+        for case in internal_sets(args.sets, n=args.n, seed=args.seed, spacing_mm=spacing, train_data=train_data,
+                                  crops_per_image=args.crops, channel_offsets_mm=offsets):
+            name, case_id, image, discs = case
+            for m in group:
+                pred = m.decode(m.heatmaps(name, case_id, image), image.shape[-2:])
+                row = score_case(discs, pred, spacing)
+                row.update(case=case_id, gt=sorted(discs), pred=sorted(pred), kind=case.meta.get("kind"))
+                results[m.label].setdefault(name, []).append(row)
     report = [f"internal sets seed {args.seed}, real data {train_data}"]
     for label, per_case in results.items():
         report += [""] + table(label, per_case)

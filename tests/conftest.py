@@ -35,11 +35,13 @@ TINY_ARCH = {"width": 8, "num_stacks": 1, "depth": 2, "stem_stride": 4}
 
 
 def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.1", onnx: bool = True,
-                    seed: int = 0, architecture: dict | None = None) -> Path:
+                    seed: int = 0, architecture: dict | None = None,
+                    channel_offsets_mm: list[float] | None = None) -> Path:
     """A small random-weight model folder (plumbing tests only: its labels mean nothing).
 
     Random weights (from ``seed``) give weak peaks; tests using it pass ``-thr 0.0001``.
-    ``architecture`` defaults to :data:`TINY_ARCH`.
+    ``architecture`` defaults to :data:`TINY_ARCH`; ``channel_offsets_mm`` (lateral input
+    channels, mm) sets ``in_channels`` and the card's ``input.channel_offsets_mm``.
     """
     import torch
 
@@ -49,11 +51,15 @@ def make_tiny_model(out_dir: Path, name: str = "tiny-test", version: str = "0.0.
 
     torch.manual_seed(seed)
     architecture = dict(TINY_ARCH if architecture is None else architecture)
+    if channel_offsets_mm is not None:
+        architecture["in_channels"] = len(channel_offsets_mm)
     cfg = ModelConfig(**architecture)
     net = HCANet(cfg)
     contract = {"pixel_spacing_mm": 1.0, "slab_thickness_mm": 6.0, "normalisation": "percentile",
                 "low_percentile": 1.0, "high_percentile": 99.5, "size_multiple": net.size_multiple,
                 "output_stride": net.output_stride, "heatmap_sigma_px": 1.0}
+    if channel_offsets_mm is not None:
+        contract["channel_offsets_mm"] = [float(v) for v in channel_offsets_mm]
     return write_trained_model(out_dir, net.state_dict(), cfg.to_dict(), list(DISC_VALUES), contract,
                                name=name, version=version, training={"note": "random weights"},
                                validation={}, with_onnx=onnx)

@@ -29,7 +29,8 @@ class InternalCase:
     Attributes:
         set_name: one of :data:`SET_NAMES`.
         case_id: unique within the set (stable for a seed).
-        image: ``(H, W)`` float32 in [0, 1], model frame, model pixel spacing.
+        image: ``(H, W)`` float32 in [0, 1], model frame, model pixel spacing; ``(C, H, W)``
+            for a model with lateral input channels (``input.channel_offsets_mm``).
         discs: SCT value -> (row, col) model px of the discs inside the image.
         meta: set-defining geometry in model px / mm (see each generator).
     """

@@ -54,7 +54,8 @@ from hca_disc_label.evaluation.internal_case import (
     InternalCase,
 )
 from hca_disc_label.evaluation.synthetic_sets import DEFAULT_SYNTHETIC_N, synthetic_set
-from hca_disc_label.preprocessing import normalise
+from hca_disc_label.contract import DEFAULT_CHANNEL_OFFSETS_MM, centre_channel
+from hca_disc_label.preprocessing import normalise_channels
 from hca_disc_label.training.config import TrainConfig
 from hca_disc_label.training.data import BidsCase, find_bids_pairs, load_bids_case
 from hca_disc_label.training.split import split_subjects
@@ -79,7 +80,8 @@ def default_train_data() -> Path:
 
 def internal_sets(names: list[str] | tuple[str, ...] | None = None, n: int | None = None, seed: int = 0,
                   spacing_mm: float = 1.0, train_data: Path | None = None,
-                  crops_per_image: int = CROPS_PER_IMAGE) -> Iterator[InternalCase]:
+                  crops_per_image: int = CROPS_PER_IMAGE,
+                  channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> Iterator[InternalCase]:
     """Yield the cases of the named sets (all of :data:`SET_NAMES` by default), set by set.
 
     Args:
@@ -89,12 +91,16 @@ def internal_sets(names: list[str] | tuple[str, ...] | None = None, n: int | Non
         spacing_mm: model pixel spacing (mm).
         train_data: labelled BIDS dataset of the real set (default :func:`default_train_data`).
         crops_per_image: crops per held-out real image.
+        channel_offsets_mm: the model's lateral input channels (mm, its input contract); more
+            than one gives ``(C, H, W)`` images of the same cases.
     """
     for name in names or SET_NAMES:
         if name in SYNTHETIC_SETS:
-            yield from synthetic_set(name, DEFAULT_SYNTHETIC_N if n is None else n, seed, spacing_mm)
+            yield from synthetic_set(name, DEFAULT_SYNTHETIC_N if n is None else n, seed, spacing_mm,
+                                     channel_offsets_mm)
         elif name in REAL_SETS:
-            yield from real_crop_set(train_data, seed, crops_per_image, spacing_mm)
+            yield from real_crop_set(train_data, seed, crops_per_image, spacing_mm,
+                                     channel_offsets_mm=channel_offsets_mm)
         else:
             raise ValueError(f"unknown internal set {name!r}; expected one of {', '.join(SET_NAMES)}")
 
@@ -107,7 +113,8 @@ folds): left out of the internal real set, so that set stays the lumbar gradient
 no released model trained on."""
 
 
-def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, split_seed: int = SPLIT_SEED) -> list[BidsCase]:
+def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, split_seed: int = SPLIT_SEED,
+                   channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> list[BidsCase]:
     """The held-out real cases (:class:`~hca_disc_label.training.data.BidsCase`) of the
     trainer's split (:func:`~hca_disc_label.training.split.split_subjects` with its default
     validation fraction and ``split_seed``) over the subjects of ``train_data`` that are not
@@ -116,7 +123,8 @@ def held_out_cases(train_data: Path | None = None, spacing_mm: float = 1.0, spli
     pairs = [p for p in find_bids_pairs(root) if not fnmatch(p[0], SACRUM_SUBJECTS)]
     defaults = TrainConfig(out_dir=Path("unused"))
     _, held = split_subjects({s for s, _, _ in pairs}, defaults.val_fraction, split_seed)
-    return [load_bids_case(s, img, lab, spacing_mm, defaults.slab_mm) for s, img, lab in pairs if s in held]
+    return [load_bids_case(s, img, lab, spacing_mm, defaults.slab_mm, channel_offsets_mm)
+            for s, img, lab in pairs if s in held]
 
 
 CROP_KINDS: tuple[str, ...] = ("top", "bottom", "both")
@@ -136,7 +144,8 @@ def crop_rows(discs: dict, height: int, top: int, bottom: int) -> dict[int, tupl
 
 
 def real_crop_set(train_data: Path | None = None, seed: int = 0, crops_per_image: int = CROPS_PER_IMAGE,
-                  spacing_mm: float = 1.0, cases: list | None = None) -> Iterator[InternalCase]:
+                  spacing_mm: float = 1.0, cases: list | None = None,
+                  channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> Iterator[InternalCase]:
     """Random-height crops of the held-out real images (normalised after cropping, as a
     smaller acquisition would be).
 
@@ -146,12 +155,15 @@ def real_crop_set(train_data: Path | None = None, seed: int = 0, crops_per_image
 
     Args:
         cases: prepared held-out cases (default :func:`held_out_cases` of ``train_data``).
+        channel_offsets_mm: lateral channels of the default cases (``(C, H, W)`` crops, the
+            percentiles of the mid-sagittal channel).
     """
-    cases = held_out_cases(train_data, spacing_mm) if cases is None else cases
+    centre = centre_channel(tuple(float(v) for v in channel_offsets_mm))
+    cases = held_out_cases(train_data, spacing_mm, channel_offsets_mm=channel_offsets_mm) if cases is None else cases
     for case in sorted(cases, key=lambda c: str(c.image_path)):
         stem = Path(case.image_path).name.split(".")[0]
         key = zlib.crc32(stem.encode())
-        h = case.raw.shape[0]
+        h = case.raw.shape[-2]
         for j in range(int(crops_per_image)):
             kind = CROP_KINDS[j % len(CROP_KINDS)]
             for attempt in range(MAX_ATTEMPTS):
@@ -167,4 +179,5 @@ def real_crop_set(train_data: Path | None = None, seed: int = 0, crops_per_image
             meta = {"subject": case.subject, "image": str(case.image_path), "kind": kind, "rows": [top, bottom],
                     "source_height": h, "source_discs": sorted(case.discs), "attempt": attempt}
             yield InternalCase("real:bids-train-crops", f"{stem}-{kind}{j // len(CROP_KINDS) or ''}",
-                               normalise(case.raw[top:bottom]), discs, meta)
+                               normalise_channels(case.raw[..., top:bottom, :], centre if case.raw.ndim == 3 else 0),
+                               discs, meta)

@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 
 from hca_disc_label.evaluation.internal_case import MAX_ATTEMPTS, SET_CODES, SYNTHETIC_SETS, InternalCase
-from hca_disc_label.preprocessing import flip_sagittal, normalise, resample_plane
+from hca_disc_label.contract import DEFAULT_CHANNEL_OFFSETS_MM, centre_channel
+from hca_disc_label.preprocessing import flip_sagittal, normalise, normalise_channels, resample_plane
 from hca_disc_label.synth.fov import Window, horizontal_span
 from hca_disc_label.synth.head import foramen_magnum
 from hca_disc_label.synth.slab import generate_slab
@@ -171,11 +172,15 @@ def _w_crop_below_c2(rng, subject, window):
 
 
 def _resample(image: np.ndarray, discs: dict, src: float, dst: float) -> tuple[np.ndarray, dict, float]:
-    """Resample a model-frame image from ``src`` to ``dst`` mm pixels the way the pipeline does
-    (:func:`~hca_disc_label.preprocessing.resample_plane` on the canonical plane).
+    """Resample a model-frame image ``(H, W)`` or stack ``(C, H, W)`` from ``src`` to ``dst`` mm
+    pixels the way the pipeline does (:func:`~hca_disc_label.preprocessing.resample_plane` on
+    the canonical plane, channel by channel).
 
     Returns ``(image, discs, factor)`` with model px = source px * factor.
     """
+    if image.ndim == 3:
+        outs = [_resample(ch, discs, src, dst) for ch in image]
+        return np.stack([o[0] for o in outs]), outs[0][1], outs[0][2]
     plane = np.ascontiguousarray(flip_sagittal(image))  # model (H, W) -> canonical (Y, Z)
     out, _, _ = resample_plane(plane, src, src, dst)
     f = src / dst
@@ -216,10 +221,17 @@ _WINDOWS = {
 }
 
 
-def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0) -> InternalCase:
-    """Case ``k`` of a synthetic set (deterministic; redrawn until its property holds)."""
+def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0,
+                   channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> InternalCase:
+    """Case ``k`` of a synthetic set (deterministic; redrawn until its property holds).
+
+    ``channel_offsets_mm``: a model's lateral input channels (mm); more than one gives a
+    ``(C, H, W)`` image of the same subject, window and labels (the set's property is checked on
+    the mid-sagittal channel)."""
     if name not in _WINDOWS:
         raise ValueError(f"unknown synthetic set {name!r}; expected one of {', '.join(SYNTHETIC_SETS)}")
+    offsets = tuple(float(v) for v in channel_offsets_mm)
+    centre = centre_channel(offsets)
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([int(seed), SET_CODES[name], int(k), attempt])
         if name == "syn:s1s2-remnant":
@@ -236,7 +248,8 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0) ->
             return record.window
 
         slab = generate_slab(rng, spacing_mm=acq, fov_mode=base, place_window=place,
-                             persistent_s1s2=1.0 if name == "syn:s1s2-remnant" else None)
+                             persistent_s1s2=1.0 if name == "syn:s1s2-remnant" else None,
+                             channel_offsets_mm=offsets)
         window, spine = record.window, record.subject.spine
         image, discs, factor = slab.image, dict(slab.discs), 1.0
         meta = {"look": slab.meta.get("look"), "variant": slab.meta.get("variant"), "base_mode": slab.meta["fov_mode"],
@@ -244,8 +257,9 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0) ->
         rem = _s1s2_remnant(spine)
         if name == "syn:s1s2-remnant":
             outline = _to_px(rem.outline, window, acq) if rem is not None else np.zeros((0, 2))
-            meta["remnant_px"], meta["remnant_contrast"] = remnant_visibility(slab.image, slab.classes, outline)
-            meta["remnant_inside"] = bool(len(outline)) and bool(outline[:, 0].max() <= image.shape[0] - 1)
+            meta["remnant_px"], meta["remnant_contrast"] = remnant_visibility(image[centre] if image.ndim == 3 else image,
+                                                                              slab.classes, outline)
+            meta["remnant_inside"] = bool(len(outline)) and bool(outline[:, 0].max() <= image.shape[-2] - 1)
             meta["remnant_outline_px"] = outline.tolist()
         if acq != spacing_mm:
             image, discs, factor = _resample(image, discs, acq, spacing_mm)
@@ -254,15 +268,15 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0) ->
         meta["basion_row"], meta["basion_col"] = rc(_basion(record.subject))
         meta["tips_px"] = {int(v): rc(p) for v, p in spine.tips.items()}  # every tip, also outside
         if 25 in discs:
-            meta["l5s1_to_edge_mm"] = float((image.shape[0] - 0.5 - discs[25][0]) * spacing_mm)
-        if _check(name, discs, meta, image.shape):
+            meta["l5s1_to_edge_mm"] = float((image.shape[-2] - 0.5 - discs[25][0]) * spacing_mm)
+        if _check(name, discs, meta, image.shape[-2:]):
             meta["remnant_outline_px"] = [[r * factor, c * factor] for r, c in meta.get("remnant_outline_px", [])]
-            return InternalCase(name, f"{name.split(':')[1]}-{k:03d}", normalise(image), discs, meta)
+            return InternalCase(name, f"{name.split(':')[1]}-{k:03d}", normalise_channels(image, centre), discs, meta)
     raise RuntimeError(f"{name} case {k}: no draw with the set's property in {MAX_ATTEMPTS} attempts")
 
 
-def synthetic_set(name: str, n: int = DEFAULT_SYNTHETIC_N, seed: int = 0,
-                  spacing_mm: float = 1.0) -> Iterator[InternalCase]:
+def synthetic_set(name: str, n: int = DEFAULT_SYNTHETIC_N, seed: int = 0, spacing_mm: float = 1.0,
+                  channel_offsets_mm: tuple[float, ...] = DEFAULT_CHANNEL_OFFSETS_MM) -> Iterator[InternalCase]:
     """Cases ``0 .. n-1`` of a synthetic set."""
     for k in range(int(n)):
-        yield synthetic_case(name, k, seed, spacing_mm)
+        yield synthetic_case(name, k, seed, spacing_mm, channel_offsets_mm)

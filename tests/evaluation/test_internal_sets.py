@@ -54,3 +54,29 @@ def test_real_set_is_the_trainers_held_out_split(shared_data):
 def test_unknown_set_name_is_refused():
     with pytest.raises(ValueError):
         list(I.internal_sets(["syn:nope"]))
+
+
+def test_lateral_channels_draw_the_same_synthetic_cases():
+    """A model with parasagittal channels is scored on the same subjects, windows and labels."""
+    from hca_disc_label.evaluation.synthetic_sets import synthetic_case
+
+    for name in ("syn:lumbar-sacrum-edge", "syn:cervical-full"):  # the second is resampled
+        one = synthetic_case(name, 0)
+        three = synthetic_case(name, 0, channel_offsets_mm=(-25.0, 0.0, 25.0))
+        assert three.case_id == one.case_id and three.discs == one.discs
+        assert three.image.shape == (3, *one.image.shape) and three.image.dtype == np.float32
+        assert three.meta["window_mm"] == one.meta["window_mm"]
+        assert 0.0 <= three.image.min() and three.image.max() <= 1.0
+        assert np.abs(three.image[0] - three.image[1]).mean() > 0.02  # the side channels differ
+
+
+def test_real_crops_of_a_lateral_stack_cut_every_channel_with_the_centre_percentiles():
+    flat = _fake_case("sub-a_T2w")
+    stack = SimpleNamespace(**{**vars(flat), "raw": np.stack([0.5 * flat.raw, flat.raw, 2.0 * flat.raw])})
+    one = list(I.real_crop_set(seed=0, cases=[flat]))
+    three = list(I.real_crop_set(seed=0, cases=[stack], channel_offsets_mm=(-25.0, 0.0, 25.0)))
+    assert [c.case_id for c in three] == [c.case_id for c in one]
+    for a, b in zip(one, three):
+        assert b.image.shape == (3, *a.image.shape) and b.discs == a.discs
+        np.testing.assert_allclose(b.image[1], a.image, atol=1e-6)   # centre = the one-channel crop
+        assert b.image[0].mean() < b.image[1].mean() <= b.image[2].mean()  # relative scale kept
