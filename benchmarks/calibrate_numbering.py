@@ -80,7 +80,7 @@ def _normalise(image: np.ndarray, offsets: tuple[float, ...]) -> np.ndarray:
     from hca_disc_label.contract import centre_channel
     from hca_disc_label.preprocessing import normalise_channels
 
-    return normalise_channels(image, centre_channel(offsets) if image.ndim == 3 else 0)
+    return normalise_channels(image, centre_channel(offsets))
 
 
 def _internal_images(train_data: Path, n_synthetic: int, n_crops: int, seed: int, n_junction: int,

@@ -155,8 +155,8 @@ def real_crop_set(train_data: Path | None = None, seed: int = 0, crops_per_image
 
     Args:
         cases: prepared held-out cases (default :func:`held_out_cases` of ``train_data``).
-        channel_offsets_mm: lateral channels of the default cases (``(C, H, W)`` crops, the
-            percentiles of the mid-sagittal channel).
+        channel_offsets_mm: the cases' lateral channels (``(C, H, W)`` crops normalised with
+            the mid-sagittal channel's percentiles); also how the default cases are loaded.
     """
     centre = centre_channel(tuple(float(v) for v in channel_offsets_mm))
     cases = held_out_cases(train_data, spacing_mm, channel_offsets_mm=channel_offsets_mm) if cases is None else cases
@@ -179,5 +179,4 @@ def real_crop_set(train_data: Path | None = None, seed: int = 0, crops_per_image
             meta = {"subject": case.subject, "image": str(case.image_path), "kind": kind, "rows": [top, bottom],
                     "source_height": h, "source_discs": sorted(case.discs), "attempt": attempt}
             yield InternalCase("real:bids-train-crops", f"{stem}-{kind}{j // len(CROP_KINDS) or ''}",
-                               normalise_channels(case.raw[..., top:bottom, :], centre if case.raw.ndim == 3 else 0),
-                               discs, meta)
+                               normalise_channels(case.raw[..., top:bottom, :], centre), discs, meta)
