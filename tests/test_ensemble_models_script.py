@@ -131,3 +131,36 @@ def test_an_input_key_written_as_its_default_agrees_with_its_absence(members, tm
     thinner = _with_input(members[1], tmp_path / "thinner", slab_thickness_mm=4.0)
     assert script.main([str(members[0]), str(thinner), "-o", str(tmp_path / "ens2")]) == 2
     assert "differ in input" in capsys.readouterr().err and not (tmp_path / "ens2").exists()
+
+
+def test_widen_lets_one_channel_members_join_a_parasagittal_one_unchanged(members, tmp_path, capsys):
+    """With ``--widen`` a one-channel member reads only the mid-sagittal channel of the
+    parasagittal input: the ensemble equals the mean of the parasagittal member on the stack
+    and the one-channel member on its centre channel, on both backends. Without the flag, or
+    with side channels at other offsets, the members are refused."""
+    from hca_disc_label.inference.backends import create_backend
+
+    script = _script()
+    wide = make_tiny_model(tmp_path / "wide", seed=5, onnx=False, channel_offsets_mm=[-25.0, 0.0, 25.0])
+    other = make_tiny_model(tmp_path / "other", seed=6, onnx=False, channel_offsets_mm=[-20.0, 0.0, 20.0])
+    assert script.main([str(members[0]), str(wide), "-o", str(tmp_path / "no")]) == 2
+    assert "differ in architecture" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert script.main([str(wide), str(other), str(members[0]), "--widen", "-o", str(tmp_path / "no2")]) == 2
+    assert "differ in input" in capsys.readouterr().err and not (tmp_path / "no2").exists()
+
+    out = tmp_path / "mixed"
+    assert script.main([str(members[0]), str(wide), str(members[1]), "--widen", "-o", str(out)]) == 0
+    folder = load_model_folder(out)
+    assert folder.architecture["in_channels"] == 3 and folder.architecture["ensemble"] == 3
+    assert folder.card["input"]["channel_offsets_mm"] == [-25.0, 0.0, 25.0]
+    record = folder.card["training_data"]["ensemble"]["members"]
+    assert [r["input_channels"] for r in record] == [1, 3, 1]
+
+    stack = np.random.default_rng(2).random((3, 48, 32), dtype=np.float32)
+    sources = [load_model_folder(p) for p in (members[0], wide, members[1])]
+    parts = [create_backend(s, "torch", "cpu").predict(stack if s.architecture.get("in_channels") == 3 else stack[1])
+             for s in sources]
+    expected = np.mean(parts, axis=0)
+    for backend in ("torch", "onnx"):
+        got = create_backend(folder, backend, "cpu").predict(stack)
+        assert np.max(np.abs(got - expected)) <= 1e-4 * max(np.ptp(expected), 1.0), backend
