@@ -1,9 +1,10 @@
 """Synthetic spine engine: domain-randomised sagittal spine MRI with exact disc labels.
 
 Lets a disc labeler be trained with no manual annotation. A random adult spine (C1/C2 down
-to the coccyx, level-dependent sizes, lordosis / kyphosis, degeneration) with its canal, cord,
-posterior elements, skull base and soft tissue is built in mm (:mod:`.spine_params`,
-:mod:`.chain`, :mod:`.anatomy`, :mod:`.head`, :mod:`.body`, :mod:`.scene`), rasterised with
+to the coccyx, level-dependent sizes, lordosis / kyphosis, a coronal curve in some subjects,
+degeneration) with its canal, cord, posterior elements, pelvis, skull base and soft tissue is
+built in mm (:mod:`.spine_params`, :mod:`.chain`, :mod:`.anatomy`, :mod:`.coronal`,
+:mod:`.pelvis`, :mod:`.head`, :mod:`.body`, :mod:`.scene`), rasterised with
 partial volume (:mod:`.raster`), then given a random MR appearance (:mod:`.randomise`). Labels
 are the exact posterior tips of the discs from the geometry, with SCT values (2 = C1/C2 ...
 25 = L5/S1).

@@ -35,6 +35,9 @@ class Part:
     axis: np.ndarray | None = None
     hw_profile: np.ndarray | None = None
     """Optional ``(N,)`` half width per wall sample of a ``"tube"`` band (overrides ``hw``)."""
+    xc_profile: np.ndarray | None = None
+    """Optional ``(N,)`` lateral centre per wall sample of a band (overrides ``xc``): a band
+    that follows a spine curving in the coronal plane (:mod:`~hca_disc_label.synth.coronal`)."""
     background: bool = False
     """Soft-tissue layer that may be painted at half resolution (see ``Canvas.paint_background``)."""
 
@@ -49,9 +52,14 @@ def lateral_factor(x: float, xc: float, hw: float) -> float:
 
 def section(part: Part, x: float) -> Item | None:
     """The item as seen in the sagittal slice at lateral position ``x`` (None if absent)."""
-    if part.hw_profile is not None and isinstance(part.item, Band):
-        r = (x - part.xc) / np.maximum(part.hw_profile, 1e-6)
-        f = np.sqrt(np.clip(1.0 - r * r, 0.0, 1.0))
+    if (part.hw_profile is not None or part.xc_profile is not None) and isinstance(part.item, Band):
+        xc = part.xc if part.xc_profile is None else part.xc_profile
+        if part.hw_profile is None and (part.mode == "slab" or not np.isfinite(part.hw)):
+            f = np.where(np.abs(x - xc) < part.hw, 1.0, 0.0)
+        else:
+            hw = part.hw if part.hw_profile is None else part.hw_profile
+            r = (x - xc) / np.maximum(hw, 1e-6)
+            f = np.sqrt(np.clip(1.0 - r * r, 0.0, 1.0))
         if f.max() < _MIN_SECTION:
             return None
         if f.min() > 0.999:

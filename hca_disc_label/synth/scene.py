@@ -17,6 +17,7 @@ from hca_disc_label.synth.anatomy import Spine, canal_ap_profile
 from hca_disc_label.synth.body import BodyParams, sample_body, trunk_parts
 from hca_disc_label.synth.canal import canal_parts
 from hca_disc_label.synth.chain import build_spine, chain_chord_angle
+from hca_disc_label.synth.coronal import LATERAL_PARTS_MM, CoronalCurve, bend, sample_curve
 from hca_disc_label.synth.curve import along, clip_range, offset_curve, overlaps
 from hca_disc_label.synth.head import (
     HeadParams,
@@ -58,6 +59,7 @@ class Subject:
         parts: scene parts in paint order (filled by :func:`build_parts`).
         detail_seed: seed of the small random details of the parts (veins, roots, ...).
         persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus.
+        coronal: the spine's coronal curve (None = straight), from its own generator.
     """
 
     spine: Spine
@@ -66,6 +68,7 @@ class Subject:
     parts: list[Part]
     detail_seed: int = 0
     persistent_s1s2: float = PERSISTENT_S1S2
+    coronal: CoronalCurve | None = None
 
 
 def sample_subject(rng: np.random.Generator, region: str = "whole", tilt_sd_deg: float = 5.0) -> Subject:
@@ -82,7 +85,7 @@ def sample_subject(rng: np.random.Generator, region: str = "whole", tilt_sd_deg:
     hp = sample_head(rng, spine)
     bp = sample_body(rng, spine)
     detail_seed = int(rng.integers(0, 2**31 - 1))
-    return Subject(spine, hp, bp, [], detail_seed)
+    return Subject(spine, hp, bp, [], detail_seed, coronal=sample_curve(spine, detail_seed))
 
 
 def s_range_for_rows(spine: Spine, u_lo: float, u_hi: float, margin: float = 40.0) -> tuple[float, float]:
@@ -102,11 +105,14 @@ def build_parts(subject: Subject, s_range: tuple[float, float] | None = None, la
         s_range: arc-length range to cover (None = everything); parts wholly outside are
             skipped, which is what makes small fields of view cheap.
         lateral: also build the off-midline structures (pedicles, pillars, psoas, kidneys)
-            needed by 3D volumes.
+            needed by 3D volumes; a marked coronal curve builds them anyway (they come into
+            the mid-sagittal slice beside a shifted canal).
     """
     rng = np.random.default_rng(subject.detail_seed)
+    curve = subject.coronal
+    lateral = lateral or (curve is not None and curve.amplitude >= LATERAL_PARTS_MM)
     subject.parts = subject_parts(subject.spine, subject.head, subject.body, rng, s_range, lateral,
-                                  subject.persistent_s1s2)
+                                  subject.persistent_s1s2, curve)
     return subject.parts
 
 
@@ -347,13 +353,20 @@ def synchondrosis_band(bridge: np.ndarray, half_thickness: float) -> np.ndarray:
 
 def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.Generator,
                   s_range: tuple[float, float] | None = None, lateral: bool = False,
-                  persistent_s1s2: float = PERSISTENT_S1S2) -> list[Part]:
-    """Every part of a subject in paint order (back to front), limited to ``s_range``."""
+                  persistent_s1s2: float = PERSISTENT_S1S2, curve: CoronalCurve | None = None) -> list[Part]:
+    """Every part of a subject in paint order (back to front), limited to ``s_range``; the
+    spine's parts follow ``curve`` laterally (the trunk, head and pelvis stay)."""
     rs = (-np.inf, np.inf) if s_range is None else s_range
     canal_before, canal_after, cord_front_top = canal_parts(spine, rng, rs)
     bones = _bone_parts(spine, rng, rs)
     discs = _disc_parts(spine, rng, rs, persistent_s1s2)
     posterior = _posterior_parts(spine, hp, rng, rs)
+    atlas = _atlas_axis_parts(spine, rng)  # drawn from rng whether in view or not
+    atlas = atlas if rs[0] < 30.0 else []
+    side = _lateral_parts(spine, rs) if lateral else []
+    if curve is not None:
+        canal_before, canal_after, bones, discs, posterior, atlas, side = (
+            bend(group, spine, curve) for group in (canal_before, canal_after, bones, discs, posterior, atlas, side))
     with_head = rs[0] < spine.body_s[2, 0]  # the head reaches down to about C3 (mandible, tongue)
     trunk = trunk_parts(spine, bp, rs, (*back_of_head(spine, hp), inion_u(spine, hp)))
     parts: list[Part] = []
@@ -369,14 +382,11 @@ def subject_parts(spine: Spine, hp: HeadParams, bp: BodyParams, rng: np.random.G
         cord_top_x = float((top_pt - H.origin) @ H.post) / H.scale
         parts += head_parts(spine, hp, cord_top_x)
     parts += canal_before
-    if lateral:
-        parts += _lateral_parts(spine, rs)
+    parts += side
     pelvis_at = len(parts)
     parts += discs
     parts += bones
-    atlas = _atlas_axis_parts(spine, rng)
-    if rs[0] < 30.0:
-        parts += atlas
+    parts += atlas
     parts += canal_after
     parts += posterior
     if lateral:

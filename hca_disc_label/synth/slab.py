@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from hca_disc_label.synth.anatomy import landmark_points
+from hca_disc_label.synth.coronal import plane_shift
 from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
 from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import choose_look, finish, finish_sections, sample_contrast
@@ -145,6 +146,7 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
     grid = grid_for(window, spacing_mm, spacing_mm)
     h, w, u0, v0 = grid
     lateral = float(rng.uniform(-MAX_LATERAL_MM, MAX_LATERAL_MM))
+    lateral += plane_shift(subject.spine, subject.coronal, window.u_top, window.u_bot)
     contrast = sample_contrast(rng, look)
     offsets = tuple(float(v) for v in channel_offsets_mm)
     parts = build_parts(subject, s_range_for_rows(subject.spine, window.u_top, window.u_bot, margin=60.0),
@@ -167,6 +169,7 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         "region": window.region,
         "window_mm": [window.u_top, window.u_bot, window.v_left, window.v_right],
         "lateral_mm": lateral,
+        "coronal_curve_mm": 0.0 if subject.coronal is None else subject.coronal.amplitude,
         "slab_spread_mm": spread,
         "age": float(subject.spine.params.age),
         "scale": float(subject.spine.params.scale),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hca_disc_label.preprocessing import SlabGeometry, flip_sagittal
+from hca_disc_label.synth.coronal import tip_shifts
 from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import (
     bias_field,
@@ -47,7 +48,8 @@ class SynthVolume:
             z -> superior), arbitrary positive scale.
         affine: ``(4, 4)`` voxel -> world (RAS+, mm) matrix; axis codes ("L", "A", "S").
         discs: SCT value -> ``(x, y, z)`` float voxel coordinates of the posterior tip, on the
-            mid-sagittal plane (only discs inside the volume).
+            mid-sagittal plane shifted by the spine's coronal curve at that level (only discs
+            inside the volume).
         meta: look, variant, fov mode, voxel sizes, mid-sagittal x (voxels), seed traits.
         classes: ``(X, Y, Z)`` uint8 tissue classes (centre section of each slice).
     """
@@ -125,9 +127,10 @@ def generate_volume(rng: np.random.Generator, fov_mode: str | None = None, look:
                        [0.0, 0.0, 0.0, 1.0]])
     geometry = SlabGeometry.unit(ny=w, nz=h)
     discs = {}
+    shifts = tip_shifts(subject.spine, subject.coronal)
     for value, (r, c) in tips_in_grid(subject, (h, w), u0, v0, dz, dy).items():
         _, y, z = geometry.model_to_canonical(r, c)[0]
-        discs[value] = (float(i_mid), float(y), float(z))
+        discs[value] = (float(i_mid + shifts[value] / dx), float(y), float(z))
     meta = {
         "look": look,
         "variant": contrast.variant,
@@ -136,6 +139,7 @@ def generate_volume(rng: np.random.Generator, fov_mode: str | None = None, look:
         "voxel_mm": [float(dx), float(dy), float(dz)],
         "midsagittal_x": float(i_mid),
         "midplane_offset_mm": offset,
+        "coronal_curve_mm": 0.0 if subject.coronal is None else subject.coronal.amplitude,
         "age": float(subject.spine.params.age),
         "scale": float(subject.spine.params.scale),
     }
