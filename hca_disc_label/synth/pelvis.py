@@ -6,6 +6,11 @@ ilium behind and lateral to it (sacroiliac joint) rising to about the L4/L5 leve
 ala lie only the L5 pedicle, transverse process and nerve root. That is what tells S1 from L5
 off the midline: the S1/S2 remnant lies inside the ala's height, L5/S1 at its top edge.
 
+A share of people have a transitional L5 (Castellvi II-III): an enlarged L5 transverse process
+that reaches down to the ala, meeting it in a joint line or fused with it, on one side or
+both. Off the midline, L5 then sits on a bony mass like S1 does; it is still L5 (labels do not
+change), so a model must not count from the lateral bone alone.
+
 Parts are built in the spine's ``(u, v)`` mm frame through ``spine.at(s, d)`` (arc length
 ``s`` along the canal-front curve, ``d`` mm posterior of it; bodies have ``d < 0``) and carry
 their lateral centre ``xc`` / half width ``hw`` (mm, + = the subject's left) like every other
@@ -14,6 +19,8 @@ their lateral centre ``xc`` / half width ``hw`` (mm, + = the subject's left) lik
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +34,10 @@ from hca_disc_label.synth.tissues import Tissue
 _S1 = N_MOBILE
 """Index of S1 in ``spine.bones`` / ``spine.body_s`` (the mobile bodies C2..L5 come first)."""
 _L4 = N_MOBILE - 2
+_L5 = N_MOBILE - 1
+
+SACRALISED_L5 = 0.12
+"""Fraction of subjects (with a normal S1) whose L5 transverse process meets the ala."""
 
 
 def _outline(spine: Spine, s: np.ndarray, front: np.ndarray, back: np.ndarray) -> np.ndarray:
@@ -85,14 +96,58 @@ def pelvis_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
     crest_s = float(np.interp(r[5], [0.0, 1.0], [spine.body_s[_L4, 1], spine.body_s[_L4 + 1, 1]]))
     ilium = ilium_outline(spine, crest_s, spine_room=(20.0 + 14.0 * r[6]) * p.scale)
     ilium_xc = ala_xc + (12.0 + 8.0 * r[7]) * p.scale
+    wing = _l5_wing(spine, rng, spine.body_s[_S1, 0] + 1.0 + 4.0 * r[1], ala_xc)
     out: list[Part] = []
     for side in (-1.0, 1.0):
+        fused = wing is not None and side in wing.sides and wing.fused
+        if fused:  # painted under the ala's cortex, its marrow over it: no line between them
+            out.append(poly(wing.outline, Tissue.CORTEX, xc=side * wing.xc, hw=wing.hw, mode="round"))
         out.append(poly(ala, Tissue.CORTEX, xc=side * ala_xc, hw=ala_hw, mode="round"))
         out.append(poly(shapes.shrink(ala, p.cortex), Tissue.MARROW, shade, xc=side * ala_xc,
                         hw=ala_hw - p.cortex, mode="round"))
+        if wing is not None and side in wing.sides:
+            if not fused:  # a pseudo-joint: the wing's own cortex ends just above the ala
+                out.append(poly(wing.outline, Tissue.CORTEX, xc=side * wing.xc, hw=wing.hw, mode="round"))
+            out.append(poly(shapes.shrink(wing.outline, p.cortex), Tissue.MARROW, wing.shade * shade,
+                            xc=side * wing.xc, hw=wing.hw - p.cortex, mode="round"))
         # The ilium lies on the ala's back (sacroiliac joint): painted after it, its cortex
         # draws the joint line where the two meet.
         out.append(poly(ilium, Tissue.CORTEX, xc=side * ilium_xc, hw=16.0 * p.scale, mode="round"))
         out.append(poly(shapes.shrink(ilium, 1.5), Tissue.MARROW, shade * 1.05, xc=side * ilium_xc,
                         hw=16.0 * p.scale - 1.5, mode="round"))
     return out
+
+
+@dataclass(frozen=True)
+class _Wing:
+    """An enlarged L5 transverse process: outline ``(M, 2)`` (u, v) mm, lateral centre and half
+    width (mm), the sides (-1, +1) that have one, fused with the ala or in a joint, marrow shade
+    relative to the ala's."""
+
+    outline: np.ndarray
+    xc: float
+    hw: float
+    sides: tuple[float, ...]
+    fused: bool
+    shade: float
+
+
+def _l5_wing(spine: Spine, rng: np.random.Generator, ala_top_s: float, ala_xc: float) -> _Wing | None:
+    """Draw a transitional L5 (:data:`SACRALISED_L5`; never with a lumbarised S1). Its random
+    numbers come after the ala's, so every other pelvic detail is the same without it."""
+    r = rng.random(7)
+    if spine.params.lumbarised_s1 or r[0] >= SACRALISED_L5:
+        return None
+    p = spine.params
+    b = spine.bones[_L5]
+    fused = r[1] < 0.4
+    s_top = spine.body_s[_L5, 0] + (0.15 + 0.25 * r[2]) * (spine.body_s[_L5, 1] - spine.body_s[_L5, 0])
+    s_bot = ala_top_s + (3.0 if fused else -1.2)
+    s = np.linspace(s_top, s_bot, 10)
+    ap = np.interp(s, spine.s, spine.canal_ap)
+    bulge = np.sin(np.pi * np.linspace(0.0, 1.0, len(s))) ** 0.5
+    front = -(0.25 + 0.3 * r[3]) * b.depth * (0.6 + 0.4 * bulge)
+    back = ap + (3.0 + 5.0 * r[4]) * p.scale * (0.6 + 0.4 * bulge)
+    sides = (-1.0, 1.0) if r[5] < 0.5 else ((-1.0,) if r[5] < 0.75 else (1.0,))
+    return _Wing(_outline(spine, s, front, back), ala_xc - 4.0 * r[6] * p.scale, (12.0 + 6.0 * r[6]) * p.scale,
+                 sides, fused, 0.95 + 0.1 * r[3])

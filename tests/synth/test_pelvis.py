@@ -8,7 +8,7 @@ import pytest
 from matplotlib.path import Path as PolyPath
 
 from hca_disc_label.synth.parts import section
-from hca_disc_label.synth.pelvis import ala_outline, pelvis_parts
+from hca_disc_label.synth.pelvis import SACRALISED_L5, _l5_wing, ala_outline, pelvis_parts
 from hca_disc_label.synth.scene import build_parts, sample_subject
 from hca_disc_label.synth.spine_params import N_MOBILE
 from hca_disc_label.synth.tissues import Tissue
@@ -64,3 +64,40 @@ def test_one_channel_scene_has_no_pelvis_and_the_same_details():
     for part in mid:
         g = geometry(part)
         assert any(g.shape == k.shape and np.array_equal(g, k) for k in kept)
+
+
+def _wing_seeds(spine, n=200):
+    """Generator seeds (of the draws after the ala's) that give ``spine`` a transitional L5."""
+    return [k for k in range(n) if _l5_wing(spine, np.random.default_rng(k), spine.body_s[N_MOBILE, 0], 30.0)]
+
+
+def test_a_transitional_l5_is_drawn_for_its_share_never_with_a_lumbarised_s1():
+    spine = _subject(5).spine
+    assert not spine.params.lumbarised_s1
+    share = len(_wing_seeds(spine)) / 200
+    assert abs(share - SACRALISED_L5) < 0.06
+    spine.params.lumbarised_s1 = True
+    assert _wing_seeds(spine) == []
+
+
+def test_the_transitional_l5_reaches_the_ala_off_the_midline_and_leaves_the_ala_unchanged():
+    """The wing lies beside L5 (not at the midline) and reaches down to the ala's top; the ala and
+    ilium are drawn from the same numbers as without it (the wing's come after theirs)."""
+    spine = _subject(5).spine
+    parts_of = {}
+    for k in range(60):
+        parts = pelvis_parts(spine, np.random.default_rng(k), (-np.inf, np.inf))
+        parts_of.setdefault(len(parts) > 8, (k, parts))
+    (k0, plain), (k1, winged) = parts_of[False], parts_of[True]
+    r = np.random.default_rng(k1).random(8)
+    ala = ala_outline(spine, top_drop=1.0 + 4.0 * r[1], back_room=(6.0 + 6.0 * r[2]) * spine.params.scale)
+    assert any(np.array_equal(p.item.pts, ala) for p in winged)
+    l5, s2 = spine.bones[N_MOBILE - 1], spine.bones[N_MOBILE + 1]
+    # the ala starts at S1 and the ilium reaches S4: only the wing starts beside L5 and ends above S2
+    wing = [p for p in winged if p.item.pts[:, 0].min() < l5.pb[0] and p.item.pts[:, 0].max() < s2.pt[0]]
+    assert len(plain) == 8 and len(winged) in (10, 12) and len(wing) == len(winged) - 8
+    for part in wing:
+        assert section(part, 0.0) is None and section(part, part.xc) is not None
+        top, bottom = part.item.pts[:, 0].min(), part.item.pts[:, 0].max()
+        assert top < 0.5 * (l5.pt[0] + l5.pb[0]) < bottom      # beside the L5 body
+        assert bottom > l5.pb[0]                                 # down past L5/S1 to the ala
