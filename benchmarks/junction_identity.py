@@ -8,7 +8,8 @@ Sets (:mod:`hca_disc_label.evaluation.internal_sets`): ``syn:s1s2-remnant`` (vis
 remnant), ``syn:lumbar-sacrum-edge`` (lower edge 1-30 mm below L5/S1), ``syn:lumbar-above-sacrum``
 (lower edge in the L4 or L5 body, no sacrum in view), ``syn:cervical-full``
 (skull base to T2-T6, 0.8-1 mm), ``syn:crop-from-c2`` (top edge between the dens tip and
-C2/C3), ``syn:crop-below-c2`` (top edge from below C2/C3 to C4/C5), ``real:bids-train-crops``
+C2/C3), ``syn:crop-below-c2`` (top edge from below C2/C3 to C4/C5), ``syn:coronal-curve``
+(a spine curving in the coronal plane, a disc in view 8 mm or more beside the plane), ``real:bids-train-crops``
 (the split-seed-1 held-out subjects of ``--train-data``, cut
 to random heights; also reported by which edges were cut). Each model runs on the same images
 (backend "auto" on the CPU, the ``create_backend`` / ``decode_heatmaps`` path of

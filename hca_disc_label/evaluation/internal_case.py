@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SYNTHETIC_SETS: tuple[str, ...] = ("syn:s1s2-remnant", "syn:lumbar-sacrum-edge", "syn:lumbar-above-sacrum",
-                                   "syn:cervical-full", "syn:crop-from-c2", "syn:crop-below-c2")
+                                   "syn:cervical-full", "syn:crop-from-c2", "syn:crop-below-c2",
+                                   "syn:coronal-curve")
 REAL_SETS: tuple[str, ...] = ("real:bids-train-crops",)
 SET_NAMES: tuple[str, ...] = SYNTHETIC_SETS + REAL_SETS
 """All internal set names, in report order."""
@@ -15,7 +16,7 @@ SET_NAMES: tuple[str, ...] = SYNTHETIC_SETS + REAL_SETS
 SET_CODES: dict[str, int] = {"syn:s1s2-remnant": 11_001, "syn:lumbar-sacrum-edge": 11_002,
                              "syn:cervical-full": 11_003, "syn:crop-from-c2": 11_004,
                              "real:bids-train-crops": 11_005, "syn:lumbar-above-sacrum": 11_006,
-                             "syn:crop-below-c2": 11_007}
+                             "syn:crop-below-c2": 11_007, "syn:coronal-curve": 11_008}
 """Fixed stream number of each set in the seed sequence (never reuse one)."""
 
 MAX_ATTEMPTS = 50

@@ -18,6 +18,8 @@ Seven named, seeded sets of model-frame images (row -> inferior, col -> posterio
   50-120 mm tall;
 * ``syn:crop-below-c2``: the same crops starting 3 mm below C2/C3 down to C4/C5 (no C2 to count
   from);
+* ``syn:coronal-curve``: lumbar / thoracolumbar fields of spines curving in the coronal plane,
+  with a disc in view 8 mm or more beside the drawn plane (the canal leaves the slice there);
 * ``real:bids-train-crops``: the held-out subjects of the trainer's split (split seed 1, the
   trainer's own ``split_subjects``, real-sacrum subjects left out) of ``bids-train`` (or of its label extension), each cut to
   several random heights (top, bottom, both edges cut); only discs still inside are kept.

@@ -45,6 +45,8 @@ C2_CROP_MARGIN_MM = 4.0
 BELOW_C2_TOP_MM = 3.0
 """The top edge of ``syn:crop-below-c2`` lies from this far below the C2/C3 tip down to the C4/C5
 tip (C2 and C2/C3 out of view)."""
+CURVE_OFF_PLANE_MM = 8.0
+"""``syn:coronal-curve``: at least one disc in view lies this far beside the drawn plane."""
 REMNANT_MIN_PX = 8
 """Nucleus pixels (class map) inside the S1/S2 remnant needed to call it visible ..."""
 REMNANT_MIN_CONTRAST = 0.1
@@ -208,6 +210,9 @@ def _check(name: str, discs: dict, meta: dict, shape: tuple[int, int]) -> bool:
         return 3 in discs and meta["dens_tip_row"] < -0.5 < discs[3][0]
     if name == "syn:crop-below-c2":
         return min(discs) >= 4
+    if name == "syn:coronal-curve":
+        off = meta.get("tip_lateral_mm", {})
+        return len(discs) >= 4 and max((abs(off[v]) for v in discs if v in off), default=0.0) >= CURVE_OFF_PLANE_MM
     raise ValueError(name)
 
 
@@ -218,6 +223,7 @@ _WINDOWS = {
     "syn:cervical-full": _w_cervical_full,
     "syn:crop-from-c2": _w_crop_c2,
     "syn:crop-below-c2": _w_crop_below_c2,
+    "syn:coronal-curve": lambda rng, subject, window: window,
 }
 
 
@@ -234,7 +240,7 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0,
     centre = centre_channel(offsets)
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([int(seed), SET_CODES[name], int(k), attempt])
-        if name == "syn:s1s2-remnant":
+        if name in ("syn:s1s2-remnant", "syn:coronal-curve"):
             base = "lumbar" if rng.random() < 0.75 else "thoracolumbar"
         elif name in ("syn:lumbar-sacrum-edge", "syn:lumbar-above-sacrum"):
             base = "lumbar"
@@ -249,11 +255,13 @@ def synthetic_case(name: str, k: int, seed: int = 0, spacing_mm: float = 1.0,
 
         slab = generate_slab(rng, spacing_mm=acq, fov_mode=base, place_window=place,
                              persistent_s1s2=1.0 if name == "syn:s1s2-remnant" else None,
-                             channel_offsets_mm=offsets)
+                             channel_offsets_mm=offsets, coronal_curve=1.0 if name == "syn:coronal-curve" else None)
         window, spine = record.window, record.subject.spine
         image, discs, factor = slab.image, dict(slab.discs), 1.0
         meta = {"look": slab.meta.get("look"), "variant": slab.meta.get("variant"), "base_mode": slab.meta["fov_mode"],
                 "window_mm": list(slab.meta["window_mm"]), "acq_spacing_mm": acq, "attempt": attempt}
+        if "tip_lateral_mm" in slab.meta:
+            meta["tip_lateral_mm"] = dict(slab.meta["tip_lateral_mm"])
         rem = _s1s2_remnant(spine)
         if name == "syn:s1s2-remnant":
             outline = _to_px(rem.outline, window, acq) if rem is not None else np.zeros((0, 2))

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from hca_disc_label.synth.anatomy import landmark_points
-from hca_disc_label.synth.coronal import plane_shift
+from hca_disc_label.synth.coronal import plane_shift, sample_curve, tip_shifts
 from hca_disc_label.synth.fov import Window, choose_mode, choose_window, crop_target, region_for
 from hca_disc_label.synth.parts import render
 from hca_disc_label.synth.randomise import choose_look, finish, finish_sections, sample_contrast
@@ -39,7 +39,8 @@ class SynthSlab:
             for discs whose tip lies inside the image (pixel centres are integers).
         spacing_mm: isotropic pixel spacing (mm).
         meta: look, variant, fov mode, region, window (mm), lateral offset, subject traits
-            (and ``channel_offsets_mm`` when drawn for several).
+            (and ``channel_offsets_mm`` when drawn for several; ``tip_lateral_mm``, each disc's
+            distance from the drawn plane, for a curved spine).
         classes: ``(H, W)`` uint8 tissue class map (:class:`~.tissues.Tissue`) of the same
             pixels (of the mid-sagittal channel), before blur and noise.
         landmarks: landmark code (:data:`~hca_disc_label.conventions.LANDMARKS`) ->
@@ -113,7 +114,8 @@ def paint_section(parts: list, x: float, spread: float, grid: tuple[int, int, fl
 def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: str | None = None,
                   look: str | None = None, *, place_window: WindowHook | None = None,
                   persistent_s1s2: float | None = None,
-                  channel_offsets_mm: tuple[float, ...] = (0.0,)) -> SynthSlab:
+                  channel_offsets_mm: tuple[float, ...] = (0.0,),
+                  coronal_curve: float | None = None) -> SynthSlab:
     """Generate one synthetic mid-sagittal slab with exact disc labels.
 
     Args:
@@ -126,6 +128,8 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
             (:mod:`hca_disc_label.evaluation.synthetic_sets`).
         persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus (default
             :data:`~.scene.PERSISTENT_S1S2`).
+        coronal_curve: probability that the spine curves in the coronal plane (default
+            :data:`~.coronal.CURVE_P`; redrawn from the curve's own generator).
         channel_offsets_mm: lateral offsets (mm, + = left) of the sections drawn, one channel
             each, around the slab's random position; the default ``(0.0,)`` draws one
             ``(H, W)`` image as always. More offsets draw the same subject, window and look at
@@ -143,6 +147,8 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         window = place_window(rng, subject, window)
     if persistent_s1s2 is not None:
         subject.persistent_s1s2 = persistent_s1s2
+    if coronal_curve is not None:
+        subject.coronal = sample_curve(subject.spine, subject.detail_seed, p=coronal_curve)
     grid = grid_for(window, spacing_mm, spacing_mm)
     h, w, u0, v0 = grid
     lateral = float(rng.uniform(-MAX_LATERAL_MM, MAX_LATERAL_MM))
@@ -175,6 +181,9 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
         "scale": float(subject.spine.params.scale),
         "degeneration": {int(v): float(d) for v, d in zip(range(3, 26), subject.spine.params.degeneration) if d > 0},
     }
+    if subject.coronal is not None:  # each disc's lateral distance from the drawn plane
+        shifts = tip_shifts(subject.spine, subject.coronal)
+        meta["tip_lateral_mm"] = {int(v): shifts[v] - lateral for v in discs}
     if len(offsets) > 1:
         meta["channel_offsets_mm"] = list(offsets)
     return SynthSlab(image, discs, float(spacing_mm), meta, classes, landmarks)

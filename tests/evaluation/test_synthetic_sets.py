@@ -105,3 +105,11 @@ def test_crop_below_c2_starts_under_c2c3(cases):
         assert min(case.discs) >= 4
         assert tips[3][0] + 2.0 <= -0.5 <= tips[5][0] + 1.0  # top edge from below C2/C3 to C4/C5
         assert 49.0 <= case.image.shape[0] <= 121.0
+
+
+def test_coronal_curve_cases_have_a_disc_well_beside_the_plane(cases):
+    for case in cases["syn:coronal-curve"]:
+        off = case.meta["tip_lateral_mm"]
+        assert len(case.discs) >= 4 and set(case.discs) <= set(off)
+        assert max(abs(off[v]) for v in case.discs) >= S.CURVE_OFF_PLANE_MM
+        assert case.meta["base_mode"] in ("lumbar", "thoracolumbar")
