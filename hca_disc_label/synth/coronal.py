@@ -90,7 +90,8 @@ def sample_curve(spine: Spine, seed: int, p: float = CURVE_P) -> CoronalCurve | 
         pieces.append(_bump(mid, low, sign * rng.uniform(3.0, 18.0)))
     if kind in ("thoracic", "double"):
         top = float(bs[int(rng.integers(T4 - 2, T4 + 2)), 0])
-        pieces.append(_bump(top, mid, -sign * rng.uniform(3.0, 15.0) if kind == "double" else sign * rng.uniform(3.0, 15.0)))
+        direction = -sign if kind == "double" else sign  # an S: the two curves bend opposite ways
+        pieces.append(_bump(top, mid, direction * rng.uniform(3.0, 15.0)))
     pieces.sort(key=lambda piece: piece[0][0])
     s = np.concatenate([piece[0] for piece in pieces])
     dx = np.concatenate([piece[1] for piece in pieces])
