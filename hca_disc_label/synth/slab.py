@@ -128,13 +128,13 @@ def generate_slab(rng: np.random.Generator, spacing_mm: float = 1.0, fov_mode: s
             (:mod:`hca_disc_label.evaluation.synthetic_sets`).
         persistent_s1s2: probability that the S1/S2 remnant keeps a visible nucleus (default
             :data:`~.scene.PERSISTENT_S1S2`).
-        coronal_curve: probability that the spine curves in the coronal plane (default
-            :data:`~.coronal.CURVE_P`; redrawn from the curve's own generator).
         channel_offsets_mm: lateral offsets (mm, + = left) of the sections drawn, one channel
             each, around the slab's random position; the default ``(0.0,)`` draws one
             ``(H, W)`` image as always. More offsets draw the same subject, window and look at
             each (off-midline structures built too), finished as one acquisition
             (:func:`~.randomise.finish_sections`): ``(C, H, W)``.
+        coronal_curve: probability that the spine curves in the coronal plane (default
+            :data:`~.coronal.CURVE_P`; redrawn from the curve's own generator).
 
     Returns:
         The slab, its labels (posterior tips, SCT values), spacing and metadata.
