@@ -58,6 +58,10 @@ def _normalised_input(contract: dict) -> dict:
     return InputContract.from_mapping(contract).to_dict()
 
 
+def _one_channel(member: ModelFolder) -> bool:
+    return _normalised_architecture(member.architecture)["in_channels"] == 1
+
+
 def _without_channels(key: str, entry: dict) -> dict:
     """An architecture or input contract with its input channels left out (what widening changes)."""
     drop = "in_channels" if key == "architecture" else "channel_offsets_mm"
@@ -98,10 +102,6 @@ def check_members(members: list[ModelFolder], widen: bool = False) -> None:
     paths = [m.path.resolve() for m in members]
     if len(set(paths)) != len(paths):
         raise MemberError("a member folder is given twice")
-
-
-def _one_channel(member: ModelFolder) -> bool:
-    return _normalised_architecture(member.architecture)["in_channels"] == 1
 
 
 def widened_weights(member: ModelFolder, offsets: list[float]) -> dict:
