@@ -3,9 +3,9 @@
 On real lumbar scans the slices 20-30 mm from the midline show the sacral ala as a large
 marrow-filled mass whose upper surface lies at the level of the L5/S1 disc, with the posterior
 ilium behind and lateral to it (sacroiliac joint) rising to about the L4/L5 level, its medial
-edge often within 25 mm of the midline. Above the
-ala lie only the L5 pedicle, transverse process and nerve root. That is what tells S1 from L5
-off the midline: the S1/S2 remnant lies inside the ala's height, L5/S1 at its top edge.
+edge often within 25 mm of the midline. Above the ala lie only the L5 pedicle, transverse
+process and nerve root. That is what tells S1 from L5 off the midline: the S1/S2 remnant lies
+inside the ala's height, L5/S1 at its top edge.
 
 A share of people have a transitional L5 (Castellvi II-III): an enlarged L5 transverse process
 that reaches down to the ala, meeting it in a joint line or fused with it, on one side or
@@ -91,7 +91,8 @@ def pelvis_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
     p = spine.params
     r = rng.random(8)
     shade = spine.bones[_S1].shade * (0.9 + 0.25 * r[0])
-    ala = ala_outline(spine, top_drop=1.0 + 4.0 * r[1], back_room=(6.0 + 6.0 * r[2]) * p.scale)
+    top_drop = 1.0 + 4.0 * r[1]
+    ala = ala_outline(spine, top_drop=top_drop, back_room=(6.0 + 6.0 * r[2]) * p.scale)
     ala_xc = (spine.bones[_S1].half_width + 6.0 + 6.0 * r[3]) * p.scale
     ala_hw = (18.0 + 6.0 * r[4]) * p.scale
     # The posterior ilium's top lies from mid-L4 to the bottom of L5, and its medial edge 15-35 mm
@@ -99,7 +100,7 @@ def pelvis_parts(spine: Spine, rng: np.random.Generator, rs: tuple[float, float]
     crest_s = float(np.interp(r[5], [0.0, 1.0], [spine.body_s[_L4].mean(), spine.body_s[_L4 + 1, 1]]))
     ilium = ilium_outline(spine, crest_s, spine_room=(20.0 + 14.0 * r[6]) * p.scale)
     ilium_xc = ala_xc + (2.0 + 12.0 * r[7]) * p.scale
-    wing = _l5_wing(spine, rng, spine.body_s[_S1, 0] + 1.0 + 4.0 * r[1], ala_xc)
+    wing = _l5_wing(spine, rng, spine.body_s[_S1, 0] + top_drop, ala_xc)
     out: list[Part] = []
     for side in (-1.0, 1.0):
         fused = wing is not None and side in wing.sides and wing.fused
