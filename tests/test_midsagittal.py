@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hca_disc_label.midsagittal import _mirror_products, find_midsagittal_slice, local_midsagittal_x
+from hca_disc_label.midsagittal import (
+    LOCAL_SEARCH_MM,
+    _mirror_products,
+    find_midsagittal_slice,
+    local_midsagittal_x,
+)
 
 
 def _tilted_spine(upper_x: int, lower_x: int, nx: int = 41, ny: int = 60, nz: int = 80, seed: int = 0) -> np.ndarray:
@@ -32,10 +37,17 @@ def test_each_level_finds_its_own_plane(zooms):
     assert local_midsagittal_x(vol, zooms, global_x, y=30, z=12) == 23
 
 
+def test_a_curved_level_11_mm_beside_the_global_plane_is_found():
+    # a scoliotic lumbar level: 11 mm beside the plane the rest of the spine lies on
+    vol = _tilted_spine(upper_x=12, lower_x=23)
+    assert local_midsagittal_x(vol, (1.0, 1.0, 1.0), 12, y=30, z=12) == 23
+    assert local_midsagittal_x(vol, (1.0, 1.0, 1.0), 23, y=30, z=65) == 12
+
+
 def test_search_is_limited_and_flat_blocks_keep_the_global_plane():
     vol = _tilted_spine(upper_x=10, lower_x=30)
-    # the true plane of the lower half is 14 mm away: beyond the 8 mm search
-    assert abs(local_midsagittal_x(vol, (1.0, 1.0, 1.0), 16, y=30, z=12) - 16) <= 8
+    # the true plane of the lower half is 14 mm away: beyond the 12 mm search
+    assert abs(local_midsagittal_x(vol, (1.0, 1.0, 1.0), 16, y=30, z=12) - 16) <= LOCAL_SEARCH_MM
     flat = np.zeros((41, 60, 80))
     assert local_midsagittal_x(flat, (1.0, 1.0, 1.0), 20, y=30, z=40) == 20
     assert local_midsagittal_x(np.ones((3, 10, 10)), (1.0, 1.0, 1.0), 1, y=5, z=5) == 1

@@ -210,7 +210,7 @@ class Labeller:
                 (:func:`~hca_disc_label.image.load_image`).
             x: force the mid-sagittal slice: index along the file's own left-right axis; every
                 disc is then placed on it (by default each disc goes on its own level's
-                left-right symmetry plane, within 8 mm of the detected mid-sagittal slice).
+                left-right symmetry plane, within 12 mm of the detected mid-sagittal slice).
             init_label: SCT ``-initlabel``: label image (any grid, matched in world mm).
             init_z: SCT ``-initz``: ``(slice, value)``, slice = axial index in RPI (inferior = 0).
             affine: with an array only: its 4x4 voxel -> world (mm) matrix.
