@@ -1,15 +1,15 @@
 """Lateral placement: how far each labelled disc lies from its true position, per search width
-of its own level's left-right plane (:func:`hca_disc_label.midsagittal.local_midsagittal_x`).
+and block height of its own level's left-right plane (:func:`hca_disc_label.midsagittal.local_midsagittal_x`).
 
-    python benchmarks/lateral_placement.py [MODEL] [--search 8,12,16] [--synthetic 60] [--seed 7]
+    python benchmarks/lateral_placement.py [MODEL] [--search 8,12,16] [--height 15] [--synthetic 60] [--seed 7]
 
 Real: every ``bids-train`` image with disc labels, labelled by MODEL; each disc of a labelled
 value is put on the plane found with each search width and its 3D distance (world mm) to the
-manual label is reported. Synthetic: ``--synthetic`` seeded volumes of the engine
+manual label is reported (``--height``: half height of the compared block along S-I, mm). Synthetic: ``--synthetic`` seeded volumes of the engine
 (:func:`hca_disc_label.synth.volume.generate_volume`; a quarter have a coronal curve), the
 left-right distance (mm) of each disc found within 7 mm of its tip in the sagittal plane to
 that tip, split into straight and curved (curve of 3 mm or more) spines. The network and the
-decoder run once per image: only the lateral search changes between the columns.
+decoder run once per image: only the lateral search changes between the rows.
 """
 
 from __future__ import annotations
@@ -30,22 +30,27 @@ CURVED_MM = 3.0
 SAGITTAL_MATCH_MM = 7.0
 
 
-def _plane_xs(labelling, searches: list[float]) -> dict[float, np.ndarray]:
-    """Canonical x of each disc of ``labelling`` on its own plane, per search width (mm)."""
+Search = tuple[float, float]
+"""``(search width, block half height)`` of the local plane, mm."""
+
+
+def _plane_xs(labelling, searches: list[Search]) -> dict[Search, np.ndarray]:
+    """Canonical x of each disc of ``labelling`` on its own plane, per ``(search, half height)`` (mm)."""
     from hca_disc_label.midsagittal import local_midsagittal_x
 
     im = labelling.image
     can = np.array([d.canonical for d in labelling.discs], float)
-    return {s: np.array([local_midsagittal_x(im.data, im.zooms, labelling.slice_index, c[1], c[2], search_mm=s)
-                         for c in can], float) for s in searches}
+    return {(s, h): np.array([local_midsagittal_x(im.data, im.zooms, labelling.slice_index, c[1], c[2],
+                                                  search_mm=s, half_height_mm=h) for c in can], float)
+            for s, h in searches}
 
 
-def real_errors(labeller, data: Path, searches: list[float], limit: int = 0) -> dict[float, list[float]]:
+def real_errors(labeller, data: Path, searches: list[Search], limit: int = 0) -> dict[Search, list[float]]:
     """3D distance (mm) of each labelled disc to its manual label, per search width."""
     from hca_disc_label.labelfile import read_disc_labels
     from hca_disc_label.training.data import find_bids_pairs
 
-    errors: dict[float, list[float]] = {s: [] for s in searches}
+    errors: dict[Search, list[float]] = {s: [] for s in searches}
     for _, img, lab in find_bids_pairs(data)[: limit or None]:
         gt = {p.value: np.asarray(p.mm, float) for p in read_disc_labels(lab)}
         labelling = labeller.label(img)
@@ -59,12 +64,12 @@ def real_errors(labeller, data: Path, searches: list[float], limit: int = 0) -> 
     return errors
 
 
-def synthetic_errors(labeller, n: int, seed: int, searches: list[float]) -> dict[str, dict[float, list[float]]]:
+def synthetic_errors(labeller, n: int, seed: int, searches: list[Search]) -> dict[str, dict[Search, list[float]]]:
     """Left-right distance (mm) of each disc to its tip, per spine kind and search width."""
     from hca_disc_label.errors import HCAError
     from hca_disc_label.synth.volume import generate_volume
 
-    errors: dict[str, dict[float, list[float]]] = {k: {s: [] for s in searches} for k in ("straight", "curved")}
+    errors: dict[str, dict[Search, list[float]]] = {k: {s: [] for s in searches} for k in ("straight", "curved")}
     rng = np.random.default_rng(seed)
     for _ in range(n):
         vol = generate_volume(rng)
@@ -84,11 +89,11 @@ def synthetic_errors(labeller, n: int, seed: int, searches: list[float]) -> dict
     return errors
 
 
-def _row(name: str, search: float, values: list[float]) -> str:
+def _row(name: str, search: Search, values: list[float]) -> str:
     v = np.asarray(values, float)
     if not len(v):
-        return f"| {name} | {search:g} | 0 | - | - | - | - | - |"
-    return (f"| {name} | {search:g} | {len(v)} | {np.median(v):.2f} | {v.mean():.2f} | {np.percentile(v, 90):.2f} | "
+        return f"| {name} | {search[0]:g} | {search[1]:g} | 0 | - | - | - | - | - |"
+    return (f"| {name} | {search[0]:g} | {search[1]:g} | {len(v)} | {np.median(v):.2f} | {v.mean():.2f} | {np.percentile(v, 90):.2f} | "
             f"{int((v > 4).sum())} | {int((v > 7).sum())} |")
 
 
@@ -97,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("model", nargs="?", default="hca-compact")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--search", default="8,12,16", help="search widths (mm), comma-separated")
+    ap.add_argument("--height", default="15", help="block half heights (mm), comma-separated")
     ap.add_argument("--synthetic", type=int, default=60, help="synthetic volumes (0: none)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--limit", type=int, default=0, help="at most N real images (0 = all)")
     args = ap.parse_args(argv)
     from hca_disc_label import Labeller
 
-    searches = [float(v) for v in args.search.split(",")]
+    searches = [(float(s), float(h)) for s in args.search.split(",") for h in args.height.split(",")]
     labeller = Labeller(args.model, "t2", "onnx", "cpu")
     start = time.perf_counter()
     groups = {f"real 3D ({args.data.name})": real_errors(labeller, args.data, searches, args.limit)}
@@ -112,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             groups[f"synthetic {kind}, left-right"] = errs
     print(f"lateral placement ({labeller.folder.name} {labeller.folder.version}), "
           f"{time.perf_counter() - start:.0f} s; distances in mm")
-    print("| discs | search mm | n | median | mean | p90 | > 4 mm | > 7 mm |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| discs | search mm | half height mm | n | median | mean | p90 | > 4 mm | > 7 mm |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, errs in groups.items():
         for s in searches:
             print(_row(name, s, errs[s]))
