@@ -2,7 +2,7 @@
 """Crop consistency on real images: a disc found whole and in a random cut must keep its value.
 
     python benchmarks/crop_consistency.py [MODEL] [--data DIR ...] [--crops 5] [--seed 0]
-        [--subjects GLOB[,GLOB...]] [--limit N] [--json OUT]
+        [--subjects GLOB[,GLOB...]] [--limit N] [--json OUT] [--calibration SPEC]
 
 No labels needed. Each T1w/T2w image of each ``--data`` BIDS dataset (default
 ``../shared/data/bids-train``; add ``../shared/data/bids`` to REPORT it, never to choose) is
@@ -69,11 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subjects", default="sub-*", help="subject glob(s), comma-separated")
     ap.add_argument("--limit", type=int, default=0, help="at most N images per dataset (0 = all)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--calibration", default=None, metavar="SPEC",
+                    help="judge the count with this model's numbering calibration (a fold model has none of "
+                         "its own: use the shipped model's, fitted with its out-of-fold images)")
     args = ap.parse_args(argv)
     from hca_disc_label import Labeller
     from hca_disc_label.naming import bids_images
 
     labeller = Labeller(args.model, "t2", "onnx", "cpu")
+    if args.calibration:
+        labeller.use_calibration_of(args.calibration)
     records: list[dict] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

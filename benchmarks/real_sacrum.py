@@ -100,10 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             subjects = [s for s in subs.split(",") if s] or everyone
             labeller = Labeller(spec, "t2", "onnx", "cpu")
             if args.calibration:
-                from hca_disc_label.inference.labeller import model_calibration
-                from hca_disc_label.weights.resolve import resolve_model
-
-                labeller.calibration = model_calibration(resolve_model(args.calibration))
+                labeller.use_calibration_of(args.calibration)
             for subject in subjects:
                 rows = run_subject(labeller, args.data, subject, Path(scratch))
                 for r in rows:

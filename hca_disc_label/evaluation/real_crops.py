@@ -24,6 +24,7 @@ import nibabel as nib
 import numpy as np
 
 from hca_disc_label.conventions import L5_S1
+from hca_disc_label.inference.stability import compare
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.naming import NIFTI_GZ
 from hca_disc_label.training.vertebrae import tips_world_mm
@@ -193,19 +194,10 @@ def score_image(gt_mm: dict[int, np.ndarray], pred: Sequence[tuple[int, np.ndarr
 def compare_counts(whole: Iterable[tuple[int, np.ndarray]], cut: Iterable[tuple[int, np.ndarray]]
                    ) -> tuple[int, int]:
     """``(discs found in both, of which with another value in the cut)``; pairs are mutual
-    nearest labels within :data:`SAME_DISC_MM`."""
-    a = [(v, np.asarray(p, float)) for v, p in whole]
-    b = [(v, np.asarray(p, float)) for v, p in cut]
-    if not a or not b:
-        return 0, 0
-    dist = np.array([[np.linalg.norm(pa - pb) for _, pb in b] for _, pa in a])
-    matched = changed = 0
-    for i in range(len(a)):
-        j = int(np.argmin(dist[i]))
-        if dist[i, j] <= SAME_DISC_MM and int(np.argmin(dist[:, j])) == i:
-            matched += 1
-            changed += int(a[i][0] != b[j][0])
-    return matched, changed
+    nearest labels (world mm) within :data:`SAME_DISC_MM`
+    (:func:`~hca_disc_label.inference.stability.compare`, as the strip test pairs them)."""
+    return compare([(v, np.asarray(p, float)) for v, p in whole], [(v, np.asarray(p, float)) for v, p in cut],
+                   SAME_DISC_MM)
 
 
 def save_cut(img: nib.Nifti1Image, cut: Cut, folder: Path) -> Path:

@@ -31,6 +31,7 @@ from hca_disc_label.inference.calibration import CALIBRATION_FILENAME, Calibrati
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
 from hca_disc_label.inference.numbering import assess_numbering
+from hca_disc_label.inference.stability import strip_tests
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.midsagittal import find_midsagittal_slice
 from hca_disc_label.preprocessing import PreparedSlab, prepare_input
@@ -113,6 +114,9 @@ class Labeller:
         threads: CPU threads of the engine (None = the library's default).
         numbering_threshold: numbering confidence under which an image's status is ``check``
             (``-numbering-thr``); None = the model's calibrated threshold.
+        strip_test: an ``ok`` count is labelled once more with 20 mm cut off the end away from
+            its anchor; a value that changes makes it ``check``
+            (:mod:`~hca_disc_label.inference.stability`; one more network pass on ``ok`` images).
 
     Raises:
         HCAError: unknown contrast, bad threshold; ModelError: the model or the engine cannot
@@ -121,7 +125,8 @@ class Labeller:
 
     def __init__(self, model: Any = None, contrast: str = "t2", backend: Any = "auto", device: str = "auto",
                  threshold: float = DEFAULT_THRESHOLD, slab_thickness_mm: float | None = None,
-                 threads: int | None = None, numbering_threshold: float | None = None) -> None:
+                 threads: int | None = None, numbering_threshold: float | None = None,
+                 strip_test: bool = True) -> None:
         self.contrast = check_contrast(contrast)
         self.threshold = check_threshold(threshold)
         if model is None or isinstance(model, (str, os.PathLike)):
@@ -136,11 +141,22 @@ class Labeller:
         self.contract = self.model.contract.with_slab(slab_thickness_mm)
         self.numbering_threshold = check_numbering_threshold(numbering_threshold)
         self.calibration = model_calibration(model)
+        self.strip_test = bool(strip_test)
         if isinstance(backend, str):
             from hca_disc_label.inference.backends import create_backend
 
             backend = create_backend(model, backend, device, threads=threads)
         self.engine = backend
+
+    def use_calibration_of(self, model: Any) -> None:
+        """Judge every count with another model's numbering calibration (a name, a folder or a
+        model folder object): a fold model of a benchmark has none of its own, and is judged with
+        the shipped model's, fitted with its out-of-fold images."""
+        if isinstance(model, (str, os.PathLike)):
+            from hca_disc_label.weights.resolve import resolve_model
+
+            model = resolve_model(str(model), self.contrast)
+        self.calibration = model_calibration(model)
 
     @classmethod
     def from_engine(cls, engine: Any, model: ModelInfo, contrast: str = "t2",
@@ -151,6 +167,7 @@ class Labeller:
         self.contrast, self.threshold = check_contrast(contrast), check_threshold(threshold)
         self.folder, self.model, self.contract, self.engine = None, model, model.contract, engine
         self.numbering_threshold, self.calibration = None, model_calibration(model)  # by its weights sha256
+        self.strip_test = True
         return self
 
     @property
@@ -256,6 +273,11 @@ class Labeller:
         hints = _hint_records(init_label, init_z)
         t = time.perf_counter()
         numbering = self.assess_numbering(decoding, records, hints)
+        if self.strip_test and numbering.status == "ok" and numbering.source != "hint":
+            tests = strip_tests(lambda img, shape: self._decode(self.engine.predict(img), shape, ()),
+                                prepared.image, (prepared.geometry.height, prepared.geometry.width), discs,
+                                self.contract.pixel_spacing_mm, self.contract.size_multiple)
+            numbering = numbering.unstable([test.to_json() for test in tests])
         timings["numbering"] = time.perf_counter() - t
         return Labelling(image=image, prepared=prepared, discs=records, model=self.model, backend=self.backend,
                          device=self.device, contrast=self.contrast, threshold=self.threshold,

@@ -209,6 +209,17 @@ class Numbering:
 
         return replace(self, hint_slice=None if z_slice is None else int(z_slice))
 
+    def unstable(self, tests: Sequence[dict]) -> Numbering:
+        """This block after strip tests (:mod:`~hca_disc_label.inference.stability`, as their
+        ``to_json()``): ``check`` at a confidence of at most 0.5 when one of them changed a value."""
+        from dataclasses import replace
+
+        if not any(t["changed"] for t in tests):
+            return replace(self, anchors=self.anchors + list(tests))
+        confidence = min(self.confidence, 0.5, self.threshold - 1e-4)
+        return replace(self, confidence=confidence, status="check", alt_confidence=1.0 - confidence,
+                       anchors=self.anchors + list(tests))
+
     @property
     def hint(self) -> str:
         """``-initz SLICE,VALUE`` naming the asked-about disc with its chosen value ("" when unknown)."""
@@ -265,6 +276,9 @@ class Numbering:
         _, value, other = self.question or (0, 0, 0)
         turn = next((a for a in self.anchors if a.get("kind") == "lumbosacral_turn"), None)
         why = "" if turn is None else f", the spine turns {turn['turn_deg']:.0f} deg at the disc above the lowest"
+        strip = next((a for a in self.anchors if a.get("kind") == "strip_test" and a["changed"]), None)
+        if strip is not None:
+            why += f", the count changes when {strip['strip_mm']:g} mm is cut off the {strip['end']}"
         return (f"{image}: numbering uncertain ({self.confidence:.2f}{why}): {self.doubt()} "
                 f"if {_name(value)}, confirm with: {self.hint_command(image, contrast, z_slice)}; "
                 f"if {_name(other)}: {self.hint_command(image, contrast, z_slice, alternative=True)}")

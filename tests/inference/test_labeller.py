@@ -32,3 +32,12 @@ def test_labeller_labels_in_memory_and_writes_nothing(shared_data, tmp_path, mon
     for bad in (float("nan"), 0.0, 1.0):
         with pytest.raises(HCAError, match="threshold"):
             Labeller(None, "t2", "onnx", "cpu", threshold=bad)
+
+
+def test_a_model_without_calibration_is_judged_with_anothers_on_request(tiny_model):
+    shipped = Labeller("hca-compact", "t2", "onnx", "cpu").calibration
+    fold = Labeller(str(tiny_model), "t2", "onnx", "cpu")
+    assert fold.calibration != shipped  # a model of its own has no entry in the shipped table
+    fold.use_calibration_of("hca-compact")
+    assert fold.calibration == shipped
+    assert fold.calibration.threshold == shipped.threshold
