@@ -35,7 +35,7 @@ STRIP_MM = 20.0
 enough to take the field's edge past the next disc, not enough to remove the anchor."""
 MIN_LEFT_MM = 60.0
 """No test on fields shorter than this after the cut (two or three discs: nothing left to compare)."""
-SAME_DISC_MM = 7.0
+PAIR_MM = 7.0
 """Two labellings' discs are the same disc when their positions are this close (mutual nearest)."""
 
 
@@ -46,7 +46,7 @@ class StripTest:
     Attributes:
         end: "top" or "bottom" (the end the strip was cut from).
         strip_mm: strip height (mm).
-        matched: discs found with and without the strip (mutual nearest within SAME_DISC_MM).
+        matched: discs found with and without the strip (mutual nearest within PAIR_MM).
         changed: of them, those with another value.
     """
 
@@ -138,6 +138,6 @@ def strip_tests(detect: Callable[[np.ndarray, tuple[int, int]], Sequence], image
     for end in ends_to_cut([d.value for d in discs]):
         cut, shape, offset = cut_strip(image, valid_shape, end, rows, multiple)
         found = [(d.value, (float(d.row) + offset, float(d.col))) for d in detect(cut, shape)]
-        matched, changed = compare(whole, found, SAME_DISC_MM / spacing_mm)
+        matched, changed = compare(whole, found, PAIR_MM / spacing_mm)
         tests.append(StripTest(end, strip_mm, matched, changed))
     return tests
