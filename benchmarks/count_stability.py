@@ -33,7 +33,6 @@ from hca_disc_label.preprocessing import pad_to_multiple  # noqa: E402
 def run_case(labeller, image: np.ndarray, discs: dict) -> dict | None:
     """``{wrong, ok, flagged}`` of one internal image (None when nothing is decoded)."""
     from hca_disc_label.inference.numbering import assess_numbering
-    from hca_disc_label.inference.stability import strip_tests
 
     c = labeller.contract
     padded = pad_to_multiple(image.astype(np.float32), c.size_multiple)
@@ -46,9 +45,7 @@ def run_case(labeller, image: np.ndarray, discs: dict) -> dict | None:
     wrong = bool(score_case(discs, pred, c.pixel_spacing_mm)["offsets"])
     flagged = False
     if numbering.status == "ok":
-        tests = strip_tests(lambda img, s: labeller._decode(labeller.engine.predict(img), s, ()), padded, shape,
-                            decoding.discs, c.pixel_spacing_mm, c.size_multiple)
-        flagged = any(t.changed for t in tests)
+        flagged = any(t.changed for t in labeller.strip_tests(padded, shape, decoding.discs))
     return {"wrong": wrong, "ok": numbering.status == "ok", "flagged": flagged}
 
 

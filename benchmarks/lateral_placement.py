@@ -5,7 +5,8 @@ and block height of its own level's left-right plane (:func:`hca_disc_label.mids
 
 Real: every ``bids-train`` image with disc labels, labelled by MODEL; each disc of a labelled
 value is put on the plane found with each search width and its 3D distance (world mm) to the
-manual label is reported (``--height``: half height of the compared block along S-I, mm). Synthetic: ``--synthetic`` seeded volumes of the engine
+manual label is reported (``--height``: half height of the compared block along S-I, mm).
+Synthetic: ``--synthetic`` seeded volumes of the engine
 (:func:`hca_disc_label.synth.volume.generate_volume`; a quarter have a coronal curve), the
 left-right distance (mm) of each disc found within 7 mm of its tip in the sagittal plane to
 that tip, split into straight and curved (curve of 3 mm or more) spines. The network and the
@@ -93,8 +94,8 @@ def _row(name: str, search: Search, values: list[float]) -> str:
     v = np.asarray(values, float)
     if not len(v):
         return f"| {name} | {search[0]:g} | {search[1]:g} | 0 | - | - | - | - | - |"
-    return (f"| {name} | {search[0]:g} | {search[1]:g} | {len(v)} | {np.median(v):.2f} | {v.mean():.2f} | {np.percentile(v, 90):.2f} | "
-            f"{int((v > 4).sum())} | {int((v > 7).sum())} |")
+    return (f"| {name} | {search[0]:g} | {search[1]:g} | {len(v)} | {np.median(v):.2f} | {v.mean():.2f} | "
+            f"{np.percentile(v, 90):.2f} | {int((v > 4).sum())} | {int((v > 7).sum())} |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,7 +81,7 @@ def test_default_model_says_check_where_its_count_is_wrong(shared_data, tmp_path
     assert block["status"] == "check" and block["confidence"] < block["threshold"]
 
 
-# With one numbering hint (SCT's -initlabel / -initz, taken from one ground-truth disc) the two
+# With one numbering hint (SCT's -initlabel / -initz, taken from one ground-truth disc) the
 # cases a default model numbered wrong must come out right: case -> (contrast, hinted value, how).
 # (ivd25 was numbered one level high by every model before 0.7.0; both errsm30 crops are by 0.7.0.)
 GOLDEN_HINTED = {

@@ -31,7 +31,7 @@ from hca_disc_label.inference.calibration import CALIBRATION_FILENAME, Calibrati
 from hca_disc_label.inference.decode import Anchor, AnchorError, DecodedDisc, Decoding, decode_details
 from hca_disc_label.inference.labelling import DiscRecord, Labelling, ModelInfo, discs_to_records
 from hca_disc_label.inference.numbering import assess_numbering
-from hca_disc_label.inference.stability import strip_tests
+from hca_disc_label.inference.stability import StripTest, strip_tests
 from hca_disc_label.labelfile import read_disc_labels
 from hca_disc_label.midsagittal import find_midsagittal_slice
 from hca_disc_label.preprocessing import PreparedSlab, prepare_input
@@ -147,6 +147,13 @@ class Labeller:
 
             backend = create_backend(model, backend, device, threads=threads)
         self.engine = backend
+
+    def strip_tests(self, image: np.ndarray, valid_shape: tuple[int, int],
+                    discs: Sequence[DecodedDisc]) -> list[StripTest]:
+        """The strip tests of one decoded network input (:func:`~hca_disc_label.inference.stability.strip_tests`
+        with this labeller's network, decoder and contract; ``image`` padded, model frame)."""
+        c = self.contract
+        return strip_tests(self.detect, image, valid_shape, discs, c.pixel_spacing_mm, c.size_multiple)
 
     def use_calibration_of(self, model: Any) -> None:
         """Judge every count with another model's numbering calibration (a name, a folder or a
@@ -274,9 +281,7 @@ class Labeller:
         t = time.perf_counter()
         numbering = self.assess_numbering(decoding, records, hints)
         if self.strip_test and numbering.status == "ok" and numbering.source != "hint":
-            tests = strip_tests(lambda img, shape: self._decode(self.engine.predict(img), shape, ()),
-                                prepared.image, (prepared.geometry.height, prepared.geometry.width), discs,
-                                self.contract.pixel_spacing_mm, self.contract.size_multiple)
+            tests = self.strip_tests(prepared.image, (prepared.geometry.height, prepared.geometry.width), discs)
             numbering = numbering.unstable([test.to_json() for test in tests])
         timings["numbering"] = time.perf_counter() - t
         return Labelling(image=image, prepared=prepared, discs=records, model=self.model, backend=self.backend,
