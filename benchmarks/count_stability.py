@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from hca_disc_label import Labeller
 
-    labeller = Labeller(args.model, "t2", "onnx", "cpu")
+    labeller = Labeller(args.model, "t2", "auto", "cpu")  # ONNX when the folder has it, else torch
     if args.calibration:
         labeller.use_calibration_of(args.calibration)
     c = labeller.contract

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from hca_disc_label import Labeller
     from hca_disc_label.naming import bids_images
 
-    labeller = Labeller(args.model, "t2", "onnx", "cpu")
+    labeller = Labeller(args.model, "t2", "auto", "cpu")  # ONNX when the folder has it, else torch
     if args.calibration:
         labeller.use_calibration_of(args.calibration)
     records: list[dict] = []

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.model:
             spec, _, subs = item.partition("=")
             subjects = [s for s in subs.split(",") if s] or everyone
-            labeller = Labeller(spec, "t2", "onnx", "cpu")
+            labeller = Labeller(spec, "t2", "auto", "cpu")  # ONNX when the folder has it, else torch
             if args.calibration:
                 labeller.use_calibration_of(args.calibration)
             for subject in subjects:
