@@ -1,11 +1,9 @@
-"""The fold models kept in benchmarks/fold_models: valid model folders, honest about their fold,
-and usable by the real-sacrum benchmark without an ONNX file (torch backend)."""
+"""The fold models kept in benchmarks/fold_models: valid model folders, honest about their fold
+(the real-sacrum benchmark scoring one on torch is in tests/evaluation/test_real_crops.py)."""
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,18 +31,3 @@ def test_fold_model_is_a_verified_folder_that_held_out_its_fold(folder):
     assert zuk == FOLD_SUBJECTS[folder.name[4]]  # the folder's letter names the fold it never saw
     assert f"-seed {model.card['training_data']['seed']}" in command
 
-
-def test_real_sacrum_benchmark_scores_a_fold_model_with_torch(shared_data, tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        module = __import__("real_sacrum")
-        argv = ["--model", f"{FOLDS / 'foldB28'}=sub-zuk08", "--data", str(shared_data / "bids-train"),
-                "--calibration", "hca-compact", "--json", str(tmp_path / "r.json")]
-        assert module.main(argv) == 0
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    assert "| sub-zuk08 |" in capsys.readouterr().out
-    records = json.loads((tmp_path / "r.json").read_text())["records"]
-    whole = next(r for r in records if r["cut"] == "top=whole,bottom=whole")
-    # golden: out of fold, the whole scan is numbered right (measured 63/63 over the ten cuts)
-    assert whole["right"] == whole["n_gt"] == 7 and not whole["wrong"]

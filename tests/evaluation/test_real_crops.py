@@ -97,6 +97,17 @@ def test_real_sacrum_benchmark_on_one_subject(shared_data, tmp_path, capsys):
     assert next(r for r in records if r["cut"] == "top=whole,bottom=-12mm")["n_gt"] == 6  # L5/S1 cut away
 
 
+def test_real_sacrum_benchmark_scores_a_weights_only_fold_model_with_torch(shared_data, tmp_path, capsys):
+    fold_model = ROOT / "benchmarks" / "fold_models" / "foldB28"  # no model.onnx: backend "auto" uses torch
+    argv = ["--model", f"{fold_model}=sub-zuk08", "--data", str(shared_data / "bids-train"),
+            "--calibration", "hca-compact", "--json", str(tmp_path / "r.json")]
+    out = _run_benchmark("real_sacrum", argv, capsys)
+    assert "| sub-zuk08 |" in out
+    records = json.loads((tmp_path / "r.json").read_text())["records"]
+    whole = next(r for r in records if r["cut"] == "top=whole,bottom=whole")
+    # golden: out of fold, the whole scan is numbered right (measured 63/63 over the ten cuts)
+    assert whole["right"] == whole["n_gt"] == 7 and not whole["wrong"]
+
 def test_crop_consistency_benchmark_on_one_image(shared_data, tmp_path, capsys):
     out = _run_benchmark("crop_consistency", ["hca-compact", "--data", str(shared_data / "bids-train"),
                                               "--subjects", "sub-zuk08", "--crops", "2",
