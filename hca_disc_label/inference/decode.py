@@ -31,7 +31,7 @@ from hca_disc_label.conventions import DEFAULT_THRESHOLD, L5_S1, LANDMARKS
 from hca_disc_label.inference.assign import MIN_GAP_MM, Position, assign, score_labelling
 from hca_disc_label.inference.heatmaps import heatmap_to_model, local_maxima, model_to_heatmap, refine_peak
 from hca_disc_label.inference.landmarks import Landmark, consistent, detect_landmarks, is_junction, named_discs
-from hca_disc_label.inference.lumbosacral import SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, lowest_turn
+from hca_disc_label.inference.lumbosacral import SACRAL_DOUBT_DEG, SACRAL_TURN_DEG, disc_below, lowest_turn
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +215,8 @@ class Decoding:
             enough to doubt the count (:mod:`~hca_disc_label.inference.lumbosacral`), else None.
         sacral_renumbered: the turn was large enough to take the lowest "L5/S1" for the S1/S2
             remnant: the disc above it was renumbered L5/S1.
+        below_mm: distance (mm) from a lowest "L5/S1" to a detected disc peak left out one level
+            below it (:func:`~hca_disc_label.inference.lumbosacral.disc_below`), else None.
     """
 
     discs: list[DecodedDisc]
@@ -229,6 +231,7 @@ class Decoding:
     landmark_fixed: dict[int, int] = field(default_factory=dict)
     sacral_turn: float | None = None
     sacral_renumbered: bool = False
+    below_mm: float | None = None
 
     def score(self, path: Sequence[tuple[int, int]]) -> float:
         """Unhinted DP score of another labelling of these positions (see :func:`score_labelling`)."""
@@ -287,6 +290,12 @@ def decode_details(
                                                                    landmarks, path)
         evidence, path, sacral_turn, renumbered = _count_from_sacrum(positions, evidence, channel_values,
                                                                      spacing_mm, path)
+    below = None
+    if not fixed and sacral_turn is None:
+        kept = {i for i, _ in path}
+        below = disc_below([(positions[i].row, positions[i].col) for i, _ in path],
+                           [channel_values[k] for _, k in path],
+                           [(p.row, p.col) for i, p in enumerate(positions) if i not in kept])
     if len(path) < len(positions):
         log.info("dropped %d anatomically inconsistent peak(s)", len(positions) - len(path))
     discs = [
@@ -295,7 +304,8 @@ def decode_details(
         for i, k in path
     ]
     return Decoding(discs, positions, network_evidence, path, fixed, list(channel_values), spacing_mm, valid_shape,
-                    landmarks, landmark_fixed, sacral_turn, renumbered)
+                    landmarks, landmark_fixed, sacral_turn, renumbered,
+                    None if below is None else below * spacing_mm)
 
 
 def _count_from(positions: list[Position], evidence: np.ndarray, values: list[int], spacing_mm: float,

@@ -276,6 +276,9 @@ class Numbering:
         _, value, other = self.question or (0, 0, 0)
         turn = next((a for a in self.anchors if a.get("kind") == "lumbosacral_turn"), None)
         why = "" if turn is None else f", the spine turns {turn['turn_deg']:.0f} deg at the disc above the lowest"
+        below = next((a for a in self.anchors if a.get("kind") == "disc_below"), None)
+        if below is not None:
+            why += f", a disc-like peak {below['distance_mm']:.0f} mm below the lowest disc was left out"
         strip = next((a for a in self.anchors if a.get("kind") == "strip_test" and a["changed"]), None)
         if strip is not None:
             why += f", the count changes when {strip['strip_mm']:g} mm is cut off the {strip['end']}"
@@ -340,7 +343,7 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
         return Numbering(1.0, "ok", evidence.alt_offset, 0.0, hint_anchors + anchors, thr, "hint", question,
                          {}, calibration.source)
     p = calibration.probability(evidence.features)
-    if decoding.sacral_turn is not None:
+    if decoding.sacral_turn is not None or decoding.below_mm is not None:
         return _sacral_numbering(decoding, p, evidence, anchors, thr, calibration.source)
     other = -evidence.alt_offset
     s = evidence.scores
@@ -354,17 +357,23 @@ def assess_numbering(decoding: Decoding, calibration: Calibration | None = None,
 
 def _sacral_numbering(decoding: Decoding, p: float, evidence: NumberingEvidence, anchors: list[dict],
                       thr: float, calibration_source: str) -> Numbering:
-    """The block of an image whose lumbosacral turn doubts the count: always ``check``.
+    """The block of an image whose lumbosacral junction doubts the count: always ``check``.
 
-    Renumbered (the lowest "L5/S1" taken for the S1/S2 remnant): the network's own count, one
-    level up, is the alternative, and the two are held equally likely at most. Doubt only: the
-    alternative is the count one level down (the lowest disc would be S1/S2, so the question
-    names the disc above it). One ``-initz`` settles either.
+    Renumbered by the turn (the lowest "L5/S1" taken for the S1/S2 remnant): the network's own
+    count, one level up, is the alternative, and the two are held equally likely at most. A turn
+    that only doubts: the alternative is the count one level down (the lowest disc would be
+    S1/S2, so the question names the disc above it). A disc peak left out below the lowest
+    "L5/S1": the alternative is the count one level up (that peak the real L5/S1). One
+    ``-initz`` settles either.
     """
-    turn = {"kind": "lumbosacral_turn", "name": _name(L5_S1), "turn_deg": round(float(decoding.sacral_turn), 1),
-            "renumbered": decoding.sacral_renumbered}
-    alt = -1 if decoding.sacral_renumbered else 1
+    if decoding.sacral_turn is not None:
+        why = {"kind": "lumbosacral_turn", "name": _name(L5_S1), "turn_deg": round(float(decoding.sacral_turn), 1),
+               "renumbered": decoding.sacral_renumbered}
+        alt = -1 if decoding.sacral_renumbered else 1
+    else:
+        why = {"kind": "disc_below", "name": _name(L5_S1), "distance_mm": round(float(decoding.below_mm), 1)}
+        alt = -1
     confidence = min(p, 0.5, thr - 1e-4)
     source = "lumbosacral" if decoding.sacral_renumbered else ("landmarks" if decoding.landmark_fixed else "network")
-    return Numbering(confidence, "check", alt, 1.0 - confidence, anchors + [turn], thr, source,
+    return Numbering(confidence, "check", alt, 1.0 - confidence, anchors + [why], thr, source,
                      _question(decoding, alt), dict(evidence.features), calibration_source)

@@ -80,8 +80,9 @@ def test_normal_sacrum_is_left_unchanged():
     dec = decode_details(_maps(true), VALUES, STRIDE, SPACING, 0.3)
     assert dec.sacral_turn is None and not dec.sacral_renumbered
     assert sorted(_values(dec)) == sorted(true)
+    assert dec.below_mm is None
     num = assess_numbering(dec)
-    assert num.source == "network" and not any(a["kind"] == "lumbosacral_turn" for a in num.anchors)
+    assert num.source == "network" and not any(a["kind"] in ("lumbosacral_turn", "disc_below") for a in num.anchors)
 
 
 def test_turn_in_the_overlap_only_doubts():
@@ -105,3 +106,48 @@ def test_a_hint_wins_over_the_turn():
     assert dec.sacral_turn is None and not dec.sacral_renumbered
     assert _values(dec)[23] == pytest.approx(true[24], abs=1e-3)
     assert np.isfinite(dec.score(dec.path))
+
+
+def _cut_below_l5s1_case():
+    """T12/L1 .. L5/S1 with the field cut a few mm below L5/S1: the network reads L4/L5 as
+    "L5/S1" (every value one level high) and L5/S1, near the edge, as a weaker peak."""
+    pts = _walk(LUMBAR)
+    true = dict(zip(range(20, 26), pts))
+    misread = {v + 1: p for v, p in true.items() if v < 25}
+    weak = _maps({25: true[25]})
+    return true, np.maximum(_maps(misread), 0.5 * weak)
+
+
+def test_disc_left_out_below_l5s1_doubts_the_count():
+    true, maps = _cut_below_l5s1_case()
+    dec = decode_details(maps, VALUES, STRIDE, SPACING, 0.3)
+    assert sorted(_values(dec)) == [21, 22, 23, 24, 25]  # the network's count, one level high
+    assert dec.below_mm == pytest.approx(34.0, abs=1.0) and dec.sacral_turn is None
+    num = assess_numbering(dec)
+    assert num.status == "check" and num.confidence <= 0.5 and num.alt_offset == -1
+    assert num.doubt() == "is the lowest disc L5/S1 or L4/L5?"
+    assert any(a["kind"] == "disc_below" and a["distance_mm"] == pytest.approx(34.0, abs=1.0) for a in num.anchors)
+    assert "34 mm below the lowest disc" in num.warning("x.nii.gz", "t2", z_slice=10)
+
+
+def test_a_hint_wins_over_a_disc_below():
+    true, maps = _cut_below_l5s1_case()
+    r, c = true[24]
+    dec = decode_details(maps, VALUES, STRIDE, SPACING, 0.3, anchors=[Anchor(25, r, c)])  # the user confirms
+    assert dec.below_mm is None and assess_numbering(dec).source == "hint"
+
+
+@pytest.mark.parametrize("peak, fires", [
+    ((64.0, 40.0), True),     # one level straight below
+    ((60.0, 60.0), True),     # one level below, along a sacrum turning posterior
+    ((130.0, 40.0), False),   # far below (coccyx, pelvis): no disc one level down
+    ((40.0, 40.0), False),    # closer than a level
+    ((35.0, 70.0), False),    # beside the disc, not below it
+    ((10.0, 40.0), False),    # above it
+])
+def test_disc_below_geometry(peak, fires):
+    discs = [(0.0, 40.0), (30.0, 40.0)]  # L4/L5, L5/S1: 30 px apart
+    got = ls.disc_below(discs, [24, 25], [peak])
+    assert (got is not None) == fires
+    assert ls.disc_below(discs, [23, 24], [peak]) is None  # the lowest is not L5/S1
+    assert ls.disc_below(discs[1:], [25], [peak]) is None  # one disc: no level to compare with
