@@ -50,7 +50,7 @@ above all but one right L4 -> L5 turn (32.7) and below the remnant turns seen (3
 
 BELOW_RANGE = (0.6, 1.6)
 """A detected disc peak below a lowest "L5/S1" counts as a disc one level down when its distance
-is within this range of the distance between the lowest two numbered discs."""
+is within this range of the distance per level between the lowest two numbered discs."""
 
 BELOW_MIN_DESCENT = 0.5
 """... and when it lies below rather than beside: row drop at least this share of its distance."""
@@ -105,7 +105,7 @@ def disc_below(rows_cols: Sequence[tuple[float, float]], values: Sequence[int],
     if len(values) < 2 or values[-1] != L5_S1:
         return None
     (r1, c1), (r0, c0) = rows_cols[-2], rows_cols[-1]
-    level = math.hypot(r0 - r1, c0 - c1)
+    level = math.hypot(r0 - r1, c0 - c1) / (values[-1] - values[-2])  # per level, should one be skipped
     found = []
     for r, c in others:
         d = math.hypot(r - r0, c - c0)

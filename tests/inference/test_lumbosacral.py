@@ -155,3 +155,9 @@ def test_disc_below_geometry(peak, fires):
     assert (got is not None) == fires
     assert ls.disc_below(discs, [23, 24], [peak]) is None  # the lowest is not L5/S1
     assert ls.disc_below(discs[1:], [25], [peak]) is None  # one disc: no level to compare with
+
+
+def test_disc_below_measures_per_level_across_a_skipped_one():
+    discs = [(0.0, 40.0), (30.0, 40.0)]  # L3/L4, L5/S1 (L4/L5 missed): 15 px per level
+    assert ls.disc_below(discs, [23, 25], [(50.0, 40.0)]) == pytest.approx(20.0)
+    assert ls.disc_below(discs, [23, 25], [(64.0, 40.0)]) is None  # over two levels down
