@@ -108,6 +108,7 @@ def test_real_sacrum_benchmark_scores_a_weights_only_fold_model_with_torch(share
     # golden: out of fold, the whole scan is numbered right (measured 63/63 over the ten cuts)
     assert whole["right"] == whole["n_gt"] == 7 and not whole["wrong"]
 
+
 def test_crop_consistency_benchmark_on_one_image(shared_data, tmp_path, capsys):
     out = _run_benchmark("crop_consistency", ["hca-compact", "--data", str(shared_data / "bids-train"),
                                               "--subjects", "sub-zuk08", "--crops", "2",
