@@ -3,12 +3,12 @@ from its anchor is `check`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from hca_disc_label.inference.numbering import Numbering
+from hca_disc_label.inference.numbering import Numbering, assess_numbering
 from hca_disc_label.inference.stability import compare, cut_strip, ends_to_cut, strip_tests
 
 
@@ -85,16 +85,12 @@ def test_the_real_gre_scan_with_l5s1_at_its_lower_edge_is_check(shared_data):
     from hca_disc_label import Labeller
 
     path = shared_data / "bids-train" / "sub-myo32" / "anat" / "sub-myo32_acq-gre_T2w.nii.gz"
-    import dataclasses
-
-    from hca_disc_label.inference.numbering import assess_numbering
-
     labeller = Labeller("hca-compact", "t2", "onnx", "cpu")
     alone = Labeller("hca-compact", "t2", "onnx", "cpu", strip_test=False).label(path)
     tested = labeller.label(path)
     assert [d.value for d in alone.discs] == [d.value for d in tested.discs]  # the labels themselves are kept
     # the calibration alone (no lumbosacral doubt, no strip test) passes it
-    assert assess_numbering(dataclasses.replace(tested.decoding, below_mm=None), labeller.calibration).status == "ok"
+    assert assess_numbering(replace(tested.decoding, below_mm=None), labeller.calibration).status == "ok"
     assert tested.numbering.status == "check" and tested.numbering.alt_offset == -1
     below = next(a for a in tested.numbering.anchors if a["kind"] == "disc_below")
     assert 20.0 < below["distance_mm"] < 40.0
