@@ -3,7 +3,7 @@
 Runs ``hca_label`` once per image (default model, ``-backend onnx``, contrast from the name)
 through whatever ``hca_disc_label`` is importable, and writes ``{image: [{value, voxel, mm}]}``
 as JSON (with ``"_model"``: the default model the labels come from).
-``tests/data/bids_labels_expected.json`` is now the labels of hca-compact 0.7.0 made by the
+``tests/data/bids_labels_expected.json`` is now the labels of hca-compact 0.8.0 made by the
 current code (``python benchmarks/bids_labels_snapshot.py --out tests/data/bids_labels_expected.json``).
 Issue 12's refactor was checked against the code just before it (1093493, default model
 hca-compact 0.3.0), from a checkout whose interpreter does not put this checkout first (e.g. a

@@ -3,7 +3,7 @@ voxels, world mm within float noise (the regression guard of the labelling-core 
 
 ``tests/data/bids_labels_expected.json`` records the default model it was made with. The
 refactor (issue 12) was checked against the labels of commit 1093493 with hca-compact 0.3.0
-(passing at 74a1ddd); the snapshot was then regenerated for hca-compact 0.4.0, 0.5.0, 0.6.0 and 0.7.0 (the labels change
+(passing at 74a1ddd); the snapshot was then regenerated for hca-compact 0.4.0, 0.5.0, 0.6.0, 0.7.0 and 0.8.0 (the labels change
 with the model). A deliberate change of the model or the algorithm (mid-plane, decoder)
 changes labels: regenerate the snapshot with the new code (``benchmarks/bids_labels_snapshot.py``)
 and say so in the commit. A snapshot of another model fails here rather than being skipped.

@@ -13,28 +13,27 @@ from hca_disc_label.cli.main import main
 from hca_disc_label.labelfile import read_disc_labels
 
 # case -> (contrast, minimum discs with the right value within 5 mm, maximum median distance in
-# mm over same-value pairs). Measured for hca-compact 0.7.0: pam50 20/20 (median 1.7 mm),
-# ivd11 5/5 (2.4 mm), ivd20 5/5 (2.0 mm), ivd42 5/5 (2.0 mm), ivd25 5/5 (2.2 mm; the S1/S2
-# remnant read as L5/S1 by every model before 0.7.0). The two small errsm30 cervical crops are
-# numbered one level off by 0.7.0 (0.6.0 had them 4/4) and say `check` (GOLDEN_DOUBT below);
-# their positions are guarded by GOLDEN_POSITIONS.
+# mm over same-value pairs). Measured for hca-compact 0.8.0: pam50 20/20 (median 1.5 mm),
+# ivd11 5/5 (2.4 mm), ivd20 5/5 (2.0 mm), ivd42 5/5 (2.2 mm), ivd25 5/5 (2.2 mm; the S1/S2
+# remnant read as L5/S1 by every model before 0.7.0), errsm30 T1w 4/4 (1.9 mm; one level off
+# with 0.7.0). The small errsm30 T2w cervical crop is numbered one level off (0.6.0 had it 4/4)
+# and says `check` (GOLDEN_DOUBT below); its positions are guarded by GOLDEN_POSITIONS.
 GOLDEN = {
     "sub-pam50/anat/sub-pam50_T2w": ("t2", 18, 2.5),
     "sub-ivd11/anat/sub-ivd11_T2w": ("t2", 4, 2.8),
     "sub-ivd20/anat/sub-ivd20_T2w": ("t2", 4, 2.8),
     "sub-ivd42/anat/sub-ivd42_T2w": ("t2", 4, 2.6),
     "sub-ivd25/anat/sub-ivd25_T2w": ("t2", 4, 2.8),
+    "sub-errsm30/anat/sub-errsm30_T1w": ("t1", 3, 2.6),
 }
 # Small crops also get a guard on positions alone (whatever the values):
 # case -> (contrast, minimum GT discs with a predicted disc within the distance, distance mm).
 GOLDEN_POSITIONS = {
     "sub-errsm30/anat/sub-errsm30_T2w": ("t2", 3, 3.0),
-    "sub-errsm30/anat/sub-errsm30_T1w": ("t1", 3, 3.0),
 }
-# The images 0.7.0 numbers wrong must say so (sidecar Numbering.status "check"):
+# The images 0.8.0 numbers wrong must say so (sidecar Numbering.status "check"):
 GOLDEN_DOUBT = {
     "sub-errsm30/anat/sub-errsm30_T2w": "t2",
-    "sub-errsm30/anat/sub-errsm30_T1w": "t1",
 }
 
 def _run(shared_data, tmp_path, case, contrast):
@@ -83,7 +82,7 @@ def test_default_model_says_check_where_its_count_is_wrong(shared_data, tmp_path
 
 # With one numbering hint (SCT's -initlabel / -initz, taken from one ground-truth disc) the
 # cases a default model numbered wrong must come out right: case -> (contrast, hinted value, how).
-# (ivd25 was numbered one level high by every model before 0.7.0; both errsm30 crops are by 0.7.0.)
+# (ivd25 was numbered one level high by every model before 0.7.0; both errsm30 crops by 0.7.0, T2w by 0.8.0.)
 GOLDEN_HINTED = {
     "sub-ivd25/anat/sub-ivd25_T2w": ("t2", 25, "-initlabel"),
     "sub-errsm30/anat/sub-errsm30_T1w": ("t1", 5, "-initz"),
