@@ -79,7 +79,7 @@ def test_a_field_too_short_to_cut_is_not_tested():
 
 def test_the_real_gre_scan_with_l5s1_at_its_lower_edge_is_check(shared_data):
     """sub-myo32 (held out from training): L5/S1 8 mm above the lower edge is dropped and every
-    value is one level high; the calibration alone passes it (`ok`, 0.97 with 0.7.0). Two doubts
+    value is one level high; the calibration alone passes it (`ok`, 0.97 with 0.7.0 and 0.8.0). Two doubts
     catch it: the peak left out below the lowest "L5/S1" (:mod:`~hca_disc_label.inference.lumbosacral`)
     and the strip test, which changes the count when the top is cut."""
     from hca_disc_label import Labeller
