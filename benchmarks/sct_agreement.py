@@ -23,7 +23,8 @@ SCT is not installed as a package: its snapshot (``--sct``, default
 ``../shared/third_party/spinalcordtoolbox``, or ``$HCA_SCT_DIR``) runs as an external program,
 ``python -m spinalcordtoolbox.scripts.<script>`` with ``PYTHONPATH`` pointing at it; its PyPI
 requirements are in ``tests/integration/requirements-sct.txt``. ``tests/integration`` imports
-this module and asserts the bar of issue 14 on the same figures.
+this module and asserts the bar of issue 14 on the same figures. Running SCT (where the snapshot
+is, its environment, its reading of a disc file) lives in ``benchmarks/sct_runner.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -42,27 +42,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sct_runner import Case, LevelRun, SCTError, run_command, sct_levels, sct_root  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SCT = REPO.parent / "shared" / "third_party" / "spinalcordtoolbox"
 DEFAULT_BIDS = REPO.parent / "shared" / "data" / "bids"
-COLLISION_WARNING = "Two labels were projected on the same coordinate"
-"""What SCT's ``project_centerline`` logs when two discs snap to one centreline point."""
-SCT_TIMEOUT_S = 600
-
-
-class SCTError(RuntimeError):
-    """An SCT script (or hca_label) failed; the message ends with its output."""
-
-
-@dataclass(frozen=True)
-class Case:
-    """A real image with a cord segmentation and ground-truth disc labels."""
-
-    name: str  # e.g. "sub-errsm30_T2w"
-    image: Path
-    seg: Path
-    gt: Path
-    contrast: str  # "t1" | "t2" (hca_label -c and sct_label_vertebrae -c)
 
 
 def find_cases(bids: Path = DEFAULT_BIDS) -> list[Case]:
@@ -76,50 +61,6 @@ def find_cases(bids: Path = DEFAULT_BIDS) -> list[Case]:
             contrast = "t1" if stem.endswith("T1w") else "t2"
             cases.append(Case(stem, image, seg, gt, contrast))
     return cases
-
-
-def sct_root(path: str | os.PathLike | None = None) -> Path:
-    """The SCT snapshot folder (the one holding the ``spinalcordtoolbox`` package).
-
-    Raises:
-        SCTError: no SCT there (say where it was looked for).
-    """
-    root = Path(path or os.environ.get("HCA_SCT_DIR") or DEFAULT_SCT)
-    if not (root / "spinalcordtoolbox" / "scripts" / "sct_label_vertebrae.py").is_file():
-        raise SCTError(f"Spinal Cord Toolbox not found at {root} (set HCA_SCT_DIR or pass --sct)")
-    return root
-
-
-def sct_env(root: Path) -> dict[str, str]:
-    """Environment for SCT subprocesses: the snapshot on PYTHONPATH, no GUI, no progress bars.
-
-    SCT needs no ``SCT_DIR`` for the -discfile workflows used here: it only reads its own
-    package files (report assets, the regions table), all inside the snapshot.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env["MPLBACKEND"] = "Agg"
-    env["SCT_PROGRESS_BAR"] = "off"
-    return env
-
-
-def _run(cmd: list[str], env: dict[str, str], cwd: Path, what: str) -> str:
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=SCT_TIMEOUT_S,
-                          stdin=subprocess.DEVNULL)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise SCTError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{output[-4000:]}")
-    return output
-
-
-def run_sct(script: str, args: list[str], root: Path, cwd: Path) -> str:
-    """Run one SCT script from the snapshot; returns its stdout + stderr."""
-    cmd = [sys.executable, "-m", f"spinalcordtoolbox.scripts.{script}", *map(str, args)]
-    env = sct_env(root)
-    # SCT leaves some temporary folders behind (sct_process_segmentation): keep them in cwd
-    env["TMPDIR"] = str(Path(cwd) / ".sct_tmp")
-    Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
-    return _run(cmd, env, cwd, script)
 
 
 def hca_label_command() -> list[str]:
@@ -139,42 +80,6 @@ def write_hint(gt: Path, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(hint, img.affine, img.header), str(out))
     return value
-
-
-@dataclass
-class LevelRun:
-    """SCT's reading of one disc file: cord levels, projected discs, CSA per level, log."""
-
-    labeled_seg: Path
-    projected: Path
-    csa: dict[int, float]
-    log: str
-
-    @property
-    def collision(self) -> bool:
-        return COLLISION_WARNING in self.log
-
-
-def sct_levels(case: Case, discfile: Path, out: Path, root: Path) -> LevelRun:
-    """``sct_label_vertebrae -discfile`` then ``sct_process_segmentation -discfile -perlevel 1``."""
-    out.mkdir(parents=True, exist_ok=True)
-    log = run_sct("sct_label_vertebrae", ["-i", case.image, "-s", case.seg, "-c", case.contrast,
-                                          "-discfile", discfile, "-ofolder", out, "-v", "1"], root, out)
-    csv = out / "csa_perlevel.csv"
-    log += run_sct("sct_process_segmentation", ["-i", case.seg, "-discfile", discfile, "-vert", "1:25",
-                                                "-perlevel", "1", "-o", csv, "-v", "1"], root, out)
-    stem = case.seg.name[: -len(".nii.gz")]
-    return LevelRun(out / f"{stem}_labeled.nii.gz", out / f"{stem}_labeled_discs.nii.gz", read_csa(csv), log)
-
-
-def read_csa(csv: Path) -> dict[int, float]:
-    """``{level: MEAN(area) mm²}`` from ``sct_process_segmentation -perlevel 1`` output."""
-    import csv as _csv
-
-    with open(csv, newline="", encoding="utf-8") as f:
-        rows = list(_csv.DictReader(f))
-    return {int(float(r["VertLevel"])): float(r["MEAN(area)"]) for r in rows if r.get("VertLevel")
-            and r.get("MEAN(area)") not in (None, "", "nan")}
 
 
 def _canonical(path: Path) -> np.ndarray:
@@ -287,7 +192,7 @@ def run_hca_label(case: Case, out: Path, hint_file: Path | None = None, qc: Path
         cmd += ["-qc", str(qc)]
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
-    _run(cmd, env, out.parent if out.parent.exists() else Path.cwd(), "hca_label")
+    run_command(cmd, env, out.parent if out.parent.exists() else Path.cwd(), "hca_label")
     return out / f"{case.name}_label-discs_dlabel.nii.gz"
 
 

@@ -25,6 +25,14 @@ segmentation fails with SCT's own message rather than "command not found"; sct_l
 -display gives the pipeline script the discs' values)."""
 
 
+def load_runner():
+    """``benchmarks/sct_runner.py`` (SCT as an external program), the module sct_agreement uses."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import sct_runner
+
+    return sct_runner
+
+
 def load_agreement():
     """``benchmarks/sct_agreement.py`` as a module (the same figures the benchmark prints)."""
     spec = importlib.util.spec_from_file_location("sct_agreement", REPO / "benchmarks" / "sct_agreement.py")
@@ -58,12 +66,12 @@ class SCT:
 
 @pytest.fixture(scope="session")
 def sct(tmp_path_factory) -> SCT:
-    agreement = load_agreement()
+    runner = load_runner()
     try:
-        root = agreement.sct_root()
-    except agreement.SCTError as exc:
+        root = runner.sct_root()
+    except runner.SCTError as exc:
         pytest.fail(str(exc), pytrace=False)
-    env = agreement.sct_env(root)
+    env = runner.sct_env(root)
     modules = ", ".join(f"spinalcordtoolbox.scripts.{name}" for name in SCT_SCRIPTS[:3])
     check = subprocess.run([sys.executable, "-c", f"import {modules}, spinalcordtoolbox.reports.qc2"],
                            env=env, capture_output=True, text=True, timeout=300)
