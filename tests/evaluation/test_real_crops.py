@@ -113,6 +113,24 @@ def test_crop_consistency_benchmark_on_one_image(shared_data, tmp_path, capsys):
     out = _run_benchmark("crop_consistency", ["hca-compact", "--data", str(shared_data / "bids-train"),
                                               "--subjects", "sub-zuk08", "--crops", "2",
                                               "--json", str(tmp_path / "c.json")], capsys)
-    assert "| bids-train:zuk | 1 | 2 |" in out
+    assert "| bids-train:zuk | 1 | 2 |" in out and "anchored crops: changed" in out
     records = json.loads((tmp_path / "c.json").read_text())
     assert len(records) == 2 and all(r["matched"] >= 2 and 0 <= r["changed"] <= r["matched"] for r in records)
+    assert all(isinstance(r["anchored"], bool) for r in records)
+
+
+def test_a_cut_is_anchored_when_it_keeps_room_beyond_an_end_disc():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from crop_consistency import ANCHOR_ROOM_MM, anchored
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    lumbar = [(24, np.array([0.0, 0.0, -20.0])), (25, np.array([0.0, 0.0, -50.0]))]
+    assert anchored(lumbar, None, None)                                  # the whole image
+    assert anchored(lumbar, 0.0, -50.0 - ANCHOR_ROOM_MM)                 # S1's top in view
+    assert not anchored(lumbar, None, -50.0 - ANCHOR_ROOM_MM + 5.0)      # L5/S1 at the lower edge
+    assert not anchored(lumbar, -55.0, None)                             # L5/S1 cut away
+    cervical = [(3, np.array([0.0, 0.0, 30.0])), (4, np.array([0.0, 0.0, 10.0]))]
+    assert anchored(cervical, 30.0 + ANCHOR_ROOM_MM, None)               # the C2 body in view
+    assert not anchored(cervical, 35.0, None)                            # C2/C3 at the upper edge
+    assert not anchored([(22, np.array([0.0, 0.0, 0.0]))], None, None)   # no end disc found
