@@ -29,7 +29,7 @@ S1/S2. Either way the image is ``check`` and the question is which disc is L5/S1
 models of three seed pairs, `benchmarks/real_sacrum.py`) it catches 3 of the 4 wrong ``ok`` images
 (``sub-zuk07`` cut 8 mm below L5/S1) and doubts no right one; on the 58 whole ``bids-train``
 scans it fires on 5 (hca-compact 0.7.0): the wrong ``sub-myo32`` and 4 right gradient-echo scans
-whose S1/S2 is disc-like; on the internal sets (`benchmarks/count_stability.py`) it turns 1-3
+whose S1/S2 is disc-like (0.8.0 also on 5: ``sub-myo02``, ``05``, ``13``, ``31``, ``32``); on the internal sets (`benchmarks/count_stability.py`) it turns 1-3
 of about 150 right ``ok`` images ``check`` (synthetic S1/S2 remnants, a real crop ending at the
 peak).
 
