@@ -31,6 +31,16 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HCA_DISC_LABEL_HOME", str(tmp_path_factory.mktemp("hca_home")))
 
 
+@pytest.fixture
+def good_image(shared_data, tmp_path) -> Path:
+    """A copy of the smallest real image (errsm30 T2w, labels in ~0.2 s) as ``in/sub-01_T2w.nii.gz``."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    target = folder / "sub-01_T2w.nii.gz"
+    target.write_bytes((shared_data / "bids" / "sub-errsm30" / "anat" / "sub-errsm30_T2w.nii.gz").read_bytes())
+    return target
+
+
 TINY_ARCH = {"width": 8, "num_stacks": 1, "depth": 2, "stem_stride": 4}
 
 

@@ -123,3 +123,9 @@ class PrecomputedBackend:
     def predict(self, image: np.ndarray) -> np.ndarray:
         self.calls += 1
         return self.heatmaps
+
+
+def temp_files(*folders: Path) -> list[Path]:
+    """Temporary files (``*.tmp*``, ``*.part``) anywhere under the folders: an interrupted or
+    failed write must leave none."""
+    return [p for f in folders if f.exists() for p in f.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]

@@ -2,8 +2,7 @@
 
 For every case: exit code 1 (2 for bad arguments), exactly one line on stderr naming the file
 at fault (usage text for bad arguments), no traceback, nothing written, no temporary file left,
-the input byte-identical. Then signals (Ctrl-C -> 130, SIGTERM mid-write leaves no temporary
-file, batch workers end with their parent) and concurrent writers.
+the input byte-identical. Signals and concurrent writers: ``test_interrupts.py``.
 
 Images are tiny synthetic volumes (a bright sagittal stripe pattern, 1 mm voxels) written as
 uncompressed NIfTI so header bytes can be patched; the embedded default model (ONNX) is used
@@ -16,12 +15,7 @@ import gzip
 import hashlib
 import json
 import os
-import signal
 import struct
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,9 +24,8 @@ import numpy as np
 import pytest
 
 from hca_disc_label.cli.main import main
+from tests.helpers import temp_files
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = "sub-errsm30/anat/sub-errsm30_T2w.nii.gz"  # the smallest real image (labels in ~0.2 s)
 
 # NIfTI-1 header byte offsets
 DIM, DATATYPE, BITPIX, PIXDIM, VOX_OFFSET, SCL_SLOPE, SCL_INTER = 40, 70, 72, 76, 108, 112, 116
@@ -173,10 +166,6 @@ def _snapshot(folder: Path) -> dict[str, str]:
     return out
 
 
-def _temp_files(*folders: Path) -> list[Path]:
-    return [p for f in folders if f.exists() for p in f.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
-
-
 def _check_promise(rc: int, err: str, expected_rc: int, names: str, before: dict, folder: Path, out: Path):
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert rc == expected_rc, err
@@ -186,7 +175,7 @@ def _check_promise(rc: int, err: str, expected_rc: int, names: str, before: dict
         assert names in lines[0], err
     assert _snapshot(folder) == before  # input (and everything beside it) byte-identical
     assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))  # nothing written
-    assert not _temp_files(folder, out)
+    assert not temp_files(folder, out)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_IMAGES))
@@ -199,15 +188,6 @@ def test_bad_image(case, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["-i", str(path), "-c", "t2", "-ofolder", str(out), "-qc", str(out / "qc"), "-v", "1"])
     _check_promise(rc, capsys.readouterr().err, 1, str(path), before, folder, out)
-
-
-@pytest.fixture
-def good_image(shared_data, tmp_path) -> Path:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    target = folder / "sub-01_T2w.nii.gz"
-    target.write_bytes((shared_data / "bids" / SMALL).read_bytes())
-    return target
 
 
 @pytest.mark.parametrize("case", sorted(BAD_HINTS))
@@ -352,135 +332,3 @@ def test_train_ofolder_on_a_file_and_failed_init_leave_nothing(tmp_path, capsys)
 
 def test_bad_inputs_cover_at_least_forty_cases():
     assert len(BAD_IMAGES) + len(BAD_HINTS) + len(BAD_ARGS) + 10 >= 40
-
-
-# --------------------------------------------------------------------------- signals
-_SLOW_WRITE = textwrap.dedent("""
-    import sys, time
-    from hca_disc_label.run import pipeline
-    real_write = pipeline.write_label_file
-
-    def slow_write(reference, points, path):  # write the temporary file, then hang inside the write
-        real_write(reference, points, path)
-        print("WRITING", flush=True)
-        time.sleep(60)
-
-    pipeline.write_label_file = slow_write
-    from hca_disc_label.cli.main import main
-    sys.exit(main(sys.argv[1:]))
-""")
-
-
-def _start(args: list[str], script: str | None = None, **kwargs) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", script or "import sys; from hca_disc_label.cli.main import main; sys.exit(main())"]
-    return subprocess.Popen(cmd + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(ROOT), **kwargs)
-
-
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
-def test_signal_during_write_exits_cleanly_without_temp_files(sig, code, good_image, tmp_path):
-    out = tmp_path / "out"
-    proc = _start(["-i", str(good_image), "-c", "t2", "-ofolder", str(out), "-v", "0"], _SLOW_WRITE)
-    deadline = time.monotonic() + 60
-    line = ""
-    while "WRITING" not in line and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-    assert "WRITING" in line, proc.stderr.read()
-    assert _temp_files(out)  # the write is in flight
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == code, err
-    assert "Traceback" not in err
-    assert not _temp_files(out) and not any(out.rglob("*.nii.gz"))
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        kids = _children(todo.pop())
-        out += kids
-        todo += kids
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, "ctrl-c"], ids=["sigterm", "sigkill", "ctrl-c"])
-def test_batch_workers_end_with_their_parent(sig, good_image, tmp_path):
-    """SIGTERM / SIGKILL of the batch process, or Ctrl-C (SIGINT to the whole process group)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for k in range(40):
-        (data / f"sub-{k:02d}_T2w.nii.gz").write_bytes(good_image.read_bytes())
-    out = tmp_path / "labels"
-    proc = _start(["-i", str(data), "-j", "2", "-ofolder", str(out), "-v", "0"], start_new_session=True)
-    deadline = time.monotonic() + 60
-    workers: list[int] = []
-    while time.monotonic() < deadline and proc.poll() is None:
-        # workers (and the fork server they come from): every multiprocessing descendant
-        workers = [k for k in _descendants(proc.pid)
-                   if "multiprocessing" in _cmdline(k) and "resource_tracker" not in _cmdline(k)]
-        if len(workers) >= 2 and any(out.rglob("*_dlabel.json")):
-            break
-        time.sleep(0.05)
-    assert len(workers) >= 2 and proc.poll() is None, "the batch did not get going"
-    if sig == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does
-    else:
-        proc.send_signal(sig)
-    proc.communicate(timeout=30)
-    end = time.monotonic() + 15
-    while any(_alive(w) for w in workers) and time.monotonic() < end:
-        time.sleep(0.1)
-    assert not any(_alive(w) for w in workers)
-    if sig != signal.SIGKILL:
-        assert proc.returncode == (130 if sig == "ctrl-c" else 143)
-    time.sleep(0.3)
-    assert not _temp_files(out)
-    for label in out.rglob("*_dlabel.nii.gz"):  # whatever was written is whole, with its sidecar
-        nib.load(str(label)).get_fdata()
-        assert json.loads(label.with_name(label.name[:-7] + ".json").read_text())["Discs"]
-
-
-# --------------------------------------------------------------------------- concurrency
-def test_concurrent_runs_on_one_output_and_qc_stay_consistent(good_image, tmp_path):
-    out, qc = tmp_path / "out", tmp_path / "qc"
-    procs = [_start(["-i", str(good_image), "-c", "t2", "-ofolder", str(out), "-qc", str(qc), "-v", "0"])
-             for _ in range(3)]
-    results = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [r[1] for r in results]
-    label = out / "sub-01_T2w_label-discs_dlabel.nii.gz"
-    sidecar = json.loads(label.with_name("sub-01_T2w_label-discs_dlabel.json").read_text())
-    data = np.asanyarray(nib.load(str(label)).dataobj)
-    assert sorted(int(v) for v in np.unique(data) if v) == sorted(d["value"] for d in sidecar["Discs"])
-    assert sidecar["GeneratedBy"][0]["Name"] == "hca_disc_label" and "Date" in sidecar["GeneratedBy"][0]
-    assert len(list((qc / "entries").glob("*.json"))) == 1 and (qc / "index.html").is_file()
-    assert not _temp_files(out, qc)
