@@ -47,7 +47,7 @@ def _start(args: list[str], script: str | None = None, **kwargs) -> subprocess.P
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
-def test_signal_during_write_exits_cleanly_withouttemp_files(sig, code, good_image, tmp_path):
+def test_signal_during_write_exits_cleanly_without_temp_files(sig, code, good_image, tmp_path):
     out = tmp_path / "out"
     proc = _start(["-i", str(good_image), "-c", "t2", "-ofolder", str(out), "-v", "0"], _SLOW_WRITE)
     deadline = time.monotonic() + 60
