@@ -73,6 +73,9 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
               help="Input channels: lateral offsets (mm, + = left) of each channel's slab from the "
                    "mid-sagittal slice, 0 among them, e.g. \"-12,0,12\". A one-channel -init model is widened "
                    "(its weights on the 0 channel).  [default: the -init model's, else 0]")
+@click.option("-widen", "widen", type=click.IntRange(2), default=None, metavar="WIDTH",
+              help="Widen the -init model's features to WIDTH channels (even, above its width); it starts "
+                   "with the same output and learns with the new channels.")
 @click.option("-arch", "arch", default="compact", show_default=True,
               help="Network size when not fine-tuning: compact, paper, or a JSON ModelConfig file.")
 @click.option("-steps", "steps", type=click.IntRange(1), default=1000, show_default=True, help="Optimisation steps.")
@@ -116,7 +119,7 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 @click.option("-version", "version", default="0.1.0", show_default=True, help="Semantic version of the produced model.")
 @click.option("-no-onnx", "no_onnx", is_flag=True, help="Do not export model.onnx.")
 @verbose_option
-def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, real_s1_cut, init, landmarks, channel_offsets, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
+def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, real_s1_cut, init, landmarks, channel_offsets, widen, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
     from hca_disc_label.training.config import TrainConfig
@@ -130,7 +133,7 @@ def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l
         real_fov_crop=real_fov_crop, real_remap=real_remap, real_l5_cut=real_l5_cut, real_s1_cut=real_s1_cut,
         bids=list(data), val_fraction=val_fraction,
         holdout=tuple(h for h in holdout.split(",") if h), oversample=_oversample(oversample),
-        allow_own_labels=allow_own_labels, val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks,
+        allow_own_labels=allow_own_labels, val_synthetic=val_synthetic, val_every=val_every, init=init, landmarks=landmarks, widen=widen,
         resume=resume,
         micro_batches=micro, workers=workers, device=device, name=name, version=version,
         heights=_sizes(heights, "-heights"), widths=_sizes(widths, "-widths"), progress=verbose != "0",

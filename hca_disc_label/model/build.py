@@ -1,4 +1,5 @@
-"""Building HCA-Net from a model card: the architecture check, the builder, widening outputs.
+"""Building HCA-Net from a model card: the architecture check, the builder, widening outputs,
+input channels and features.
 
 Importing this module does not import torch: :func:`check_card` and :data:`ARCHITECTURE_KEYS`
 serve the ONNX path too (which never imports torch); the builders import it when called.
@@ -130,32 +131,26 @@ def add_output_channels(net: HCANet, extra: int, seed: int = 0) -> HCANet:
     cfg = net.config
     v_old, stacks = cfg.num_classes, cfg.num_stacks
     new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "num_classes": v_old + extra}))
-    old_state, state = net.state_dict(), new.state_dict()
     gen = torch.Generator().manual_seed(seed)
     v_new = v_old + extra
-    for key, value in state.items():
-        src = old_state[key]
-        if src.shape == value.shape:
-            state[key] = src.clone()
-        elif key.endswith("head.weight"):
-            state[key] = torch.cat([src, 0.01 * torch.randn((extra, *src.shape[1:]), generator=gen)])
-        elif key.endswith("head.bias"):
-            state[key] = torch.cat([src, torch.zeros(extra)])
-        elif key.startswith("prediction_back") and key.endswith("weight"):
-            state[key] = torch.cat([src, torch.zeros((src.shape[0], extra, *src.shape[2:]))], dim=1)
-        elif key == "merge.weight":
+
+    def convert(key, src, value):
+        if key.endswith("head.weight"):
+            return torch.cat([src, 0.01 * torch.randn((extra, *src.shape[1:]), generator=gen)])
+        if key.endswith("head.bias") or key == "merge.bias":
+            return torch.cat([src, torch.zeros(extra)])
+        if key.startswith("prediction_back") and key.endswith("weight"):
+            return torch.cat([src, torch.zeros((src.shape[0], extra, *src.shape[2:]))], dim=1)
+        if key == "merge.weight":
             w = torch.zeros((v_new, v_new * stacks, *src.shape[2:]))
             for s in range(stacks):
                 w[:v_old, s * v_new:s * v_new + v_old] = src[:, s * v_old:(s + 1) * v_old]
                 for k in range(v_old, v_new):
                     w[k, s * v_new + k] = 1.0 / stacks
-            state[key] = w
-        elif key == "merge.bias":
-            state[key] = torch.cat([src, torch.zeros(extra)])
-        else:
-            raise ValueError(f"cannot widen {key} from {tuple(src.shape)} to {tuple(value.shape)}")
-    new.load_state_dict(state)
-    return new
+            return w
+        raise ValueError(f"cannot widen {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+
+    return _transplant(net, new, convert)
 
 
 def inflate_input_channels(net: HCANet, channels: int, centre: int) -> HCANet:
@@ -178,16 +173,64 @@ def inflate_input_channels(net: HCANet, channels: int, centre: int) -> HCANet:
         raise ValueError(f"cannot inflate a {cfg.in_channels}-channel network to {channels} channels "
                          f"(centre {centre})")
     new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "in_channels": int(channels)}))
+
+    def convert(key, src, value):
+        if src.dim() == 4 and src.shape[1] == 1 and value.shape[1] == channels and src.shape[0] == value.shape[0]:
+            weight = torch.zeros_like(value)
+            weight[:, centre] = src[:, 0]
+            return weight
+        raise ValueError(f"cannot inflate {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+
+    return _transplant(net, new, convert).train(net.training)
+
+
+def widen_network(net: HCANet, width: int, seed: int = 0) -> HCANet:
+    """A copy of ``net`` with ``width`` feature channels instead of ``config.width``.
+
+    Function-preserving: every old channel keeps its weights and reads only old channels (the
+    weights from new channels into old ones are zero), so the new network's heatmaps equal the
+    old one's, in training and evaluation mode, until trained. New channels start from a fresh
+    network's initialisation (seeded by ``seed``) and read every channel, so they learn from the
+    first step. The M-LKA mix reads its branches concatenated (``branches x width`` inputs) and is
+    re-indexed branch by branch. Used to fine-tune a released model into a wider one.
+
+    Raises:
+        ValueError: ``width`` is not larger than the network's, or not even (the stem and the
+            bottlenecks use ``width // 2``).
+    """
+    import torch
+
+    from hca_disc_label.model.hca_net import HCANet, ModelConfig
+
+    cfg = net.config
+    old_w, branches = cfg.width, len(cfg.mlka_branches)
+    if width <= old_w or width % 2:
+        raise ValueError(f"cannot widen a width-{old_w} network to {width}: give an even width above {old_w}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        new = HCANet(ModelConfig.from_dict({**cfg.to_dict(), "width": int(width)}))
+
+    def convert(key, src, value):
+        dst = value.clone()
+        if key.endswith("mlka.mix.weight"):
+            dst[:old_w] = 0.0
+            for b in range(branches):
+                dst[:old_w, b * width:b * width + old_w] = src[:, b * old_w:(b + 1) * old_w]
+        else:
+            dst[tuple(slice(0, n) for n in src.shape)] = src
+            if dst.dim() >= 2 and dst.shape[1] > src.shape[1]:
+                dst[:src.shape[0], src.shape[1]:] = 0.0  # old outputs never read new channels
+        return dst
+
+    return _transplant(net, new, convert).train(net.training)
+
+
+def _transplant(net: HCANet, new: HCANet, convert) -> HCANet:
+    """``new`` loaded with ``net``'s weights: tensors of the same shape copied, each other one
+    ``convert(key, old tensor, new network's tensor)``."""
     old_state, state = net.state_dict(), new.state_dict()
     for key, value in state.items():
         src = old_state[key]
-        if src.shape == value.shape:
-            state[key] = src.clone()
-        elif src.dim() == 4 and src.shape[1] == 1 and value.shape[1] == channels and src.shape[0] == value.shape[0]:
-            weight = torch.zeros_like(value)
-            weight[:, centre] = src[:, 0]
-            state[key] = weight
-        else:
-            raise ValueError(f"cannot inflate {key} from {tuple(src.shape)} to {tuple(value.shape)}")
+        state[key] = src.clone() if src.shape == value.shape else convert(key, src, value)
     new.load_state_dict(state)
-    return new.train(net.training)
+    return new

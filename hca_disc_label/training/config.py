@@ -52,6 +52,9 @@ class TrainConfig:
         landmarks: also predict the landmark channels of
             :data:`~hca_disc_label.conventions.LANDMARKS` (after the disc channels); an
             ``init`` model without them gets them added (:func:`~hca_disc_label.model.build.add_output_channels`).
+        widen: feature channels of the network when fine-tuning (``init`` widened by
+            :func:`~hca_disc_label.model.build.widen_network`, starting exactly as the old one);
+            None = the ``init`` model's width.
         resume: continue from ``out_dir/checkpoints/last.pt``.
         micro_batches: gradient accumulation chunks per process.
         workers: data-loading worker processes.
@@ -91,6 +94,7 @@ class TrainConfig:
     val_every: int = 200
     init: str | None = None
     landmarks: bool = False
+    widen: int | None = None
     resume: bool = False
     micro_batches: int = 1
     workers: int = 1

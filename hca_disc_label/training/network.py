@@ -22,10 +22,13 @@ def start_network(config: TrainConfig) -> tuple:
     (``config.channel_offsets_mm``, default ``(0.0,)``). With ``config.init``: that model's
     weights, channel values and offsets; other offsets widen a one-channel model
     (:func:`~hca_disc_label.model.build.inflate_input_channels`: it starts exactly as the
-    old one on the centre channel); ``config.landmarks`` adds the missing landmark channels.
+    old one on the centre channel); ``config.landmarks`` adds the missing landmark channels;
+    ``config.widen`` widens its features (:func:`~hca_disc_label.model.build.widen_network`,
+    it starts exactly as the old one too).
 
     Raises:
-        HCAError: bad offsets, or offsets other than a multi-channel ``init`` model's.
+        HCAError: bad offsets, offsets other than a multi-channel ``init`` model's, or a
+            ``widen`` without ``init`` or not above its width.
     """
     from hca_disc_label.model.build import build_torch_model, ensemble_size
     from hca_disc_label.model.hca_net import COMPACT_CONFIG
@@ -50,8 +53,14 @@ def start_network(config: TrainConfig) -> tuple:
 
             net = add_output_channels(net, len(missing), seed=config.seed)
             values += missing
-        arch = _with_channels({**folder.architecture, "num_classes": len(values)}, offsets)
+        arch = {**folder.architecture, "num_classes": len(values)}
+        if config.widen:
+            net = _widen(net, config.widen, config.seed, folder.spec)
+            arch["width"] = config.widen
+        arch = _with_channels(arch, offsets)
         return net, arch, values, f"{folder.name}@{folder.version}", offsets
+    if config.widen:
+        raise HCAError(f"-widen {config.widen}: only an -init model is widened; give a new network's width with -arch")
     offsets = _channel_offsets(config, DEFAULT_CHANNEL_OFFSETS_MM)
     arch = _with_channels(dict(config.architecture or COMPACT_CONFIG.to_dict()), offsets)
     values = list(DISC_VALUES)[: int(arch.get("num_classes", len(DISC_VALUES)))]
@@ -86,3 +95,15 @@ def _inflate(net, offsets: tuple[float, ...], init_offsets: tuple[float, ...], s
                        f"{','.join(f'{v:g}' for v in init_offsets)} mm; only a one-channel model can be widened")
     log.info("-init %s: one input channel widened to %d (offsets %s mm)", spec, len(offsets), list(offsets))
     return inflate_input_channels(net, len(offsets), centre_channel(offsets))
+
+
+def _widen(net, width: int, seed: int, spec: str):
+    """The ``-init`` network with ``width`` feature channels (old ones kept, the output unchanged)."""
+    from hca_disc_label.model.build import widen_network
+
+    try:
+        wide = widen_network(net, width, seed=seed)
+    except ValueError as exc:
+        raise HCAError(f"-widen {width}: {spec}: {exc}") from None
+    log.info("-init %s: features widened from %d to %d channels", spec, net.config.width, width)
+    return wide

@@ -58,3 +58,25 @@ def test_inflated_input_channels_start_as_the_one_channel_network() -> None:
         assert torch.allclose(wide(lateral), net(x), atol=1e-6)
     with pytest.raises(ValueError, match="cannot inflate a 3-channel"):
         inflate_input_channels(wide, 5, centre=2)
+
+
+def test_widened_network_starts_with_the_same_heatmaps_and_learns_in_the_new_channels() -> None:
+    from hca_disc_label.model.build import widen_network
+
+    torch.manual_seed(0)
+    net = HCANet(ModelConfig(width=8, num_stacks=2, depth=2, stem_stride=4, num_classes=5))
+    wide = widen_network(net, 12, seed=1)
+    assert wide.config.width == 12 and wide.config.num_classes == 5
+    x = torch.rand(2, 1, 64, 32)
+    for mode in ("eval", "train"):  # train mode: batch statistics, per channel
+        net.train(mode == "train")
+        wide.train(mode == "train")
+        with torch.no_grad():
+            assert torch.allclose(wide(x), net(x), atol=1e-5), mode
+    wide.train()
+    wide(x).square().sum().backward()
+    head = wide.blocks[-1].head.weight.grad
+    assert head[:, 8:].abs().sum() > 0  # the new channels reach the output after one step
+    for width in (8, 11):
+        with pytest.raises(ValueError, match="give an even width above 8"):
+            widen_network(net, width)

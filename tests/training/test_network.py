@@ -73,3 +73,24 @@ def test_init_of_an_ensemble_is_refused_with_a_clear_error(tmp_path, tiny_model)
                               training={}, validation={}, with_onnx=False)
     with pytest.raises(HCAError, match="ensemble of 2 networks cannot be fine-tuned"):
         start_network(_config(tmp_path, init=str(ens)))
+
+
+def test_init_model_widened_to_more_features_starts_as_before_and_is_refused_without_init(tmp_path, tiny_model):
+    import torch
+
+    from hca_disc_label.errors import HCAError
+    from hca_disc_label.model.build import build_torch_model
+    from hca_disc_label.training.network import start_network
+    from hca_disc_label.weights.card import load_model_folder
+
+    folder = load_model_folder(tiny_model)
+    old = build_torch_model(folder.architecture, folder.weights_path).eval()
+    net, arch, values, _, _ = start_network(_config(tmp_path, init=str(tiny_model), widen=12))
+    assert arch["width"] == net.config.width == 12 and values == folder.channel_values
+    x = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), old(x), atol=1e-5)
+    with pytest.raises(HCAError, match=r"-widen 6: .*give an even width above 8"):
+        start_network(_config(tmp_path, init=str(tiny_model), widen=6))
+    with pytest.raises(HCAError, match="only an -init model is widened"):
+        start_network(_config(tmp_path, architecture=dict(TINY_ARCH), widen=12))
