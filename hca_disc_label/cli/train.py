@@ -122,6 +122,9 @@ def _sizes(value: str, hint: str) -> tuple[int, ...]:
 def command(ofolder, data, synthetic_fraction, real_fov_crop, real_remap, real_l5_cut, real_s1_cut, init, landmarks, channel_offsets, widen, arch, steps, batch, lr, lr_schedule, lambda_sk, fg_weight, sigma, seed, split_seed, val_every,
             val_fraction, holdout, oversample, allow_own_labels, val_synthetic, heights, widths, micro, workers, device, resume, name, version, no_onnx, verbose):
     setup_logging(verbose)
+    if widen is not None and not init:
+        raise click.BadParameter("only an -init model is widened; give a new network's width with -arch",
+                                 param_hint="-widen")
     from hca_disc_label.training.config import TrainConfig
     from hca_disc_label.training.trainer import train
 

@@ -170,11 +170,11 @@ def test_bad_channel_offsets_are_an_argument_error(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_widen_without_init_is_one_error_line_and_a_too_small_width_an_argument_error(tmp_path, capsys):
+def test_widen_without_init_or_below_two_is_an_argument_error(tmp_path, capsys):
     from hca_disc_label.cli.main import main
 
     rc = main(["train", "-ofolder", str(tmp_path / "run"), "-widen", "96", "-steps", "1", "-v", "0"])
     err = capsys.readouterr().err
-    assert rc == 1 and "only an -init model is widened" in err and "Traceback" not in err
+    assert rc == 2 and "only an -init model is widened" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
     assert main(["train", "-ofolder", str(tmp_path / "run2"), "-widen", "1", "-v", "0"]) == 2
