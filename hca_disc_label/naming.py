@@ -13,7 +13,7 @@ from typing import Sequence
 
 __all__ = [
     "BIDS_CONTRASTS", "DATASET_DESCRIPTION", "DERIVED_MARKERS", "LABEL_SUFFIXES", "LEGACY_LABEL_SUFFIX",
-    "LANDMARK_SUFFIX", "MANUAL_LABELS_FOLDER", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
+    "LANDMARK_SUFFIX", "MANUAL_LABELS_FOLDER", "NIFTI", "NIFTI_EXTS", "NIFTI_GZ", "OUTPUT_SUFFIX", "PIPELINE_FOLDER", "bids_entities",
     "bids_images", "bids_label_files", "bids_suffix", "bids_uri", "contrast_from_name", "dataset_root_of",
     "find_dataset_images", "folder_images", "is_bids_dataset", "is_derived_name", "is_nifti",
     "label_candidates", "landmark_label_candidates", "manual_labels_root", "output_name", "pipeline_root", "sidecar_path_for",
@@ -22,7 +22,9 @@ __all__ = [
 
 NIFTI_GZ = ".nii.gz"
 """The compressed NIfTI extension: what this package writes."""
-NIFTI_EXTS: tuple[str, ...] = (NIFTI_GZ, ".nii")
+NIFTI = ".nii"
+"""The uncompressed NIfTI extension (read; written only for scratch files)."""
+NIFTI_EXTS: tuple[str, ...] = (NIFTI_GZ, NIFTI)
 """NIfTI file extensions, longest first."""
 OUTPUT_SUFFIX = "_label-discs_dlabel"
 """spine-generic BIDS suffix of a disc-label image."""

@@ -25,3 +25,26 @@ def test_label_file_has_the_bytes_nibabel_writes(shape, tmp_path):
         (tmp_path / "ref.nii.gz").read_bytes())
     data = np.asanyarray(nib.load(str(tmp_path / "new.nii.gz")).dataobj)
     assert data[0, 0, 0] == 5 and data[last] == 25 and np.count_nonzero(data) == 3
+
+
+@pytest.mark.parametrize("fmt", [".nii.gz", ".nii"])
+def test_reading_rounds_values_merges_repeats_and_ignores_the_rest(fmt, tmp_path, caplog):
+    """Float label files as some tools write them: a value rounds to its disc, |x| <= 0.5, NaN and
+    infinities are unlabelled, repeated values merge into their centroid, non-disc values warn."""
+    from hca_disc_label.labelfile import read_disc_labels
+
+    data = np.zeros((6, 8, 9, 1), np.float32)  # a 4D file with one volume
+    data[1, 2, 3, 0] = 3.4
+    data[2, 2, 2, 0], data[2, 4, 6, 0] = 5.0, 4.6  # two voxels of 5: centroid (2, 3, 4)
+    data[0, 0, 0, 0], data[5, 7, 8, 0] = 0.5, -0.5
+    data[3, 3, 3, 0], data[4, 4, 4, 0], data[0, 7, 0, 0] = np.nan, np.inf, -np.inf
+    data[5, 0, 0, 0] = 49.2
+    affine = np.diag([0.5, 2.0, 1.0, 1.0])
+    affine[:3, 3] = (10.0, -4.0, 7.0)
+    path = tmp_path / f"lab{fmt}"
+    nib.save(nib.Nifti1Image(data, affine), str(path))
+    with caplog.at_level("WARNING"):
+        points = read_disc_labels(path)
+    assert [(p.value, p.voxel) for p in points] == [(3, (1, 2, 3)), (5, (2, 3, 4))]
+    assert np.allclose(points[1].mm, (11.0, 2.0, 11.0))
+    assert "2 voxels carry value 5" in caplog.text and "non-disc label value 49" in caplog.text

@@ -26,7 +26,7 @@ import numpy as np
 from hca_disc_label.conventions import L5_S1
 from hca_disc_label.inference.stability import compare
 from hca_disc_label.labelfile import read_disc_labels
-from hca_disc_label.naming import NIFTI_GZ
+from hca_disc_label.naming import NIFTI
 from hca_disc_label.training.vertebrae import tips_world_mm
 
 RIGHT_MM = 7.0
@@ -201,7 +201,8 @@ def compare_counts(whole: Iterable[tuple[int, np.ndarray]], cut: Iterable[tuple[
 
 
 def save_cut(img: nib.Nifti1Image, cut: Cut, folder: Path) -> Path:
-    """Write the cut of ``img`` as ``folder/<name>.nii.gz`` (a scratch file for the labeller)."""
-    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}{NIFTI_GZ}"
+    """Write the cut of ``img`` as ``folder/<name>.nii`` (a scratch file for the labeller;
+    uncompressed: gzip would cost about as long as labelling it)."""
+    path = Path(folder) / f"{cut.name.replace('=', '-').replace(',', '_')}{NIFTI}"
     nib.save(cut_image(img, cut.top_mm, cut.bottom_mm), path)
     return path

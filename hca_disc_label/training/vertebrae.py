@@ -76,6 +76,26 @@ def _corner(points: np.ndarray, u: np.ndarray, n: np.ndarray, inferior: bool) ->
     return points[int(np.argmax(points @ direction))]
 
 
+def _voxels_per_slice(mask: np.ndarray) -> dict[int, np.ndarray]:
+    """Body value -> ``(nx,)`` count of its voxels in each sagittal slice (first axis)."""
+    flat = mask.reshape(mask.shape[0], -1)
+    top = int(flat.max(initial=0))
+    if top <= 0:
+        return {}
+    counts = np.stack([np.bincount(np.clip(row, 0, None), minlength=top + 1) for row in flat])
+    return {v: counts[:, v] for v in range(1, top + 1) if counts[:, v].any()}
+
+
+def _median_index(counts: np.ndarray) -> int:
+    """Rounded median slice index of the voxels counted per slice in ``counts`` (as
+    ``np.round(np.median(x))`` over every voxel's index, without listing the voxels)."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cum, n // 2, side="right"))
+    return int(np.round((lo + hi) / 2))
+
+
 def disc_tips_from_masks(dseg_path: Path) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """Disc tips between consecutive masked bodies, plus the derived L5/S1 tip.
 
@@ -94,16 +114,19 @@ def disc_tips_from_masks(dseg_path: Path) -> tuple[dict[int, np.ndarray], np.nda
 
     try:
         img = nib.as_closest_canonical(nib.load(str(dseg_path)))
-        mask = np.rint(np.asarray(img.dataobj)).astype(np.int32)
+        mask = np.asanyarray(img.dataobj)
+        # integer masks as stored (a float copy of a 381x381x76 mask costs a second per file)
+        mask = mask.astype(np.int32) if np.issubdtype(mask.dtype, np.integer) else np.rint(mask).astype(np.int32)
     except Exception as exc:  # nibabel raises many types for broken files
         raise DataError(f"{dseg_path}: cannot read the vertebral-body mask ({exc})") from exc
     zooms = np.asarray(img.header.get_zooms()[:3], dtype=float)
-    bodies = sorted(int(v) for v in np.unique(mask) if v > 0)
+    per_slice = _voxels_per_slice(mask)
+    bodies = sorted(per_slice)
     tips: dict[int, np.ndarray] = {}
     for upper, lower in zip(bodies, bodies[1:]):
         if lower != upper + 1:
             continue
-        x = int(np.round(np.median(np.argwhere(np.isin(mask, (upper, lower)))[:, 0])))
+        x = _median_index(per_slice[upper] + per_slice[lower])
         up, low = _body_points(mask, zooms, upper, x), _body_points(mask, zooms, lower, x)
         if len(up) == 0 or len(low) == 0:
             continue

@@ -33,15 +33,23 @@ def test_two_gloo_processes_match_single_process(shared_data, tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps(TINY_ARCH))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "hca_disc_label", *_args(tmp_path / "ddp", bids, arch)],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+    # the single-process run starts first and runs beside the distributed one: the two never
+    # share a folder, and the launcher's start-up leaves a core idle otherwise
+    single = subprocess.Popen([sys.executable, "-m", "hca_disc_label", *_args(tmp_path / "one", bids, arch), "-micro", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        ddp = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+             "-m", "hca_disc_label", *_args(tmp_path / "ddp", bids, arch)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        _, single_err = single.communicate(timeout=300)
+    finally:
+        if single.poll() is None:
+            single.kill()
+            single.wait()
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = subprocess.run([sys.executable, "-m", "hca_disc_label", *_args(tmp_path / "one", bids, arch), "-micro", "2"],
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert single.returncode == 0, single.stderr[-3000:]
+    assert single.returncode == 0, single_err[-3000:]
     a, b = _losses(tmp_path / "ddp"), _losses(tmp_path / "one")
     assert len(a) == len(b) == 3
     np.testing.assert_allclose(a, b, rtol=1e-3)

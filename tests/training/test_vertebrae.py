@@ -94,3 +94,14 @@ def test_extend_labels_takes_l5s1_from_the_l5_mask(tmp_path):
     written = {p.value: p.voxel for p in read_disc_labels(out)}
     assert written[23] == (4, 20, 80) and written[24] == (4, 20, 48)
     assert abs(written[L5_S1][2] - 14.5) <= 1 and written[L5_S1][:2] == (4, 20)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_median_slice_from_counts_is_the_median_of_every_voxel(seed):
+    from hca_disc_label.training.vertebrae import _median_index
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 4, size=rng.integers(1, 12)) * rng.integers(0, 2, size=1)
+    counts[rng.integers(len(counts))] += 1  # never empty
+    voxels = np.repeat(np.arange(len(counts)), counts)
+    assert _median_index(counts) == int(np.round(np.median(voxels)))
